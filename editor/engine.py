@@ -1,0 +1,162 @@
+"""The server's half of the editing algorithm, behind a small storage interface.
+
+``accept`` gives an incoming operation the document's next revision: it
+recognises an operation it has seen (by the client's id), rebases it over
+what was committed since the client's revision, checks limits and stores it.
+The caller provides a ``DocumentLog`` it has locked; the database one lives in
+services.py, ``MemoryDocumentLog`` here is its in-memory twin, and the same
+contract tests run on both. Pure: no Django, no Channels.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from . import ot
+
+
+class EditRejected(Exception):
+    """The server refuses an operation; ``code`` is what the client sees."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedOperation:
+    """An operation as clients receive it: the edit that produced revision ``rev``."""
+
+    rev: int
+    op: ot.Operation
+    op_id: str
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    operation: LoggedOperation
+    duplicate: bool  # applied earlier (its ack was lost): acknowledge again, do not broadcast
+
+
+class DocumentLog(Protocol):
+    """One document's head and recent operations, locked for writing by the caller."""
+
+    rev: int
+    text: str
+
+    def find(self, op_id: str) -> LoggedOperation | None: ...
+
+    def operations_since(self, rev: int) -> list[LoggedOperation]: ...
+
+    def append(self, operation: LoggedOperation, text: str) -> None: ...
+
+
+def rebase(
+    op: ot.Operation,
+    *,
+    base_rev: int,
+    head_rev: int,
+    head_length: int,
+    committed_since: Sequence[ot.Operation],
+) -> ot.Operation:
+    """Transform ``op``, made against ``base_rev``, so it applies to ``head_rev``.
+
+    ``committed_since`` holds the operations of revisions base_rev+1 .. head_rev
+    in order; fewer means the log no longer reaches back that far.
+    """
+    if base_rev > head_rev:
+        raise EditRejected(
+            "future-revision", f"revision {base_rev} does not exist yet; the document is at {head_rev}"
+        )
+    if len(committed_since) != head_rev - base_rev:
+        raise EditRejected(
+            "stale-revision",
+            f"revision {base_rev} is older than the history the server keeps; reload the document",
+        )
+    base_length = ot.base_length(committed_since[0]) if committed_since else head_length
+    if ot.base_length(op) != base_length:
+        raise EditRejected(
+            "invalid-op",
+            f"operation spans {ot.base_length(op)} characters but revision {base_rev} has {base_length}",
+        )
+    for committed in committed_since:
+        op, _ = ot.transform(op, committed)
+    return op
+
+
+def apply_checked(text: str, op: ot.Operation, *, max_chars: int) -> str:
+    """Apply ``op`` to the head text, refusing to grow a document past ``max_chars``."""
+    new_text = ot.apply(text, op)
+    if len(new_text) > max_chars and len(new_text) > len(text):
+        raise EditRejected(
+            "document-too-large",
+            f"the document would have {len(new_text)} characters; the limit is {max_chars}",
+        )
+    return new_text
+
+
+def accept(
+    log: DocumentLog, *, base_rev: int, op: ot.Operation, op_id: str, session_id: str, max_chars: int
+) -> Accepted:
+    """Store ``op`` as the next revision, or return what became of it the first time."""
+    earlier = log.find(op_id)
+    if earlier is not None:
+        return Accepted(earlier, duplicate=True)
+    committed_since = []
+    if base_rev < log.rev:
+        committed_since = [logged.op for logged in log.operations_since(base_rev)]
+    op = rebase(
+        op, base_rev=base_rev, head_rev=log.rev, head_length=len(log.text), committed_since=committed_since
+    )
+    text = apply_checked(log.text, op, max_chars=max_chars)
+    operation = LoggedOperation(log.rev + 1, op, op_id, session_id)
+    log.append(operation, text)
+    return Accepted(operation, duplicate=False)
+
+
+def catch_up(log: DocumentLog, rev: int) -> list[LoggedOperation] | None:
+    """The operations after ``rev`` in order, or None when the log no longer reaches back."""
+    if rev > log.rev:
+        return None
+    missed = log.operations_since(rev)
+    if rev < log.rev and (not missed or missed[0].rev != rev + 1):
+        return None
+    return missed
+
+
+@dataclass
+class MemoryDocumentLog:
+    """The in-memory twin of the database log.
+
+    Like it, it forgets an operation once it is both more than ``retain``
+    revisions old and older than ``retain_age`` on ``clock``.
+    """
+
+    text: str = ""
+    rev: int = 0
+    retain: int = 1000
+    retain_age: float = 0
+    clock: Callable[[], float] = time.monotonic
+    operations: list[tuple[float, LoggedOperation]] = field(default_factory=list)
+
+    def find(self, op_id: str) -> LoggedOperation | None:
+        return next((logged for _, logged in self.operations if logged.op_id == op_id), None)
+
+    def operations_since(self, rev: int) -> list[LoggedOperation]:
+        return [logged for _, logged in self.operations if logged.rev > rev]
+
+    def append(self, operation: LoggedOperation, text: str) -> None:
+        now = self.clock()
+        self.operations.append((now, operation))
+        self.rev, self.text = operation.rev, text
+        while (
+            self.operations
+            and self.operations[0][1].rev <= self.rev - self.retain
+            and self.operations[0][0] < now - self.retain_age
+        ):
+            del self.operations[0]

@@ -1,0 +1,156 @@
+"""The wire protocol: JSON text frames between browser tabs and the server.
+
+Parsing turns a raw frame into a typed request or raises ProtocolError with a
+code and a message the client can show; encoding builds the server's frames.
+Documented in docs/protocol.md. Pure: no Django, no Channels.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from . import ot
+
+MAX_OP_ID_LENGTH = 80
+
+
+class ProtocolError(Exception):
+    """A frame the server will not act on; the connection stays usable."""
+
+    def __init__(self, code: str, message: str, op_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.op_id = op_id
+
+
+@dataclass(frozen=True, slots=True)
+class OpRequest:
+    """``{"type": "op", "rev": R, "op": [...], "id": "..."}``: an edit made against revision R."""
+
+    rev: int
+    op: ot.Operation
+    op_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRequest:
+    """``{"type": "fetch", "rev": R}``: send me every operation after revision R."""
+
+    rev: int
+
+
+@dataclass(frozen=True, slots=True)
+class PingRequest:
+    """``{"type": "ping"}``: answered with ``{"type": "pong"}``, keeps proxies from idling out."""
+
+
+ClientRequest = OpRequest | FetchRequest | PingRequest
+
+
+def _revision(frame: dict[str, Any], op_id: str | None = None) -> int:
+    rev = frame.get("rev")
+    if type(rev) is not int or rev < 0:
+        raise ProtocolError("invalid-frame", "rev must be a non-negative integer", op_id)
+    return rev
+
+
+def _storable(text: str) -> bool:
+    """JSON can carry lone surrogates and NUL, which are not text a database stores."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def parse_client_frame(text: str | None, data: bytes | None, *, max_bytes: int) -> ClientRequest:
+    """Decode one frame from a client; raise ProtocolError saying what is wrong."""
+    if text is None:
+        raise ProtocolError("invalid-frame", "binary frames are not supported; send JSON text")
+    # A str of n characters is at least n bytes in UTF-8: check cheaply first.
+    if len(text) > max_bytes or len(text.encode()) > max_bytes:
+        raise ProtocolError("frame-too-large", f"frames are limited to {max_bytes} bytes")
+    try:
+        frame = json.loads(text)
+    except ValueError as error:
+        raise ProtocolError("invalid-frame", f"not valid JSON: {error}") from None
+    except RecursionError:
+        raise ProtocolError("invalid-frame", "JSON nested too deeply") from None
+    if not isinstance(frame, dict):
+        raise ProtocolError("invalid-frame", "a frame is a JSON object with a type")
+    kind = frame.get("type")
+    if kind == "op":
+        op_id = frame.get("id")
+        if not isinstance(op_id, str) or not 0 < len(op_id) <= MAX_OP_ID_LENGTH:
+            raise ProtocolError("invalid-frame", f"id must be a string of 1 to {MAX_OP_ID_LENGTH} characters")
+        rev = _revision(frame, op_id)
+        try:
+            op = ot.parse(frame.get("op"))
+        except ot.OperationError as error:
+            raise ProtocolError("invalid-op", str(error), op_id) from None
+        for component in op:
+            if type(component) is str and not _storable(component):
+                raise ProtocolError(
+                    "invalid-op", "inserted text must be valid Unicode without NUL characters", op_id
+                )
+        return OpRequest(rev=rev, op=op, op_id=op_id)
+    if kind == "fetch":
+        return FetchRequest(rev=_revision(frame))
+    if kind == "ping":
+        return PingRequest()
+    raise ProtocolError("unknown-type", f"unknown frame type {kind!r}")
+
+
+def encode(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
+def snapshot_frame(
+    *,
+    rev: int,
+    text: str,
+    session: str,
+    people: int,
+    pending_id: str | None = None,
+    pending_rev: int | None = None,
+) -> str:
+    """The whole document. When the client named a pending edit, says whether it was applied."""
+    frame: dict[str, Any] = {
+        "type": "snapshot",
+        "rev": rev,
+        "text": text,
+        "session": session,
+        "people": people,
+    }
+    if pending_id is not None:
+        frame["pending"] = {"id": pending_id, "rev": pending_rev}
+    return encode(frame)
+
+
+def resume_frame(*, rev: int, session: str, people: int) -> str:
+    """Starts a resumed connection; the missed ``op`` frames follow it."""
+    return encode({"type": "resume", "rev": rev, "session": session, "people": people})
+
+
+def op_frame(*, rev: int, op: ot.Operation, session: str, op_id: str) -> str:
+    return encode({"type": "op", "rev": rev, "op": op, "session": session, "id": op_id})
+
+
+def ack_frame(*, rev: int, op_id: str) -> str:
+    return encode({"type": "ack", "rev": rev, "id": op_id})
+
+
+def presence_frame(*, people: int) -> str:
+    return encode({"type": "presence", "people": people})
+
+
+def error_frame(code: str, message: str, op_id: str | None = None) -> str:
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if op_id is not None:
+        frame["id"] = op_id
+    return encode(frame)

@@ -1,0 +1,37 @@
+"""Read-only queries: what the consumers and views need to know."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import engine
+from .models import Document, EditingSession
+from .storage import DatabaseDocumentLog
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    rev: int
+    text: str
+    people: int
+
+
+def document_snapshot(*, document_id: int) -> Snapshot:
+    """The document's current text and revision, read together from one row."""
+    rev, text = Document.objects.filter(pk=document_id).values_list("rev", "text").get()
+    return Snapshot(rev=rev, text=text, people=document_people_count(document_id=document_id))
+
+
+def document_people_count(*, document_id: int) -> int:
+    """How many sessions are connected to the document right now."""
+    return EditingSession.objects.filter(document_id=document_id, disconnected_at=None).count()
+
+
+def document_operations_since(*, document_id: int, rev: int) -> list[engine.LoggedOperation] | None:
+    """The operations committed after revision ``rev``, in order.
+
+    None when the log no longer reaches back to ``rev + 1`` (it was compacted)
+    or ``rev`` is ahead of the document; the caller then sends a snapshot.
+    """
+    document = Document.objects.only("rev").get(pk=document_id)
+    return engine.catch_up(DatabaseDocumentLog(document), rev)

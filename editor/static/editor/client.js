@@ -1,0 +1,222 @@
+// The protocol state machine of one tab: knows revisions, pending edits and
+// the frames of docs/protocol.md, and nothing of the DOM or of WebSockets.
+// Its Python twin is editor/ot_client.py; tests/js/client.test.js and
+// tests/test_ot_client.py walk both through the same steps.
+//
+// States, as in ot.js: synchronised (nothing pending), awaiting ack (one
+// operation sent, `outstanding`), awaiting ack with buffer (more local edits
+// composed into `buffer`, sent once the outstanding one is acknowledged).
+// Server events (other people's operations and our acks) are applied strictly
+// in revision order; one that arrives early waits, and a gap that does not
+// fill within `gapTimeoutMs` is fetched from the server.
+
+import { apply, compose, fromDiff, isNoop, transform } from "./ot.js";
+
+export class EditorClient {
+  /**
+   * @param {object} hooks
+   * @param {(frame: object) => boolean} hooks.send  sends a frame; false when offline
+   * @param {(op: Array, text: string) => void} hooks.onRemoteOp  apply a change to the view
+   * @param {(text: string) => void} hooks.onReset  show a whole text (first snapshot)
+   * @param {() => void} hooks.onResync  drop the socket and resume on a new one
+   * @param {(info: object) => void} [hooks.onPresence]
+   * @param {(error: object) => void} [hooks.onError]
+   * @param {() => string} [hooks.newId]  unique operation ids
+   */
+  constructor(hooks, { gapTimeoutMs = 500, setTimer = setTimeout, clearTimer = clearTimeout } = {}) {
+    this.hooks = hooks;
+    this.gapTimeoutMs = gapTimeoutMs;
+    this.setTimer = setTimer;
+    this.clearTimer = clearTimer;
+    this.newId = hooks.newId ?? defaultIdFactory();
+    this.rev = null; // last revision applied; null before the first snapshot
+    this.serverText = ""; // the document at `rev`
+    this.text = ""; // what the view shows: serverText + outstanding + buffer
+    this.outstanding = null; // {id, op}: sent (or to send on reconnect), not yet acknowledged
+    this.buffer = null; // local edits made while `outstanding` waits
+    this.early = new Map(); // rev -> frame that arrived before rev - 1
+    this.gapTimer = null;
+    this.session = null;
+    this.live = false;
+  }
+
+  get state() {
+    if (!this.outstanding) return "synchronised";
+    return this.buffer ? "awaiting-ack-with-buffer" : "awaiting-ack";
+  }
+
+  /** Query string of the socket URL: resume after our revision, naming our pending edit. */
+  resumeQuery() {
+    if (this.rev === null) return "";
+    const pending = this.outstanding ? `&pending=${encodeURIComponent(this.outstanding.id)}` : "";
+    return `?rev=${this.rev}${pending}`;
+  }
+
+  /** The socket closed; pending edits are kept and sent again after reconnecting. */
+  disconnected() {
+    this.live = false;
+    this.early.clear();
+    this.stopGapTimer();
+  }
+
+  /** A local edit, already shown in the view. */
+  localEdit(op) {
+    if (isNoop(op)) return;
+    this.text = apply(this.text, op);
+    if (this.outstanding) {
+      this.buffer = this.buffer ? compose(this.buffer, op) : op;
+    } else {
+      this.outstanding = { id: this.newId(), op };
+      if (this.live) this.sendOutstanding();
+    }
+  }
+
+  /** Handle one decoded frame from the server. */
+  receive(frame) {
+    switch (frame.type) {
+      case "snapshot":
+        this.receiveSnapshot(frame);
+        break;
+      case "resume":
+        this.session = frame.session;
+        this.goLive(frame);
+        break;
+      case "op":
+      case "ack":
+        this.receiveRevision(frame);
+        break;
+      case "presence":
+        this.hooks.onPresence?.(frame);
+        break;
+      case "error":
+        this.receiveError(frame);
+        break;
+      default:
+      // Unknown frame types are later additions to the protocol: ignore them.
+    }
+  }
+
+  receiveSnapshot(frame) {
+    if (this.live && this.outstanding) {
+      // The answer to a fetch while our edit is in flight on this very
+      // connection: its fate is unknown, so rebasing it here could apply it
+      // twice. On a new connection the server tells us what became of it.
+      this.hooks.onResync();
+      return;
+    }
+    this.session = frame.session;
+    this.early.clear();
+    this.stopGapTimer();
+    if (this.rev === null) {
+      this.rev = frame.rev;
+      this.serverText = this.text = frame.text;
+      this.hooks.onReset(frame.text);
+    } else {
+      // History since our revision is gone: rebase pending edits on the
+      // difference between the text we knew and the text now. If the server
+      // says our outstanding edit was applied, it is part of both.
+      const pending = frame.pending ?? {};
+      if (this.outstanding && pending.id === this.outstanding.id && pending.rev != null) {
+        this.serverText = apply(this.serverText, this.outstanding.op);
+        this.outstanding = this.buffer ? { id: this.newId(), op: this.buffer } : null;
+        this.buffer = null;
+      } else if (this.outstanding) {
+        // Not applied (or too long ago to be recognised): once rebased it is
+        // a different edit, so it gets a new id.
+        this.outstanding.id = this.newId();
+      }
+      this.applyRevision({ type: "op", rev: frame.rev, op: fromDiff(this.serverText, frame.text) });
+    }
+    this.goLive(frame);
+  }
+
+  receiveError(frame) {
+    if (frame.id !== undefined && frame.id === this.outstanding?.id) {
+      if (frame.code === "stale-revision") {
+        // Not applied, and too old for the server to merge: resume on a new
+        // connection, which brings the edit up to date.
+        this.hooks.onResync();
+        return;
+      }
+      this.rejectPending();
+    }
+    this.hooks.onError?.(frame);
+  }
+
+  /** The server refused our pending edit: show the server's text again. */
+  rejectPending() {
+    const undo = fromDiff(this.text, this.serverText);
+    this.outstanding = null;
+    this.buffer = null;
+    this.text = this.serverText;
+    this.hooks.onRemoteOp(undo, this.text);
+  }
+
+  goLive(frame) {
+    this.live = true;
+    if (frame.people !== undefined) this.hooks.onPresence?.({ people: frame.people });
+    if (this.outstanding) this.sendOutstanding();
+  }
+
+  sendOutstanding() {
+    this.hooks.send({ type: "op", rev: this.rev, op: this.outstanding.op, id: this.outstanding.id });
+  }
+
+  receiveRevision(frame) {
+    if (this.rev === null || frame.rev <= this.rev) return; // already applied: a resend, or a crossing
+    if (!this.early.has(frame.rev) || frame.type === "ack") this.early.set(frame.rev, frame);
+    while (this.early.has(this.rev + 1)) {
+      const next = this.early.get(this.rev + 1);
+      this.early.delete(this.rev + 1);
+      this.applyRevision(next);
+    }
+    if (this.early.size === 0) this.stopGapTimer();
+    else if (this.gapTimer === null) {
+      this.gapTimer = this.setTimer(() => {
+        this.gapTimer = null;
+        if (this.early.size > 0 && this.live) this.hooks.send({ type: "fetch", rev: this.rev });
+      }, this.gapTimeoutMs);
+    }
+  }
+
+  stopGapTimer() {
+    if (this.gapTimer !== null) {
+      this.clearTimer(this.gapTimer);
+      this.gapTimer = null;
+    }
+  }
+
+  applyRevision(frame) {
+    const ours = this.outstanding !== null && frame.id === this.outstanding.id;
+    if (frame.type === "ack" && !ours) {
+      throw new Error(`acknowledgement of ${frame.id} at revision ${frame.rev}, but it is not pending`);
+    }
+    this.rev = frame.rev;
+    if (ours) {
+      // Our own operation, acknowledged (or replayed to us after a reconnect).
+      this.serverText = apply(this.serverText, this.outstanding.op);
+      this.outstanding = this.buffer ? { id: this.newId(), op: this.buffer } : null;
+      this.buffer = null;
+      if (this.outstanding && this.live) this.sendOutstanding();
+      return;
+    }
+    this.serverText = apply(this.serverText, frame.op);
+    let remote = frame.op;
+    if (this.outstanding) {
+      let outstanding;
+      [outstanding, remote] = transform(this.outstanding.op, remote);
+      this.outstanding = { id: this.outstanding.id, op: outstanding };
+    }
+    if (this.buffer) [this.buffer, remote] = transform(this.buffer, remote);
+    this.text = apply(this.text, remote);
+    this.hooks.onRemoteOp(remote, this.text);
+  }
+}
+
+function defaultIdFactory() {
+  // getRandomValues works on plain http too, where randomUUID does not exist.
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(12));
+  const prefix = Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  let counter = 0;
+  return () => `${prefix}:${++counter}`;
+}

@@ -1,0 +1,75 @@
+// The socket adapter: one WebSocket at a time, reconnected with exponential
+// backoff and jitter when it drops, resuming from the client's revision.
+
+export const Status = Object.freeze({
+  CONNECTING: "connecting",
+  LIVE: "live",
+  RECONNECTING: "reconnecting",
+});
+
+/** Delay before reconnect attempt `attempt` (0-based): 0.5 s doubling to 10 s, +-25 % jitter. */
+export function backoffDelay(attempt, random = Math.random) {
+  const base = Math.min(10_000, 500 * 2 ** attempt);
+  return Math.round(base * (0.75 + random() * 0.5));
+}
+
+export class ReconnectingSocket {
+  /**
+   * @param {() => string} url  called before every attempt, so it can carry ?rev=
+   * @param {object} hooks  onFrame(frame), onOpen(), onClose(event), onStatus(status)
+   */
+  constructor(url, hooks, { WebSocketClass = globalThis.WebSocket, pingIntervalMs = 25_000 } = {}) {
+    this.url = url;
+    this.hooks = hooks;
+    this.WebSocketClass = WebSocketClass;
+    this.pingIntervalMs = pingIntervalMs;
+    this.socket = null;
+    this.attempt = 0;
+    this.retryTimer = null;
+    this.pingTimer = null;
+    this.stopped = false;
+  }
+
+  start() {
+    this.hooks.onStatus?.(Status.CONNECTING);
+    this.open();
+  }
+
+  open() {
+    const socket = new this.WebSocketClass(this.url());
+    this.socket = socket;
+    socket.onopen = () => {
+      this.attempt = 0;
+      this.pingTimer = setInterval(() => this.send({ type: "ping" }), this.pingIntervalMs);
+      this.hooks.onOpen?.();
+    };
+    socket.onmessage = (event) => this.hooks.onFrame(JSON.parse(event.data));
+    socket.onclose = (event) => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      clearInterval(this.pingTimer);
+      this.hooks.onClose?.(event);
+      if (this.stopped) return;
+      this.hooks.onStatus?.(Status.RECONNECTING);
+      this.retryTimer = setTimeout(() => this.open(), backoffDelay(this.attempt++));
+    };
+  }
+
+  /** Send a frame; false when there is no open socket (the caller keeps it pending). */
+  send(frame) {
+    if (!this.socket || this.socket.readyState !== 1) return false;
+    this.socket.send(JSON.stringify(frame));
+    return true;
+  }
+
+  /** Drop the current socket and reconnect at once (used after a protocol error). */
+  restart() {
+    this.socket?.close(4000, "client restart");
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.socket?.close(1000, "page closed");
+  }
+}

@@ -1,0 +1,182 @@
+// The tab's protocol state machine, step by step (tests/test_ot_client.py walks its Python twin).
+import assert from "node:assert/strict";
+import { beforeEach, describe, test } from "node:test";
+
+import { EditorClient } from "../../editor/static/editor/client.js";
+
+function snapshot(rev, text, extra = {}) {
+  return { type: "snapshot", rev, text, session: "s", people: 1, ...extra };
+}
+
+function remote(rev, op, id = "other:1") {
+  return { type: "op", rev, op, id, session: "t" };
+}
+
+function makeClient() {
+  const sent = [];
+  const view = { text: null, changes: [], resyncs: 0, errors: [] };
+  let counter = 0;
+  const client = new EditorClient(
+    {
+      send: (frame) => sent.push(frame),
+      onReset: (text) => (view.text = text),
+      onRemoteOp: (op, text) => {
+        view.changes.push(op);
+        view.text = text;
+      },
+      onResync: () => view.resyncs++,
+      onError: (error) => view.errors.push(error),
+      newId: () => `me:${++counter}`,
+    },
+    { gapTimeoutMs: 500 },
+  );
+  client.receive(snapshot(3, "abc"));
+  return { client, sent, view };
+}
+
+describe("EditorClient", () => {
+  let client;
+  let sent;
+  let view;
+
+  beforeEach(() => {
+    ({ client, sent, view } = makeClient());
+  });
+
+  test("goes from synchronised through a buffer and back", () => {
+    assert.equal(client.state, "synchronised");
+    client.localEdit([3, "d"]);
+    assert.deepEqual(sent, [{ type: "op", rev: 3, op: [3, "d"], id: "me:1" }]);
+    assert.equal(client.state, "awaiting-ack");
+    client.localEdit([4, "e"]);
+    client.localEdit([5, "f"]);
+    assert.equal(sent.length, 1, "one operation in flight at most");
+    assert.equal(client.state, "awaiting-ack-with-buffer");
+    assert.deepEqual(client.buffer, [4, "ef"]);
+    client.receive({ type: "ack", rev: 4, id: "me:1" });
+    assert.deepEqual(sent[1], { type: "op", rev: 4, op: [4, "ef"], id: "me:2" });
+    client.receive({ type: "ack", rev: 5, id: "me:2" });
+    assert.equal(client.state, "synchronised");
+    assert.deepEqual([client.rev, client.text, client.serverText], [5, "abcdef", "abcdef"]);
+  });
+
+  test("transforms a remote operation over pending edits and shows the result", () => {
+    client.localEdit([3, "X"]);
+    client.localEdit([4, "Y"]);
+    client.receive(remote(4, ["1", 3]));
+    assert.equal(client.text, "1abcXY");
+    assert.equal(view.text, "1abcXY");
+    assert.deepEqual(view.changes.at(-1), ["1", 5]);
+    assert.deepEqual(client.outstanding.op, [4, "X"]);
+    assert.deepEqual(client.buffer, [5, "Y"]);
+  });
+
+  test("an early revision waits, and a gap that stays open is fetched", (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const gappy = makeClient();
+    gappy.client.receive(remote(5, [4, "!"], "other:2"));
+    assert.deepEqual([gappy.client.rev, gappy.client.text], [3, "abc"]);
+    t.mock.timers.tick(499);
+    assert.deepEqual(gappy.sent, []);
+    t.mock.timers.tick(1);
+    assert.deepEqual(gappy.sent, [{ type: "fetch", rev: 3 }]);
+    gappy.client.receive(remote(4, [3, "?"]));
+    assert.deepEqual([gappy.client.rev, gappy.client.text], [5, "abc?!"]);
+  });
+
+  test("a gap that fills in time is not fetched", (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const gappy = makeClient();
+    gappy.client.receive(remote(5, [4, "!"], "other:2"));
+    gappy.client.receive(remote(4, [3, "?"]));
+    t.mock.timers.tick(1000);
+    assert.deepEqual(gappy.sent, []);
+  });
+
+  test("an ack that overtakes a remote operation waits for it", () => {
+    client.localEdit([3, "X"]);
+    client.receive({ type: "ack", rev: 5, id: "me:1" });
+    assert.equal(client.state, "awaiting-ack");
+    client.receive(remote(4, ["1", 3]));
+    assert.deepEqual([client.state, client.rev, client.text], ["synchronised", 5, "1abcX"]);
+  });
+
+  test("frames already applied are ignored", () => {
+    client.receive(remote(4, [3, "?"]));
+    client.receive(remote(4, [4, "?"]));
+    client.receive(remote(2, [1, "?"]));
+    assert.deepEqual([client.rev, client.text], [4, "abc?"]);
+  });
+
+  test("its own operation replayed after a reconnect counts as the ack", () => {
+    client.localEdit([3, "X"]);
+    client.disconnected();
+    assert.equal(client.resumeQuery(), "?rev=3&pending=me%3A1");
+    client.receive({ type: "resume", rev: 4, session: "s2" });
+    assert.deepEqual(sent.at(-1), { type: "op", rev: 3, op: [3, "X"], id: "me:1" });
+    client.receive(remote(4, [3, "X"], "me:1"));
+    client.receive({ type: "ack", rev: 4, id: "me:1" });
+    assert.deepEqual([client.state, client.rev, client.text], ["synchronised", 4, "abcX"]);
+  });
+
+  test("offline typing is rebased on a snapshot when the history is gone", () => {
+    client.disconnected();
+    client.localEdit([3, " typed offline"]);
+    assert.equal(sent.length, 0, "nothing is sent while offline");
+    client.receive(snapshot(90, "xabc", { pending: { id: "me:1", rev: null } }));
+    assert.equal(client.text, "xabc typed offline");
+    assert.equal(view.text, "xabc typed offline");
+    assert.deepEqual(sent, [{ type: "op", rev: 90, op: [4, " typed offline"], id: "me:2" }]);
+  });
+
+  test("a pending edit the snapshot says was applied is not sent again", () => {
+    client.localEdit([3, "X"]);
+    client.localEdit([4, "Y"]);
+    client.disconnected();
+    client.receive(snapshot(90, "zabcX", { pending: { id: "me:1", rev: 50 } }));
+    assert.equal(client.text, "zabcXY");
+    assert.deepEqual(sent.at(-1), { type: "op", rev: 90, op: [5, "Y"], id: "me:2" });
+  });
+
+  test("a snapshot while an edit is in flight asks for a new connection", () => {
+    client.localEdit([3, "X"]);
+    client.receive(snapshot(90, "other"));
+    assert.equal(view.resyncs, 1);
+    assert.deepEqual([client.rev, client.text], [3, "abcX"]);
+  });
+
+  test("a snapshot when synchronised replaces the text through one change", () => {
+    client.receive(snapshot(90, "abc and more"));
+    assert.deepEqual([client.rev, client.text, view.text], [90, "abc and more", "abc and more"]);
+    assert.deepEqual(view.changes.at(-1), [3, " and more"]);
+  });
+
+  test("stale-revision resumes on a new connection and keeps the edit", () => {
+    client.localEdit([3, "X"]);
+    client.receive({ type: "error", code: "stale-revision", message: "", id: "me:1" });
+    assert.equal(view.resyncs, 1);
+    assert.equal(client.text, "abcX");
+  });
+
+  test("a rejected edit is taken back and reported", () => {
+    client.localEdit([3, "X"]);
+    client.receive({ type: "error", code: "document-too-large", message: "too big", id: "me:1" });
+    assert.deepEqual([client.state, client.text, view.text], ["synchronised", "abc", "abc"]);
+    assert.equal(view.errors[0].code, "document-too-large");
+  });
+
+  test("an ack for something not pending is a protocol error", () => {
+    assert.throws(() => client.receive({ type: "ack", rev: 4, id: "nobody" }), /not pending/);
+  });
+
+  test("unknown frame types are ignored", () => {
+    client.receive({ type: "cursor", anything: 1 });
+    assert.equal(client.rev, 3);
+  });
+
+  test("ids are unique per client by default", () => {
+    const one = new EditorClient({ send() {}, onReset() {}, onRemoteOp() {}, onResync() {} });
+    const two = new EditorClient({ send() {}, onReset() {}, onRemoteOp() {}, onResync() {} });
+    assert.notEqual(one.newId(), two.newId());
+  });
+});

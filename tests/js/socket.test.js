@@ -1,0 +1,78 @@
+// The socket adapter: reconnects with backoff, resumes with the URL it is given.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { backoffDelay, ReconnectingSocket, Status } from "../../editor/static/editor/socket.js";
+
+test("backoff doubles from half a second to ten seconds, with jitter", () => {
+  const middle = () => 0.5;
+  assert.deepEqual(
+    [0, 1, 2, 3, 4, 5, 10].map((attempt) => backoffDelay(attempt, middle)),
+    [500, 1000, 2000, 4000, 8000, 10000, 10000],
+  );
+  assert.equal(backoffDelay(0, () => 0), 375);
+  assert.equal(backoffDelay(0, () => 0.999999), 625);
+});
+
+class FakeWebSocket {
+  static instances = [];
+
+  constructor(url) {
+    this.url = url;
+    this.readyState = 0;
+    this.sent = [];
+    FakeWebSocket.instances.push(this);
+  }
+
+  open() {
+    this.readyState = 1;
+    this.onopen();
+  }
+
+  send(data) {
+    this.sent.push(JSON.parse(data));
+  }
+
+  close(code = 1006) {
+    this.readyState = 3;
+    this.onclose({ code });
+  }
+}
+
+test("reconnects after a drop, with a fresh URL and status updates", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
+  FakeWebSocket.instances = [];
+  const statuses = [];
+  const frames = [];
+  let rev = 0;
+  const socket = new ReconnectingSocket(() => `ws://x/ws/docs/a/?rev=${rev}`, {
+    onFrame: (frame) => frames.push(frame),
+    onStatus: (status) => statuses.push(status),
+  }, { WebSocketClass: FakeWebSocket, pingIntervalMs: 1000 });
+  socket.start();
+  const first = FakeWebSocket.instances[0];
+  first.open();
+  assert.equal(socket.send({ type: "ping" }), true);
+  first.onmessage({ data: '{"type":"pong"}' });
+  assert.deepEqual(frames, [{ type: "pong" }]);
+  t.mock.timers.tick(1000);
+  assert.deepEqual(first.sent.at(-1), { type: "ping" }, "pings keep the connection alive");
+  rev = 7;
+  first.close();
+  assert.equal(socket.send({ type: "op" }), false, "nothing is sent while disconnected");
+  assert.deepEqual(statuses, [Status.CONNECTING, Status.RECONNECTING]);
+  t.mock.timers.tick(10_000);
+  assert.equal(FakeWebSocket.instances.length, 2);
+  assert.equal(FakeWebSocket.instances[1].url, "ws://x/ws/docs/a/?rev=7");
+});
+
+test("stop closes for good", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
+  FakeWebSocket.instances = [];
+  const socket = new ReconnectingSocket(() => "ws://x/", { onFrame() {} }, { WebSocketClass: FakeWebSocket });
+  socket.start();
+  FakeWebSocket.instances[0].open();
+  socket.stop();
+  t.mock.timers.tick(60_000);
+  assert.equal(FakeWebSocket.instances.length, 1);
+});

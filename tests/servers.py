@@ -1,0 +1,137 @@
+"""Real server processes for tests: Daphne workers and Django's runserver.
+
+Each process writes its output to a file, so tests can read what the server
+logged; readiness is awaited by reading the log or polling /healthz, never by
+sleeping a fixed time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LISTENING = re.compile(r"Listening on TCP address [\d.]+:(\d+)")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(condition: Callable[[], object], *, timeout: float, what: str, interval: float = 0.05):
+    """Poll ``condition`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def server_environment(**overrides: str) -> dict[str, str]:
+    """Production-like settings for a worker: DEBUG off, a real secret key."""
+    env = dict(os.environ)
+    env.update(
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(40),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_COOKIES="false",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(overrides)
+    return env
+
+
+class ServerProcess:
+    """One server process, its port and its log."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.args = args
+        self.env = env
+        self.log_path = log_path
+        self.port: int | None = None
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def start(self, *, port_from_log: bool) -> ServerProcess:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        if port_from_log:
+            match = wait_until(self._listening, timeout=30, what=f"{self.name} to listen")
+            self.port = int(match.group(1))
+        wait_until(self._healthy, timeout=30, what=f"{self.name} to answer /healthz")
+        return self
+
+    def _listening(self):
+        self._check_alive()
+        return LISTENING.search(self.log())
+
+    def _healthy(self) -> bool:
+        self._check_alive()
+        try:
+            with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def _check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to clean up, like a crash."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+
+def daphne_worker(name: str, env: dict[str, str], log_dir: Path) -> ServerProcess:
+    args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", "0", "realtime_site.asgi:application"]
+    return ServerProcess(name, args, env, log_dir / f"{name}.log").start(port_from_log=True)
+
+
+def runserver(name: str, env: dict[str, str], log_dir: Path) -> ServerProcess:
+    port = free_port()
+    args = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
+    server = ServerProcess(name, args, env, log_dir / f"{name}.log")
+    server.port = port
+    return server.start(port_from_log=False)

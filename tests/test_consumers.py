@@ -1,0 +1,266 @@
+"""The document consumer over WebsocketCommunicator, on the in-memory and the Redis channel layer."""
+
+import json
+import logging
+
+import pytest
+from channels.testing import WebsocketCommunicator
+
+from editor.models import Document, EditingSession, Operation
+from realtime_site.asgi import application
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("channel_layer_kind")]
+
+ORIGIN = (b"origin", b"http://localhost")
+TIMEOUT = 3
+
+
+class Tab:
+    """One connected client, with helpers that speak the protocol."""
+
+    def __init__(self, path: str, headers=None) -> None:
+        self.communicator = WebsocketCommunicator(application, path, headers=headers or [ORIGIN])
+        self.communicator.scope["client"] = ("127.0.0.1", 50000)
+
+    async def open(self) -> dict:
+        connected, _ = await self.communicator.connect(timeout=TIMEOUT)
+        assert connected
+        return await self.receive()
+
+    async def send(self, frame) -> None:
+        await self.communicator.send_to(text_data=frame if isinstance(frame, str) else json.dumps(frame))
+
+    async def receive(self) -> dict:
+        return json.loads(await self.communicator.receive_from(timeout=TIMEOUT))
+
+    async def receive_type(self, kind: str) -> dict:
+        """The next frame of this type; presence updates may come in between."""
+        while True:
+            frame = await self.receive()
+            if frame["type"] == kind:
+                return frame
+
+    async def close(self) -> None:
+        await self.communicator.disconnect()
+
+
+def append(length: int, text: str) -> list:
+    """The operation that appends ``text`` to a document of ``length`` characters."""
+    return [length, text] if length else [text]
+
+
+async def open_tab(slug: str = "doc", query: str = "") -> tuple[Tab, dict]:
+    tab = Tab(f"/ws/docs/{slug}/{query}")
+    return tab, await tab.open()
+
+
+async def test_first_frame_is_a_snapshot_of_the_document():
+    await Document.objects.acreate(slug="doc", text="hello", rev=4)
+    tab, first = await open_tab()
+    assert first == {"type": "snapshot", "rev": 4, "text": "hello", "session": first["session"], "people": 1}
+    assert len(first["session"]) == 12
+    await tab.close()
+
+
+async def test_an_edit_is_acknowledged_to_its_author_and_broadcast_to_the_others():
+    alice, _ = await open_tab()
+    bob, bob_snapshot = await open_tab()
+    await alice.send({"type": "op", "rev": 0, "op": ["héllo 😀"], "id": "a:1"})
+    assert await alice.receive_type("ack") == {"type": "ack", "rev": 1, "id": "a:1"}
+    broadcast = await bob.receive_type("op")
+    assert broadcast["op"] == ["héllo 😀"]
+    assert broadcast["rev"] == 1
+    assert broadcast["id"] == "a:1"
+    assert broadcast["session"] != bob_snapshot["session"]
+    document = await Document.objects.aget(slug="doc")
+    assert (document.text, document.rev) == ("héllo 😀", 1)
+    await alice.close()
+    await bob.close()
+
+
+async def test_a_late_joiner_gets_the_current_text():
+    alice, _ = await open_tab()
+    await alice.send({"type": "op", "rev": 0, "op": ["typed before you came"], "id": "a:1"})
+    await alice.receive_type("ack")
+    carol, snapshot = await open_tab()
+    assert (snapshot["text"], snapshot["rev"]) == ("typed before you came", 1)
+    await alice.close()
+    await carol.close()
+
+
+async def test_concurrent_edits_on_a_stale_revision_both_survive():
+    alice, _ = await open_tab()
+    bob, _ = await open_tab()
+    await alice.send({"type": "op", "rev": 0, "op": ["A"], "id": "a:1"})
+    await alice.receive_type("ack")
+    await bob.send({"type": "op", "rev": 0, "op": ["B"], "id": "b:1"})  # made before seeing alice's
+    assert (await bob.receive_type("ack"))["rev"] == 2
+    transformed = await alice.receive_type("op")
+    assert transformed["op"] == ["B", 1]
+    assert (await Document.objects.aget(slug="doc")).text == "BA"
+    await alice.close()
+    await bob.close()
+
+
+async def test_a_resent_operation_is_acknowledged_again_but_not_applied_twice():
+    alice, _ = await open_tab()
+    bob, _ = await open_tab()
+    await alice.send({"type": "op", "rev": 0, "op": ["x"], "id": "a:1"})
+    await alice.receive_type("ack")
+    await alice.send({"type": "op", "rev": 0, "op": ["x"], "id": "a:1"})
+    assert await alice.receive_type("ack") == {"type": "ack", "rev": 1, "id": "a:1"}
+    await alice.send({"type": "op", "rev": 1, "op": [1, "y"], "id": "a:2"})
+    await alice.receive_type("ack")
+    # Bob sees rev 1 then rev 2: the duplicate was not broadcast.
+    assert [(await bob.receive_type("op"))["rev"] for _ in range(2)] == [1, 2]
+    assert (await Document.objects.aget(slug="doc")).text == "xy"
+    await alice.close()
+    await bob.close()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("not json", "invalid-frame"),
+        ("[1, 2]", "invalid-frame"),
+        ("[" * 5000 + "]" * 5000, "invalid-frame"),
+        ({"type": "dance"}, "unknown-type"),
+        ({"rev": 0}, "unknown-type"),
+        ({"type": "op", "rev": 0, "op": ["x"]}, "invalid-frame"),
+        ({"type": "op", "rev": -1, "op": ["x"], "id": "i"}, "invalid-frame"),
+        ({"type": "op", "rev": "0", "op": ["x"], "id": "i"}, "invalid-frame"),
+        ({"type": "op", "rev": 0, "op": [0], "id": "i"}, "invalid-op"),
+        ({"type": "op", "rev": 0, "op": [5], "id": "i"}, "invalid-op"),
+        ({"type": "op", "rev": 0, "op": ["\ud800"], "id": "i"}, "invalid-op"),
+        ({"type": "op", "rev": 0, "op": ["a\x00b"], "id": "i"}, "invalid-op"),
+        ({"type": "op", "rev": 9, "op": ["x"], "id": "i"}, "future-revision"),
+        ({"type": "fetch", "rev": None}, "invalid-frame"),
+    ],
+)
+async def test_bad_frames_get_an_error_and_the_connection_stays_usable(frame, code):
+    tab, _ = await open_tab()
+    await tab.send(frame)
+    error = await tab.receive_type("error")
+    assert error["code"] == code
+    assert error["message"]
+    await tab.send({"type": "op", "rev": 0, "op": ["still works"], "id": "ok:1"})
+    assert (await tab.receive_type("ack"))["rev"] == 1
+    document = await Document.objects.aget(slug="doc")
+    assert (document.text, document.rev) == ("still works", 1)
+    await tab.close()
+
+
+async def test_binary_frames_are_refused():
+    tab, _ = await open_tab()
+    await tab.communicator.send_to(bytes_data=b"\x00\x01")
+    assert (await tab.receive_type("error"))["code"] == "invalid-frame"
+    await tab.close()
+
+
+async def test_an_oversized_frame_is_refused(settings):
+    settings.EDITOR_MAX_FRAME_BYTES = 1000
+    tab, _ = await open_tab()
+    await tab.send({"type": "op", "rev": 0, "op": ["x" * 2000], "id": "big"})
+    assert (await tab.receive_type("error"))["code"] == "frame-too-large"
+    assert (await Document.objects.aget(slug="doc")).rev == 0
+    await tab.close()
+
+
+async def test_a_document_cannot_grow_past_its_limit(settings):
+    settings.EDITOR_MAX_DOCUMENT_CHARS = 10
+    tab, _ = await open_tab()
+    await tab.send({"type": "op", "rev": 0, "op": ["x" * 11], "id": "big"})
+    error = await tab.receive_type("error")
+    assert (error["code"], error["id"]) == ("document-too-large", "big")
+    await tab.close()
+
+
+async def test_a_forged_origin_is_refused():
+    tab = Tab("/ws/docs/doc/", headers=[(b"origin", b"http://evil.example")])
+    connected, _ = await tab.communicator.connect(timeout=TIMEOUT)
+    assert not connected
+    assert not await EditingSession.objects.aexists()
+
+
+async def test_an_unknown_endpoint_gets_an_error_and_close_code_4404():
+    tab = Tab("/ws/docs/not a slug!/")
+    connected, _ = await tab.communicator.connect(timeout=TIMEOUT)
+    assert connected
+    assert (await tab.receive())["code"] == "unknown-document"
+    assert await tab.communicator.receive_output(timeout=TIMEOUT) == {"type": "websocket.close", "code": 4404}
+
+
+async def test_resume_sends_the_missed_operations():
+    alice, _ = await open_tab()
+    for n in range(3):
+        await alice.send({"type": "op", "rev": n, "op": append(n, str(n)), "id": f"a:{n}"})
+        await alice.receive_type("ack")
+    bob, first = await open_tab(query="?rev=1")
+    assert first["type"] == "resume"
+    assert first["rev"] == 3
+    assert [(f["rev"], f["op"], f["id"]) for f in [await bob.receive(), await bob.receive()]] == [
+        (2, [1, "1"], "a:1"),
+        (3, [2, "2"], "a:2"),
+    ]
+    await alice.close()
+    await bob.close()
+
+
+async def test_resume_beyond_the_kept_history_sends_a_snapshot_saying_what_became_of_the_pending_edit(
+    settings,
+):
+    settings.EDITOR_OPLOG_RETAIN = 1
+    settings.EDITOR_OPLOG_RETAIN_SECONDS = 0
+    document = await Document.objects.acreate(slug="doc", text="x" * 100, rev=100)
+    await Operation.objects.acreate(document=document, rev=100, op=[99, "x"], op_id="mine:7")
+    tab, first = await open_tab(query="?rev=50&pending=mine%3A7")
+    assert first["type"] == "snapshot"
+    assert first["rev"] == 100
+    assert first["pending"] == {"id": "mine:7", "rev": 100}
+    await tab.close()
+    other, first = await open_tab(query="?rev=50&pending=mine%3A8")
+    assert first["pending"] == {"id": "mine:8", "rev": None}
+    await other.close()
+
+
+async def test_fetch_fills_a_gap_or_sends_a_snapshot():
+    alice, _ = await open_tab()
+    for n in range(2):
+        await alice.send({"type": "op", "rev": n, "op": append(n, "z"), "id": f"a:{n}"})
+        await alice.receive_type("ack")
+    await alice.send({"type": "fetch", "rev": 0})
+    assert [(await alice.receive_type("op"))["rev"] for _ in range(2)] == [1, 2]
+    await alice.send({"type": "fetch", "rev": 99})
+    snapshot = await alice.receive_type("snapshot")
+    assert (snapshot["rev"], snapshot["text"]) == (2, "zz")
+    await alice.close()
+
+
+async def test_ping_gets_pong():
+    tab, _ = await open_tab()
+    await tab.send({"type": "ping"})
+    assert await tab.receive_type("pong") == {"type": "pong"}
+    await tab.close()
+
+
+async def test_presence_counts_people_joining_and_leaving_and_sessions_are_recorded(caplog):
+    caplog.set_level(logging.INFO, logger="editor")
+    alice, first = await open_tab()
+    assert first["people"] == 1
+    assert (await alice.receive_type("presence"))["people"] == 1  # her own arrival
+    bob, _ = await open_tab()
+    assert (await alice.receive_type("presence"))["people"] == 2
+    await bob.close()
+    assert (await alice.receive_type("presence"))["people"] == 1
+    sessions = [s async for s in EditingSession.objects.order_by("connected_at")]
+    assert [s.disconnected_at is None for s in sessions] == [True, False]
+    assert sessions[0].session_id == first["session"]
+    assert sessions[0].worker
+    assert sessions[0].client_address == "127.0.0.1:50000"
+    lines = [r.getMessage() for r in caplog.records if r.name == "editor.consumers"]
+    assert lines[0].startswith(f"connect doc=doc session={first['session']} client=")
+    assert "worker=" in lines[0]
+    assert lines[0].endswith("people=1")
+    assert [line.split()[0] for line in lines] == ["connect", "connect", "disconnect"]
+    assert lines[2].endswith("people=1")
+    await alice.close()

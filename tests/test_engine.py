@@ -1,0 +1,143 @@
+"""Contract tests of the server's algorithm, run on the in-memory log and on the database log."""
+
+import pytest
+
+from editor import engine
+from editor.models import Document, Operation
+from editor.storage import COMPACT_EVERY, DatabaseDocumentLog
+
+MAX_CHARS = 1000
+
+
+class DatabaseLogFactory:
+    def __init__(self, settings) -> None:
+        self.settings = settings
+
+    def __call__(self, text: str = "", retain: int = 1000, retain_age: int = 0) -> DatabaseDocumentLog:
+        self.settings.EDITOR_OPLOG_RETAIN = retain
+        self.settings.EDITOR_OPLOG_RETAIN_SECONDS = retain_age
+        document = Document.objects.create(slug=f"doc-{Document.objects.count()}", text=text)
+        return DatabaseDocumentLog(document)
+
+
+@pytest.fixture(params=["memory", "database"])
+def new_log(request):
+    """Makes a document log with some text, in memory or in the database."""
+    if request.param == "memory":
+        return lambda text="", retain=1000, retain_age=0: engine.MemoryDocumentLog(
+            text=text, retain=retain, retain_age=retain_age
+        )
+    request.getfixturevalue("db")
+    return DatabaseLogFactory(request.getfixturevalue("settings"))
+
+
+def accept(log, op, base_rev=None, op_id="op", session="s1"):
+    return engine.accept(
+        log,
+        base_rev=log.rev if base_rev is None else base_rev,
+        op=op,
+        op_id=op_id,
+        session_id=session,
+        max_chars=MAX_CHARS,
+    )
+
+
+def test_accept_at_head_gives_the_next_revision(new_log):
+    log = new_log("hello")
+    accepted = accept(log, [5, " world"])
+    assert accepted == engine.Accepted(engine.LoggedOperation(1, [5, " world"], "op", "s1"), False)
+    assert (log.rev, log.text) == (1, "hello world")
+
+
+def test_accept_rebases_a_stale_operation_over_what_was_committed(new_log):
+    log = new_log("ac")
+    accept(log, [1, "b", 1], op_id="first")
+    accepted = accept(log, [2, "d"], base_rev=0, op_id="second")
+    assert accepted.operation.op == [3, "d"]
+    assert log.text == "abcd"
+
+
+def test_same_position_inserts_keep_both_in_commit_order_reversed_for_the_later(new_log):
+    """The later-committed op wins ties at the server, as the clients' transform expects."""
+    log = new_log("")
+    accept(log, ["A"], op_id="a")
+    accept(log, ["B"], base_rev=0, op_id="b")
+    assert log.text == "BA"
+
+
+def test_a_resent_operation_is_recognised_and_not_applied_twice(new_log):
+    log = new_log("x")
+    first = accept(log, [1, "y"], op_id="same")
+    again = accept(log, [1, "y"], base_rev=0, op_id="same")
+    assert again == engine.Accepted(first.operation, duplicate=True)
+    assert (log.rev, log.text) == (1, "xy")
+
+
+def test_future_revision_is_rejected(new_log):
+    log = new_log("x")
+    with pytest.raises(engine.EditRejected) as rejected:
+        accept(log, [1], base_rev=5)
+    assert rejected.value.code == "future-revision"
+
+
+def test_wrong_length_is_rejected_with_what_was_wrong(new_log):
+    log = new_log("0123456789")
+    with pytest.raises(engine.EditRejected, match="spans 12 characters but revision 0 has 10") as rejected:
+        accept(log, [12])
+    assert rejected.value.code == "invalid-op"
+    assert (log.rev, log.text) == (0, "0123456789")
+
+
+def test_growing_past_the_limit_is_rejected_but_shrinking_is_not(new_log):
+    log = new_log("x" * MAX_CHARS)
+    with pytest.raises(engine.EditRejected) as rejected:
+        accept(log, [MAX_CHARS, "y"])
+    assert rejected.value.code == "document-too-large"
+    accept(log, [-1, MAX_CHARS - 1])
+    assert len(log.text) == MAX_CHARS - 1
+
+
+def test_catch_up_returns_missed_operations_in_order(new_log):
+    log = new_log("")
+    for n in range(3):
+        accept(log, [n, str(n)], op_id=f"op{n}")
+    missed = engine.catch_up(log, 1)
+    assert [(m.rev, m.op, m.op_id) for m in missed] == [(2, [1, "1"], "op1"), (3, [2, "2"], "op2")]
+    assert engine.catch_up(log, 3) == []
+    assert engine.catch_up(log, 4) is None
+
+
+def test_compaction_keeps_recent_history_and_refuses_older_bases(new_log):
+    retain = 10
+    log = new_log("", retain=retain)
+    total = COMPACT_EVERY  # the database log compacts on every COMPACT_EVERY-th revision
+    for n in range(total):
+        accept(log, [n, "x"], op_id=f"op{n}")
+    assert engine.catch_up(log, total - retain) is not None
+    assert engine.catch_up(log, total - retain - 1) is None
+    with pytest.raises(engine.EditRejected) as rejected:
+        accept(log, [total - retain - 1, "y"], base_rev=total - retain - 1, op_id="late")
+    assert rejected.value.code == "stale-revision"
+    # A recent base still merges.
+    accept(log, [total - retain, "y"], base_rev=total - retain, op_id="recent")
+    assert log.text.count("y") == 1
+
+
+@pytest.mark.django_db
+def test_database_compaction_deletes_old_rows(settings):
+    settings.EDITOR_OPLOG_RETAIN = 10
+    settings.EDITOR_OPLOG_RETAIN_SECONDS = 0
+    log = DatabaseDocumentLog(Document.objects.create(slug="compact"))
+    for n in range(COMPACT_EVERY):
+        accept(log, [n, "x"], op_id=f"op{n}")
+    revisions = list(Operation.objects.values_list("rev", flat=True).order_by("rev"))
+    assert revisions == list(range(COMPACT_EVERY - 9, COMPACT_EVERY + 1))
+
+
+def test_compaction_keeps_young_operations_however_many(new_log):
+    """Within the retention time nothing is forgotten, so in-flight edits are always recognised."""
+    log = new_log("", retain=10, retain_age=3600)
+    for n in range(COMPACT_EVERY):
+        accept(log, [n, "x"], op_id=f"op{n}")
+    assert [m.rev for m in engine.catch_up(log, 0)] == list(range(1, COMPACT_EVERY + 1))
+    assert log.find("op0") is not None

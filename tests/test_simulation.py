@@ -1,0 +1,218 @@
+"""The whole algorithm without a network: server engine plus protocol clients.
+
+Messages are delivered in random order where the real system allows it (a
+broadcast and an ack from different workers can cross), clients disconnect
+and resume with pending edits, and at the end every client and the server
+hold the same text with every acknowledged insert in it.
+"""
+
+import random
+from urllib.parse import parse_qs
+
+import pytest
+
+from editor import engine, ot
+from editor.ot_client import ProtocolClient
+
+
+class Keystrokes:
+    """Random edits whose inserts can be checked for at the end.
+
+    Every insert is one unique "kept" character (never deleted) plus filler
+    dots; deletes only remove runs of dots, so a lost keystroke shows up as a
+    missing kept character.
+    """
+
+    def __init__(self, rng: random.Random, client_index: int) -> None:
+        self.rng = rng
+        self.next_char = 0x4E00 + client_index * 0x400  # a private block of CJK ideographs per client
+        self.inserted: list[str] = []
+
+    def edit(self, text: str) -> ot.Operation:
+        dots = [i for i, char in enumerate(text) if char == "."]
+        if dots and self.rng.random() < 0.3:
+            start = self.rng.choice(dots)
+            length = 1
+            while start + length < len(text) and text[start + length] == "." and length < 3:
+                length += 1
+            return ot.normalize([start, -length, len(text) - start - length])
+        kept = chr(self.next_char)
+        self.next_char += 1
+        self.inserted.append(kept)
+        position = self.rng.randint(0, len(text))
+        return ot.normalize([position, kept + "." * self.rng.randint(0, 2), len(text) - position])
+
+
+GAP_TIMEOUT_STEPS = 8
+
+
+class SimulatedServer:
+    """The consumer's logic over an in-memory log, with an inbox per client.
+
+    Inbox entries are (relayed, frame): frames a client's own consumer sends
+    (acks, snapshots, catch-up) keep their order; broadcasts relayed through
+    the channel layer from other workers may overtake them and each other.
+    """
+
+    def __init__(self, rng: random.Random) -> None:
+        self.log = engine.MemoryDocumentLog(text="")
+        self.rng = rng
+        self.inboxes: dict[int, list[tuple[bool, dict]]] = {}
+
+    def _snapshot(self, index: int, pending: str | None) -> dict:
+        frame = {"type": "snapshot", "rev": self.log.rev, "text": self.log.text, "session": str(index)}
+        if pending is not None:
+            applied = self.log.find(pending)
+            frame["pending"] = {"id": pending, "rev": applied.rev if applied else None}
+        return frame
+
+    def _direct(self, index: int, *frames: dict) -> None:
+        self.inboxes[index].extend((False, frame) for frame in frames)
+
+    @staticmethod
+    def _op_frame(logged: engine.LoggedOperation) -> dict:
+        return {
+            "type": "op",
+            "rev": logged.rev,
+            "op": logged.op,
+            "id": logged.op_id,
+            "session": logged.session_id,
+        }
+
+    def connect(self, index: int, client: ProtocolClient) -> None:
+        self.inboxes[index] = []
+        query = parse_qs(client.resume_query().lstrip("?"))
+        pending = query.get("pending", [None])[0]
+        missed = engine.catch_up(self.log, int(query["rev"][0])) if "rev" in query else None
+        if missed is None:
+            self._direct(index, self._snapshot(index, pending))
+        else:
+            self._direct(index, {"type": "resume", "rev": self.log.rev, "session": str(index)})
+            self._direct(index, *(self._op_frame(m) for m in missed))
+
+    def handle(self, index: int, frame: dict) -> None:
+        if frame["type"] == "fetch":
+            missed = engine.catch_up(self.log, frame["rev"])
+            if missed is None:
+                self._direct(index, self._snapshot(index, None))
+            else:
+                self._direct(index, *(self._op_frame(m) for m in missed))
+            return
+        try:
+            accepted = engine.accept(
+                self.log,
+                base_rev=frame["rev"],
+                op=frame["op"],
+                op_id=frame["id"],
+                session_id=str(index),
+                max_chars=10**6,
+            )
+        except engine.EditRejected as error:
+            self._direct(
+                index, {"type": "error", "code": error.code, "message": error.message, "id": frame["id"]}
+            )
+            return
+        self._direct(index, {"type": "ack", "rev": accepted.operation.rev, "id": frame["id"]})
+        if not accepted.duplicate:
+            for other, inbox in self.inboxes.items():
+                if other != index:
+                    inbox.append((True, self._op_frame(accepted.operation)))
+
+    def deliverable(self, index: int, reorder: bool) -> int:
+        """Position of a frame that may arrive next."""
+        inbox = self.inboxes[index]
+        first_direct = next((n for n, (relayed, _) in enumerate(inbox) if not relayed), None)
+        choices = [n for n, (relayed, _) in enumerate(inbox[:3]) if relayed]
+        if first_direct is not None:
+            choices.append(first_direct)
+        return self.rng.choice(choices) if reorder else min(choices)
+
+
+def run_simulation(seed: int, clients: int = 4, steps: int = 1500) -> None:
+    """Random steps, then quiesce and check convergence."""
+    rng = random.Random(seed)
+    server = SimulatedServer(rng)
+    tabs = [ProtocolClient(id_prefix=f"c{i}") for i in range(clients)]
+    typists = [Keystrokes(rng, i) for i in range(clients)]
+    outboxes: dict[int, list[dict]] = {}
+    online = set(range(clients))
+    gap_age = [0] * clients
+
+    def drop(i: int) -> None:
+        """The socket drops: frames in flight both ways are lost."""
+        online.discard(i)
+        tabs[i].disconnected()
+        outboxes[i].clear()
+        server.inboxes[i] = []
+
+    def deliver_to_client(i: int, reorder: bool) -> None:
+        _, frame = server.inboxes[i].pop(server.deliverable(i, reorder))
+        outboxes[i].extend(tabs[i].receive(frame))
+        if tabs[i].needs_reconnect:
+            drop(i)
+            online.add(i)
+            server.connect(i, tabs[i])
+
+    for i in range(clients):
+        outboxes[i] = []
+        server.connect(i, tabs[i])
+        deliver_to_client(i, reorder=False)
+
+    for _ in range(steps):
+        i = rng.randrange(clients)
+        roll = rng.random()
+        if roll < 0.35 and tabs[i].rev is not None:
+            outboxes[i].extend(tabs[i].local_edit(typists[i].edit(tabs[i].text)))
+        elif roll < 0.6 and i in online and outboxes[i]:
+            server.handle(i, outboxes[i].pop(0))
+        elif roll < 0.9 and i in online and server.inboxes[i]:
+            deliver_to_client(i, reorder=True)
+        elif roll < 0.91 and i in online and server.inboxes[i]:
+            # A broadcast is lost (Redis restarted): the client must notice the gap.
+            entry = rng.choice(server.inboxes[i])
+            if entry[0]:
+                server.inboxes[i].remove(entry)
+        elif roll < 0.93 and i in online:
+            drop(i)
+        elif roll < 0.97 and i not in online:
+            online.add(i)
+            server.connect(i, tabs[i])
+        # The gap timer: a gap still open after a while is fetched.
+        gap_age[i] = gap_age[i] + 1 if i in online and tabs[i].has_gap else 0
+        if gap_age[i] > GAP_TIMEOUT_STEPS:
+            outboxes[i].append(tabs[i].fetch_frame())
+            gap_age[i] = 0
+
+    # Quiesce: everyone reconnects, then deliver everything in order.
+    for i in range(clients):
+        if i not in online:
+            server.connect(i, tabs[i])
+    for _ in range(10_000):
+        busy = False
+        for i in range(clients):
+            while server.inboxes[i]:
+                deliver_to_client(i, reorder=False)
+                busy = True
+            while outboxes[i]:
+                server.handle(i, outboxes[i].pop(0))
+                busy = True
+            if tabs[i].has_gap and not server.inboxes[i]:
+                outboxes[i].append(tabs[i].fetch_frame())
+                busy = True
+        if not busy:
+            break
+
+    for i, tab in enumerate(tabs):
+        assert tab.state == "synchronised", f"client {i} still has pending edits"
+        assert tab.text == server.log.text, f"client {i} diverged"
+        assert tab.rev == server.log.rev
+    for typist in typists:
+        for char in typist.inserted:
+            assert server.log.text.count(char) == 1, (
+                f"keystroke {char!r} found {server.log.text.count(char)} times"
+            )
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_clients_converge_when_frames_cross_get_lost_and_sockets_drop(seed):
+    run_simulation(seed)
