@@ -6,7 +6,8 @@ A missing service fails the run: nothing here skips.
 from __future__ import annotations
 
 import os
-import shutil
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -80,8 +81,8 @@ def start_worker(worker_env, tmp_path):
     """Start real Daphne workers on free ports; all are stopped after the test."""
     started: list[servers.ServerProcess] = []
 
-    def start(name: str = "worker", **env: str) -> servers.ServerProcess:
-        worker = servers.daphne_worker(f"{name}-{len(started)}", {**worker_env, **env}, tmp_path)
+    def start(name: str = "worker", port: int = 0, **env: str) -> servers.ServerProcess:
+        worker = servers.daphne_worker(f"{name}-{len(started)}", {**worker_env, **env}, tmp_path, port)
         started.append(worker)
         return worker
 
@@ -90,9 +91,70 @@ def start_worker(worker_env, tmp_path):
         worker.stop()
 
 
-@pytest.fixture(scope="session")
-def chromium_path() -> str:
-    path = shutil.which("chromium") or "/usr/bin/chromium"
-    if not os.path.exists(path):
-        raise pytest.UsageError("Chromium is required: apt-get install -y chromium")
-    return path
+async def read_document(slug: str) -> tuple[int, str]:
+    """(rev, text) of a document, read through a thread that closes its connection after.
+
+    Plain async ORM calls would leave a connection open in asgiref's thread,
+    which keeps the test database from being dropped at the end of the run.
+    """
+    from channels.db import database_sync_to_async
+
+    from editor.models import Document
+
+    return await database_sync_to_async(
+        lambda: Document.objects.filter(slug=slug).values_list("rev", "text").get()
+    )()
+
+
+@pytest.fixture
+def runserver(tmp_path):
+    """``manage.py runserver`` as a developer starts it: DEBUG, SQLite, the in-memory layer."""
+    env = servers.server_environment()
+    for name in ("REDIS_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS"):
+        env.pop(name, None)
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'dev.sqlite3'}", PYTHONUNBUFFERED="1")
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=servers.ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    server = servers.runserver("runserver", env, tmp_path)
+    yield server
+    server.stop()
+
+
+CHROMIUM = "/usr/bin/chromium"
+# Without the network flags Chromium keeps calling home, which this machine refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright's sync API, for one test module.
+
+    Playwright keeps an event loop running in the main thread while it is
+    started, which makes Django refuse ORM calls there (even the test
+    database's flush); they do not run concurrently with it, so the check is
+    lifted for this module only (never for the servers it starts).
+    """
+    from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Chromium is required for the browser tests: apt-get install -y chromium")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    yield browser
+    browser.close()
+    playwright.stop()
+    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]

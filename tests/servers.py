@@ -43,7 +43,7 @@ def wait_until(condition: Callable[[], object], *, timeout: float, what: str, in
 
 def server_environment(**overrides: str) -> dict[str, str]:
     """Production-like settings for a worker: DEBUG off, a real secret key."""
-    env = dict(os.environ)
+    env = {name: value for name, value in os.environ.items() if name != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env.update(
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(40),
@@ -124,8 +124,18 @@ class ServerProcess:
         self.process.wait(timeout=10)
 
 
-def daphne_worker(name: str, env: dict[str, str], log_dir: Path) -> ServerProcess:
-    args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", "0", "realtime_site.asgi:application"]
+def daphne_worker(name: str, env: dict[str, str], log_dir: Path, port: int = 0) -> ServerProcess:
+    """A production-like worker; port 0 lets the system choose, read back from its log."""
+    args = [
+        sys.executable,
+        "-m",
+        "daphne",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "realtime_site.asgi:application",
+    ]
     return ServerProcess(name, args, env, log_dir / f"{name}.log").start(port_from_log=True)
 
 

@@ -1,0 +1,24 @@
+# The editor's application image: one Daphne worker per container.
+# docker-compose.yml runs three of them behind nginx, plus a one-shot migrate.
+FROM python:3.11-slim
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+# Dependencies first, so that code changes do not reinstall them.
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+
+# The code stays owned by root: the app user can read it but not change it.
+# Static files need no collectstatic: WhiteNoise serves them from the apps.
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin app
+COPY . .
+USER 10001:10001
+
+EXPOSE 8000
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "realtime_site.asgi:application"]

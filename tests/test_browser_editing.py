@@ -1,0 +1,65 @@
+"""Concurrent editing in real Chromium: typing at once, typing offline, emoji."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.pages import open_editor
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_two_people_typing_at_once_in_different_places_lose_nothing(browser, start_worker):
+    worker_a, worker_b = start_worker("a"), start_worker("b")
+    alice = open_editor(browser.new_context(), f"{worker_a.http_url}/d/duet/")
+    bob = open_editor(browser.new_context(), f"{worker_b.http_url}/d/duet/")
+    alice.locator("#editor").focus()
+    alice.keyboard.type("middle")
+    expect(bob.locator("#editor")).to_have_value("middle")
+    alice.keyboard.press("Control+Home")
+    bob.locator("#editor").focus()
+    bob.keyboard.press("Control+End")
+    # Keystrokes interleave: each tab sends while the other's edits are in flight.
+    for n in range(40):
+        alice.keyboard.type("ab"[n % 2])
+        bob.keyboard.type("xy"[n % 2])
+    expected = "ab" * 20 + "middle" + "xy" * 20
+    expect(alice.locator("#editor")).to_have_value(expected)
+    expect(bob.locator("#editor")).to_have_value(expected)
+    # Neither caret was pushed around by the other's typing.
+    assert alice.evaluate("document.getElementById('editor').selectionStart") == 40
+    assert bob.evaluate("document.getElementById('editor').selectionStart") == len(expected)
+
+
+def test_typing_while_the_socket_is_cut_arrives_after_reconnecting(browser, start_worker):
+    worker_a, worker_b = start_worker("a"), start_worker("b")
+    writer = open_editor(browser.new_context(), f"{worker_a.http_url}/d/offline/")
+    reader = open_editor(browser.new_context(), f"{worker_b.http_url}/d/offline/")
+    writer.locator("#editor").focus()
+    writer.keyboard.type("online. ")
+    expect(reader.locator("#editor")).to_have_value("online. ")
+
+    worker_a.kill()  # the writer's server dies: its socket is cut
+    expect(writer.locator("#status")).to_have_text("reconnecting")
+    writer.keyboard.type("typed while cut off.")
+    expect(reader.locator("#editor")).to_have_value("online. ")
+
+    start_worker("a-again", port=worker_a.port)
+    expect(writer.locator("#status")).to_have_text("live", timeout=20_000)
+    expect(reader.locator("#editor")).to_have_value("online. typed while cut off.")
+    expect(writer.locator("#editor")).to_have_value("online. typed while cut off.")
+
+
+def test_emoji_and_other_scripts_arrive_intact(browser, start_worker):
+    worker_a, worker_b = start_worker("a"), start_worker("b")
+    writer = open_editor(browser.new_context(), f"{worker_a.http_url}/d/unicode/")
+    reader = open_editor(browser.new_context(), f"{worker_b.http_url}/d/unicode/")
+    text = "smile 😀, thumbs 👍🏽, family 👨‍👩‍👧, café, 漢字, e\u0301."
+    writer.locator("#editor").focus()
+    writer.keyboard.type(text)
+    expect(reader.locator("#editor")).to_have_value(text)
+    # Typing after an emoji lands after it, in both tabs.
+    writer.keyboard.press("Control+Home")
+    for _ in range(7):
+        writer.keyboard.press("ArrowRight")  # "smile 😀" is 7 characters to the user
+    writer.keyboard.type("!")
+    expect(reader.locator("#editor")).to_have_value(text.replace("😀", "😀!", 1))

@@ -1,0 +1,142 @@
+"""Real Daphne worker processes sharing the real Redis and PostgreSQL.
+
+Each claim about several processes is tested with several processes: typing
+crosses workers, concurrent typing converges, and a restart of every worker
+loses nothing.
+"""
+
+import asyncio
+import random
+import re
+
+import pytest
+
+from editor import ot
+from tests.conftest import read_document
+from tests.livetab import LiveTab
+
+pytestmark = [pytest.mark.multiprocess, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def two_workers(start_worker):
+    return start_worker("a"), start_worker("b")
+
+
+async def test_typing_on_one_worker_reaches_a_tab_on_the_other_and_back(two_workers):
+    worker_a, worker_b = two_workers
+    on_a = LiveTab(worker_a.ws_url, "cross", "on-a")
+    on_b = LiveTab(worker_b.ws_url, "cross", "on-b")
+    await on_a.connect()
+    await on_b.connect()
+    await on_a.insert(0, "from A")
+    await on_b.wait_for(lambda: on_b.text == "from A", what="A's typing on B")
+    await on_b.insert(6, ", from B")
+    await on_a.wait_for(lambda: on_a.text == "from A, from B", what="B's typing on A")
+    # Each worker logged its own connection, with its own pid.
+    assert re.search(
+        rf"connect doc=cross session=\w+ client=127\.0\.0\.1:\d+ worker=\S+:{worker_a.pid} people=",
+        worker_a.log(),
+    )
+    assert re.search(
+        rf"connect doc=cross session=\w+ client=127\.0\.0\.1:\d+ worker=\S+:{worker_b.pid} people=2",
+        worker_b.log(),
+    )
+    await on_a.close()
+    await on_b.close()
+
+
+async def test_an_idle_connection_outlives_the_redis_client_timeout(two_workers):
+    """redis-py 8 times sockets out after 5 s; an idle document must still get broadcasts."""
+    worker_a, worker_b = two_workers
+    listener = LiveTab(worker_a.ws_url, "idle", "listener")
+    await listener.connect()
+    await asyncio.sleep(6)  # the behaviour under test is idleness itself
+    typist = LiveTab(worker_b.ws_url, "idle", "typist")
+    await typist.connect()
+    await typist.insert(0, "still there?")
+    await listener.wait_for(lambda: listener.text == "still there?", what="a broadcast after idling")
+    await listener.close()
+    await typist.close()
+
+
+class Typist:
+    """Random edits whose every insert can be found again at the end.
+
+    Each insert carries one unique character (from a block of CJK ideographs
+    of its own) that nobody deletes, plus filler dots; deletes only remove
+    dots. A keystroke lost anywhere shows up as a missing unique character.
+    """
+
+    def __init__(self, tab: LiveTab, index: int, rng: random.Random) -> None:
+        self.tab = tab
+        self.rng = rng
+        self.next_char = 0x4E00 + index * 0x400
+        self.typed: list[str] = []
+
+    def next_edit(self) -> ot.Operation:
+        text = self.tab.text
+        dots = [i for i, char in enumerate(text) if char == "."]
+        if dots and self.rng.random() < 0.3:
+            start = self.rng.choice(dots)
+            return ot.normalize([start, -1, len(text) - start - 1])
+        char = chr(self.next_char)
+        self.next_char += 1
+        self.typed.append(char)
+        position = self.rng.randint(0, len(text))
+        return ot.normalize([position, char + "." * self.rng.randint(0, 2), len(text) - position])
+
+    async def type_for(self, seconds: float) -> None:
+        deadline = asyncio.get_running_loop().time() + seconds
+        while asyncio.get_running_loop().time() < deadline:
+            await self.tab.edit(self.next_edit())
+            await asyncio.sleep(self.rng.uniform(0.002, 0.03))  # typing speed, not synchronisation
+
+
+async def test_concurrent_random_typing_on_two_workers_converges_with_nothing_lost(two_workers):
+    rng = random.Random(20261125)
+    tabs = [LiveTab(two_workers[i % 2].ws_url, "storm", f"t{i}") for i in range(6)]
+    for tab in tabs:
+        await tab.connect()
+    typists = [Typist(tab, i, rng) for i, tab in enumerate(tabs)]
+    await asyncio.gather(*(typist.type_for(4) for typist in typists))
+
+    for tab in tabs:
+        await tab.wait_synchronised()
+    rev, text = await read_document("storm")
+    for tab in tabs:
+        await tab.wait_synchronised(rev=rev)
+    assert {tab.text for tab in tabs} == {text}
+    typed = [char for typist in typists for char in typist.typed]
+    assert len(typed) > 200, "the typists should have typed a lot"
+    missing = [char for char in typed if text.count(char) != 1]
+    assert not missing, f"{len(missing)} keystrokes lost or duplicated"
+    # Edits made on stale revisions, which the server had to transform, really happened.
+    stale = [ack for tab in tabs for ack in tab.acks() if ack["rev"] - tab.sent_bases[ack["id"]] > 1]
+    assert len(stale) > 20
+    for tab in tabs:
+        await tab.close()
+
+
+async def test_a_restart_of_every_worker_keeps_the_document_and_offline_typing(start_worker):
+    first = start_worker("before")
+    writer = LiveTab(first.ws_url, "durable", "writer")
+    await writer.connect()
+    for word in ["one ", "two ", "three "]:
+        await writer.insert(len(writer.text), word)
+    await writer.wait_synchronised()
+    rev_before = writer.client.rev
+    first.stop()
+    # Typing goes on while no server runs; it is kept and sent on reconnect.
+    await writer.wait_for(lambda: not writer.client.live, what="the socket to close")
+    await writer.insert(len(writer.text), "offline")
+    after = start_worker("after")
+    await writer.reconnect(after.ws_url)
+    await writer.wait_synchronised(rev=rev_before + 1)
+    reader = LiveTab(after.ws_url, "durable", "reader")
+    await reader.connect()
+    assert reader.frames[0]["type"] == "snapshot"
+    assert (reader.frames[0]["rev"], reader.text) == (rev_before + 1, "one two three offline")
+    assert await read_document("durable") == (rev_before + 1, "one two three offline")
+    await writer.close()
+    await reader.close()
