@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -22,14 +21,6 @@ CLOSE_UNKNOWN_ENDPOINT = 4404
 def document_group(slug: str) -> str:
     """The channel-layer group of everyone connected to one document."""
     return f"doc.{slug}"
-
-
-def _resume_request(query_string: bytes) -> tuple[int | None, str | None]:
-    """``?rev=R&pending=ID`` on the socket URL: resume after revision R; ID was in flight."""
-    query = parse_qs(query_string.decode("latin-1"))
-    rev = query.get("rev", [""])[0]
-    pending = query.get("pending", [""])[0][: protocol.MAX_OP_ID_LENGTH]
-    return (int(rev) if rev.isdigit() else None), (pending or None)
 
 
 def _header(scope: dict, name: bytes) -> str:
@@ -66,7 +57,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         # then arrives as a broadcast, so nothing falls between the two.
         await self.channel_layer.group_add(self.group_name, self.channel_name)
         await self.accept()
-        resume_rev, pending_id = _resume_request(self.scope.get("query_string", b""))
+        resume_rev, pending_id = protocol.parse_resume_query(self.scope.get("query_string", b""))
         start = await database_sync_to_async(services.session_connect)(
             slug=self.slug,
             session_id=self.session_id,
@@ -115,12 +106,22 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         except protocol.ProtocolError as error:
             await self.send(text_data=protocol.error_frame(error.code, error.message, error.op_id))
             return
-        if isinstance(request, protocol.OpRequest):
-            await self._receive_op(request)
-        elif isinstance(request, protocol.FetchRequest):
-            await self._receive_fetch(request)
-        else:
-            await self.send(text_data=protocol.encode({"type": "pong"}))
+        try:
+            if isinstance(request, protocol.OpRequest):
+                await self._receive_op(request)
+            elif isinstance(request, protocol.FetchRequest):
+                await self._receive_fetch(request)
+            else:
+                await self._receive_ping()
+        except Exception:
+            # One bad frame must not cost the connection (and leave its
+            # session looking connected): report it and carry on.
+            logger.exception(
+                "failed to handle a %s frame in session %s", type(request).__name__, self.session_id
+            )
+            await self.send(
+                text_data=protocol.error_frame("internal-error", "the server failed to handle that frame")
+            )
 
     async def _receive_op(self, request: protocol.OpRequest) -> None:
         try:
@@ -140,10 +141,24 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             frame = protocol.op_frame(
                 rev=operation.rev, op=operation.op, session=operation.session_id, op_id=operation.op_id
             )
-            await self.channel_layer.group_send(
-                self.group_name,
-                {"type": "editor.operation", "frame": frame, "session": self.session_id},
-            )
+            await self._broadcast({"type": "editor.operation", "frame": frame, "session": self.session_id})
+
+    async def _receive_ping(self) -> None:
+        rev = await database_sync_to_async(selectors.document_head)(
+            document_id=self.session_start.document_id
+        )
+        await self.send(text_data=protocol.pong_frame(rev=rev))
+
+    async def _broadcast(self, event: dict) -> None:
+        """Send to the document's group; a channel layer outage costs only the broadcast.
+
+        The edit is committed and acknowledged by then, and clients that miss
+        it find the gap (the next revision or the head in ``pong``) and fetch it.
+        """
+        try:
+            await self.channel_layer.group_send(self.group_name, event)
+        except Exception:
+            logger.exception("broadcast to %s failed", self.group_name)
 
     async def _receive_fetch(self, request: protocol.FetchRequest) -> None:
         """A client saw a gap in the revisions (a lost or late broadcast) and asks to fill it."""
@@ -170,9 +185,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             )
 
     async def _broadcast_presence(self, people: int) -> None:
-        await self.channel_layer.group_send(
-            self.group_name, {"type": "editor.presence", "frame": protocol.presence_frame(people=people)}
-        )
+        await self._broadcast({"type": "editor.presence", "frame": protocol.presence_frame(people=people)})
 
     def _log(self, event: str, people: int) -> None:
         logger.info(

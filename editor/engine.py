@@ -56,6 +56,13 @@ class DocumentLog(Protocol):
     def append(self, operation: LoggedOperation, text: str) -> None: ...
 
 
+# Rebasing walks every component of the edit and of each operation committed
+# since its revision, under the document's lock; past this many component
+# steps the client is asked to catch up first (it reconnects, receives what
+# it missed and rebases its edit itself) rather than hold up everyone else.
+MAX_REBASE_WORK = 200_000
+
+
 def rebase(
     op: ot.Operation,
     *,
@@ -67,7 +74,9 @@ def rebase(
     """Transform ``op``, made against ``base_rev``, so it applies to ``head_rev``.
 
     ``committed_since`` holds the operations of revisions base_rev+1 .. head_rev
-    in order; fewer means the log no longer reaches back that far.
+    in order; fewer means the log no longer reaches back that far. The
+    transforms go one committed operation at a time, exactly as the clients
+    transform their pending edits, so that both sides agree on ties.
     """
     if base_rev > head_rev:
         raise EditRejected(
@@ -77,6 +86,11 @@ def rebase(
         raise EditRejected(
             "stale-revision",
             f"revision {base_rev} is older than the history the server keeps; reload the document",
+        )
+    work = len(committed_since) * len(op) + sum(len(committed) for committed in committed_since)
+    if work > MAX_REBASE_WORK:
+        raise EditRejected(
+            "stale-revision", f"revision {base_rev} is too far behind revision {head_rev}; catch up first"
         )
     base_length = ot.base_length(committed_since[0]) if committed_since else head_length
     if ot.base_length(op) != base_length:
@@ -124,7 +138,9 @@ def catch_up(log: DocumentLog, rev: int) -> list[LoggedOperation] | None:
     if rev > log.rev:
         return None
     missed = log.operations_since(rev)
-    if rev < log.rev and (not missed or missed[0].rev != rev + 1):
+    # Every revision from rev + 1 on, without a hole; more than log.rev - rev
+    # when edits were committed meanwhile.
+    if len(missed) < log.rev - rev or any(m.rev != rev + 1 + i for i, m in enumerate(missed)):
         return None
     return missed
 

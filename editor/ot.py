@@ -255,6 +255,23 @@ def transform(a: Operation, b: Operation) -> tuple[Operation, Operation]:
     return a_prime.components, b_prime.components
 
 
+# invert: apply(apply(text, op), invert(op, text)) == text
+def invert(op: Operation, text: str) -> Operation:
+    """The operation that undoes ``op`` on the text it produced from ``text``."""
+    builder = _Builder()
+    position = 0
+    for component in op:
+        if type(component) is str:
+            builder.delete(len(component))
+        elif component > 0:
+            builder.retain(component)
+            position += component
+        else:
+            builder.insert(text[position : position - component])
+            position -= component
+    return builder.components
+
+
 def transform_index(index: int, op: Operation) -> int:
     """Where a position (a caret) ends up after ``op``.
 

@@ -9,7 +9,7 @@ Methods return the frames to send, so the caller owns the socket. Pure.
 from __future__ import annotations
 
 import itertools
-import uuid
+import secrets
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -27,14 +27,20 @@ class Pending:
 
 class ProtocolClient:
     def __init__(self, id_prefix: str | None = None) -> None:
-        prefix = id_prefix or uuid.uuid4().hex
-        self._ids = (f"{prefix}:{n}" for n in itertools.count(1))
+        # Random ids by default: ids are broadcast, and one another client
+        # could predict would let it pre-empt our next edit. A prefix gives
+        # readable ``prefix:1``, ``prefix:2`` ids for tests.
+        if id_prefix is None:
+            self._ids = (secrets.token_hex(16) for _ in itertools.count())
+        else:
+            self._ids = (f"{id_prefix}:{n}" for n in itertools.count(1))
         self.rev: int | None = None  # last revision applied
         self.server_text = ""  # the document at ``rev``
         self.text = ""  # what this client shows: server_text + outstanding + buffer
         self.outstanding: Pending | None = None
         self.buffer: ot.Operation | None = None
         self.early: dict[int, Frame] = {}  # revision -> frame that came before its predecessor
+        self.known_head = 0  # highest revision the server said exists (pong)
         self.live = False
         self.needs_reconnect = False  # the caller should drop the socket and resume
         self.session: str | None = None
@@ -48,8 +54,8 @@ class ProtocolClient:
 
     @property
     def has_gap(self) -> bool:
-        """Frames wait for a revision that has not arrived: worth a ``fetch``."""
-        return bool(self.early)
+        """A revision we know of has not arrived: worth a ``fetch``."""
+        return bool(self.early) or (self.rev is not None and self.known_head > self.rev)
 
     def resume_query(self) -> str:
         """Query string of the socket URL: resume after our revision, naming our pending edit."""
@@ -87,6 +93,8 @@ class ProtocolClient:
             return self._go_live()
         if kind in ("op", "ack"):
             return self._receive_revision(frame)
+        if kind == "pong" and self.rev is not None:
+            self.known_head = max(self.known_head, frame.get("rev", 0))
         if kind == "error" and self.outstanding and frame.get("id") == self.outstanding.op_id:
             if frame.get("code") == "stale-revision":
                 # Not applied, and too old for the server to merge: reconnect,
@@ -94,6 +102,8 @@ class ProtocolClient:
                 self.needs_reconnect = True
             else:
                 self._reject_pending()
+                if self.outstanding is not None and self.live:
+                    return [self._outstanding_frame()]
         return []
 
     def _receive_snapshot(self, frame: Frame) -> list[Frame]:
@@ -137,9 +147,14 @@ class ProtocolClient:
         return {"type": "op", "rev": self.rev, "op": self.outstanding.op, "id": self.outstanding.op_id}
 
     def _reject_pending(self) -> None:
-        self.outstanding = None
-        self.buffer = None
+        """Take the refused edit back; keep the buffer, rebased on the server's text."""
+        undo = ot.invert(self.outstanding.op, self.server_text)
+        buffer, self.outstanding, self.buffer = self.buffer, None, None
         self.text = self.server_text
+        if buffer is not None:
+            rebased, _ = ot.transform(buffer, undo)
+            self.text = ot.apply(self.server_text, rebased)
+            self.outstanding = Pending(next(self._ids), rebased)
 
     def _receive_revision(self, frame: Frame) -> list[Frame]:
         if self.rev is None or frame["rev"] <= self.rev:
@@ -155,15 +170,16 @@ class ProtocolClient:
         ours = self.outstanding is not None and frame.get("id") == self.outstanding.op_id
         if frame["type"] == "ack" and not ours:
             raise ValueError(f"acknowledgement of {frame.get('id')} at {frame['rev']}, but it is not pending")
-        self.rev = frame["rev"]
         if ours:
             self.acknowledged.append(self.outstanding.op_id)
             self.server_text = ot.apply(self.server_text, self.outstanding.op)
+            self.rev = frame["rev"]
             self.outstanding = Pending(next(self._ids), self.buffer) if self.buffer is not None else None
             self.buffer = None
             return [self._outstanding_frame()] if self.outstanding is not None and self.live else []
         remote = frame["op"]
         self.server_text = ot.apply(self.server_text, remote)
+        self.rev = frame["rev"]
         if self.outstanding is not None:
             self.outstanding.op, remote = ot.transform(self.outstanding.op, remote)
         if self.buffer is not None:

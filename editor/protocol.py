@@ -8,12 +8,20 @@ Documented in docs/protocol.md. Pure: no Django, no Channels.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from . import ot
 
-MAX_OP_ID_LENGTH = 80
+# Ids are printable ASCII without spaces; clients should draw them at random,
+# since an id another client can predict lets it pre-empt the edit.
+OP_ID = re.compile(r"[!-~]{1,80}")
+# Revisions stay within the integers JSON and JavaScript represent exactly.
+MAX_REVISION = 2**53
+# A bound on the work one edit can cause on the server (see engine.rebase).
+MAX_OP_COMPONENTS = 1000
 
 
 class ProtocolError(Exception):
@@ -52,9 +60,23 @@ ClientRequest = OpRequest | FetchRequest | PingRequest
 
 def _revision(frame: dict[str, Any], op_id: str | None = None) -> int:
     rev = frame.get("rev")
-    if type(rev) is not int or rev < 0:
-        raise ProtocolError("invalid-frame", "rev must be a non-negative integer", op_id)
+    if type(rev) is not int or not 0 <= rev <= MAX_REVISION:
+        raise ProtocolError("invalid-frame", "rev must be an integer from 0 to 2**53", op_id)
     return rev
+
+
+def parse_resume_query(query_string: bytes) -> tuple[int | None, str | None]:
+    """``?rev=R&pending=ID`` on the socket URL: resume after revision R; ID was in flight.
+
+    Anything malformed is ignored, which makes it a fresh connection.
+    """
+    query = parse_qs(query_string.decode("latin-1"))
+    rev = query.get("rev", [""])[0]
+    pending = query.get("pending", [""])[0]
+    return (
+        int(rev) if re.fullmatch(r"[0-9]{1,15}", rev) else None,
+        pending if OP_ID.fullmatch(pending) else None,
+    )
 
 
 def _storable(text: str) -> bool:
@@ -73,7 +95,7 @@ def parse_client_frame(text: str | None, data: bytes | None, *, max_bytes: int) 
     if text is None:
         raise ProtocolError("invalid-frame", "binary frames are not supported; send JSON text")
     # A str of n characters is at least n bytes in UTF-8: check cheaply first.
-    if len(text) > max_bytes or len(text.encode()) > max_bytes:
+    if len(text) > max_bytes or len(text.encode(errors="surrogatepass")) > max_bytes:
         raise ProtocolError("frame-too-large", f"frames are limited to {max_bytes} bytes")
     try:
         frame = json.loads(text)
@@ -86,11 +108,16 @@ def parse_client_frame(text: str | None, data: bytes | None, *, max_bytes: int) 
     kind = frame.get("type")
     if kind == "op":
         op_id = frame.get("id")
-        if not isinstance(op_id, str) or not 0 < len(op_id) <= MAX_OP_ID_LENGTH:
-            raise ProtocolError("invalid-frame", f"id must be a string of 1 to {MAX_OP_ID_LENGTH} characters")
+        if not isinstance(op_id, str) or not OP_ID.fullmatch(op_id):
+            raise ProtocolError("invalid-frame", "id must be 1 to 80 printable ASCII characters, no spaces")
         rev = _revision(frame, op_id)
+        raw_op = frame.get("op")
+        if isinstance(raw_op, list) and len(raw_op) > MAX_OP_COMPONENTS:
+            raise ProtocolError(
+                "invalid-op", f"operations are limited to {MAX_OP_COMPONENTS} components", op_id
+            )
         try:
-            op = ot.parse(frame.get("op"))
+            op = ot.parse(raw_op)
         except ot.OperationError as error:
             raise ProtocolError("invalid-op", str(error), op_id) from None
         for component in op:
@@ -139,6 +166,11 @@ def resume_frame(*, rev: int, session: str, people: int) -> str:
 
 def op_frame(*, rev: int, op: ot.Operation, session: str, op_id: str) -> str:
     return encode({"type": "op", "rev": rev, "op": op, "session": session, "id": op_id})
+
+
+def pong_frame(*, rev: int) -> str:
+    """Carries the head revision, so a client notices a last broadcast that never came."""
+    return encode({"type": "pong", "rev": rev})
 
 
 def ack_frame(*, rev: int, op_id: str) -> str:

@@ -22,6 +22,11 @@ def document_snapshot(*, document_id: int) -> Snapshot:
     return Snapshot(rev=rev, text=text, people=document_people_count(document_id=document_id))
 
 
+def document_head(*, document_id: int) -> int:
+    """The document's latest revision."""
+    return Document.objects.filter(pk=document_id).values_list("rev", flat=True).get()
+
+
 def document_people_count(*, document_id: int) -> int:
     """How many sessions are connected to the document right now."""
     return EditingSession.objects.filter(document_id=document_id, disconnected_at=None).count()

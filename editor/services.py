@@ -72,18 +72,18 @@ def session_connect(
     committed after the read below also reaches the client as a broadcast.
     """
     document, _ = Document.objects.get_or_create(slug=slug)
-    EditingSession.objects.create(
-        document=document,
-        session_id=session_id,
-        client_address=client_address[:64],
-        user_agent=user_agent[:512],
-        worker=worker,
-    )
     missed = pending = None
     with transaction.atomic():
         # Under the row lock no edit commits between reading the text and
         # looking for the pending edit, so the answer matches the snapshot.
         document = Document.objects.select_for_update().get(pk=document.pk)
+        EditingSession.objects.create(
+            document=document,
+            session_id=session_id,
+            client_address=client_address[:64],
+            user_agent=user_agent[:512],
+            worker=worker,
+        )
         log = DatabaseDocumentLog(document)
         if resume_rev is not None:
             missed = engine.catch_up(log, resume_rev)

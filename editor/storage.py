@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Min
 from django.utils import timezone
 
 from .engine import LoggedOperation
@@ -55,11 +56,23 @@ class DatabaseDocumentLog:
             session_id=operation.session_id,
         )
         if operation.rev % COMPACT_EVERY == 0:
-            # Forget an operation only when it is both many revisions and a
-            # long time old: a client whose edit is in flight, or who
-            # reconnects within that time, is always told what became of it.
-            Operation.objects.filter(
-                document=document,
-                rev__lte=operation.rev - settings.EDITOR_OPLOG_RETAIN,
-                created_at__lt=timezone.now() - timedelta(seconds=settings.EDITOR_OPLOG_RETAIN_SECONDS),
-            ).delete()
+            self._compact()
+
+    def _compact(self) -> None:
+        """Forget the oldest operations, always a prefix of the log.
+
+        An operation goes only when it is more than EDITOR_OPLOG_RETAIN
+        revisions and EDITOR_OPLOG_RETAIN_SECONDS old, and so is everything
+        before it: a client whose edit is in flight, or who reconnects within
+        that time, is always told what became of it, and catch-up never meets
+        a hole (even when workers' clocks disagree about created_at).
+        """
+        document = self.document
+        cutoff = timezone.now() - timedelta(seconds=settings.EDITOR_OPLOG_RETAIN_SECONDS)
+        bound = document.rev - settings.EDITOR_OPLOG_RETAIN
+        youngest_kept = Operation.objects.filter(document=document, created_at__gte=cutoff).aggregate(
+            Min("rev")
+        )["rev__min"]
+        if youngest_kept is not None:
+            bound = min(bound, youngest_kept - 1)
+        Operation.objects.filter(document=document, rev__lte=bound).delete()

@@ -10,11 +10,23 @@ from tests import servers
 
 
 def open_editor(context: BrowserContext, url: str) -> Page:
-    """Open the editor page and wait until its socket is live."""
+    """Open the editor page and wait until its socket is live.
+
+    Errors the page's JavaScript throws or logs are collected in
+    ``page.errors``; ``assert_no_errors`` fails a test that had any.
+    """
     page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.on("console", lambda message: message.type == "error" and page.errors.append(message.text))
     page.goto(url)
     expect(page.locator("#status")).to_have_text("live")
     return page
+
+
+def assert_no_errors(*pages: Page) -> None:
+    for page in pages:
+        assert page.errors == [], f"{page.url}: {page.errors}"
 
 
 def type_at_end(page: Page, text: str) -> None:

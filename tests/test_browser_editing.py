@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.pages import open_editor
+from tests.pages import assert_no_errors, open_editor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -28,6 +28,7 @@ def test_two_people_typing_at_once_in_different_places_lose_nothing(browser, sta
     # Neither caret was pushed around by the other's typing.
     assert alice.evaluate("document.getElementById('editor').selectionStart") == 40
     assert bob.evaluate("document.getElementById('editor').selectionStart") == len(expected)
+    assert_no_errors(alice, bob)
 
 
 def test_typing_while_the_socket_is_cut_arrives_after_reconnecting(browser, start_worker):
@@ -47,6 +48,9 @@ def test_typing_while_the_socket_is_cut_arrives_after_reconnecting(browser, star
     expect(writer.locator("#status")).to_have_text("live", timeout=20_000)
     expect(reader.locator("#editor")).to_have_value("online. typed while cut off.")
     expect(writer.locator("#editor")).to_have_value("online. typed while cut off.")
+    # The browser logs the refused reconnection attempts as errors; the page threw none.
+    assert [e for e in writer.errors if "WebSocket" not in e] == []
+    assert_no_errors(reader)
 
 
 def test_emoji_and_other_scripts_arrive_intact(browser, start_worker):
@@ -63,3 +67,4 @@ def test_emoji_and_other_scripts_arrive_intact(browser, start_worker):
         writer.keyboard.press("ArrowRight")  # "smile 😀" is 7 characters to the user
     writer.keyboard.type("!")
     expect(reader.locator("#editor")).to_have_value(text.replace("😀", "😀!", 1))
+    assert_no_errors(writer, reader)

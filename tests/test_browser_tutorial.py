@@ -7,7 +7,7 @@ once with the tabs spread over two Daphne workers sharing Redis.
 import pytest
 from playwright.sync_api import expect
 
-from tests.pages import open_editor, type_at_end, wait_for_connections
+from tests.pages import assert_no_errors, open_editor, type_at_end, wait_for_connections
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -28,6 +28,7 @@ def test_three_tabs_on_runserver_share_one_text(browser, runserver):
     tabs[2].reload()
     expect(tabs[2].locator("#status")).to_have_text("live")
     expect(tabs[2].locator("#editor")).to_have_value("Hello from tab 1. And tab 2.")
+    assert_no_errors(*tabs)
     context.close()
 
 
@@ -52,4 +53,5 @@ def test_three_tabs_over_two_workers_share_one_text(browser, start_worker):
     tabs[1].reload()
     expect(tabs[1].locator("#status")).to_have_text("live")
     expect(tabs[1].locator("#editor")).to_have_value("Typed on worker A. Typed on worker B.")
+    assert_no_errors(*tabs)
     context.close()

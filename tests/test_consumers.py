@@ -6,6 +6,7 @@ import logging
 import pytest
 from channels.testing import WebsocketCommunicator
 
+from editor import services
 from editor.models import Document, EditingSession, Operation
 from realtime_site.asgi import application
 
@@ -236,11 +237,68 @@ async def test_fetch_fills_a_gap_or_sends_a_snapshot():
     await alice.close()
 
 
-async def test_ping_gets_pong():
+async def test_ping_gets_pong_with_the_head_revision():
+    """A client whose last broadcast was lost learns from pong that it is behind."""
+    await Document.objects.acreate(slug="doc", text="abc", rev=7)
     tab, _ = await open_tab()
     await tab.send({"type": "ping"})
-    assert await tab.receive_type("pong") == {"type": "pong"}
+    assert await tab.receive_type("pong") == {"type": "pong", "rev": 7}
     await tab.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "first_type"),
+    [
+        ("?rev=%C2%B2", "snapshot"),  # a digit to str.isdigit(), not to int()
+        ("?rev=" + "9" * 5000, "snapshot"),
+        ("?rev=-1", "snapshot"),
+        ("?pending=%00", "snapshot"),
+        ("?rev=0&pending=%F0%9F%98%80", "resume"),
+        ("?rev=0&pending=" + "x" * 81, "resume"),
+    ],
+)
+async def test_malformed_resume_queries_are_ignored(query, first_type):
+    tab, first = await open_tab(query=query)
+    assert first["type"] == first_type
+    assert "pending" not in first
+    await tab.close()
+    assert not await EditingSession.objects.filter(disconnected_at=None).aexists()
+
+
+@pytest.mark.parametrize("op_id", [r"\u0000", r"\ud800", "has space", r"\u00e9", ""])
+async def test_malformed_op_ids_are_refused(op_id):
+    tab, _ = await open_tab()
+    await tab.send('{"type": "op", "rev": 0, "op": ["x"], "id": "' + op_id + '"}')  # raw JSON escapes
+    assert (await tab.receive_type("error"))["code"] == "invalid-frame"
+    await tab.close()
+    assert not await EditingSession.objects.filter(disconnected_at=None).aexists()
+
+
+async def test_an_operation_with_too_many_components_is_refused():
+    await Document.objects.acreate(slug="doc", text="x" * 2000)
+    tab, _ = await open_tab()
+    await tab.send({"type": "op", "rev": 0, "op": [1, "y"] * 1000, "id": "many"})
+    error = await tab.receive_type("error")
+    assert (error["code"], error["id"]) == ("invalid-op", "many")
+    assert "1000 components" in error["message"]
+    await tab.close()
+
+
+async def test_an_unexpected_failure_is_reported_and_the_connection_survives(monkeypatch):
+    tab, _ = await open_tab()
+    original = services.document_apply_operation
+
+    def fail_once(**kwargs):
+        monkeypatch.setattr(services, "document_apply_operation", original)
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(services, "document_apply_operation", fail_once)
+    await tab.send({"type": "op", "rev": 0, "op": ["x"], "id": "a:1"})
+    assert (await tab.receive_type("error"))["code"] == "internal-error"
+    await tab.send({"type": "op", "rev": 0, "op": ["x"], "id": "a:1"})
+    assert (await tab.receive_type("ack"))["rev"] == 1
+    await tab.close()
+    assert not await EditingSession.objects.filter(disconnected_at=None).aexists()
 
 
 async def test_presence_counts_people_joining_and_leaving_and_sessions_are_recorded(caplog):

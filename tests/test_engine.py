@@ -1,8 +1,11 @@
 """Contract tests of the server's algorithm, run on the in-memory log and on the database log."""
 
-import pytest
+from datetime import timedelta
 
-from editor import engine
+import pytest
+from django.utils import timezone
+
+from editor import engine, ot
 from editor.models import Document, Operation
 from editor.storage import COMPACT_EVERY, DatabaseDocumentLog
 
@@ -141,3 +144,44 @@ def test_compaction_keeps_young_operations_however_many(new_log):
         accept(log, [n, "x"], op_id=f"op{n}")
     assert [m.rev for m in engine.catch_up(log, 0)] == list(range(1, COMPACT_EVERY + 1))
     assert log.find("op0") is not None
+
+
+def test_catch_up_refuses_a_log_with_a_hole():
+    log = engine.MemoryDocumentLog()
+    for n in range(4):
+        accept(log, [n, "x"] if n else ["x"], op_id=f"op{n}")
+    del log.operations[1]  # revision 2 is missing
+    assert engine.catch_up(log, 0) is None
+    assert [m.rev for m in engine.catch_up(log, 2)] == [3, 4]
+
+
+def test_rebasing_too_much_work_under_the_lock_is_refused(new_log):
+    """An edit far behind with many components would hold the document's lock for long."""
+    log = new_log("x" * 600)
+    for n in range(300):  # replace one x at a time
+        accept(log, ot.normalize([n, -1, 599 - n]), op_id=f"op{n}")
+        accept(log, ot.normalize([n, "y", 599 - n]), op_id=f"op{n}b")
+    many = [1, "z"] * 599 + [1]
+    with pytest.raises(engine.EditRejected) as rejected:
+        accept(log, many, base_rev=0, op_id="heavy")
+    assert rejected.value.code == "stale-revision"
+    accept(log, [1, "z", 599], base_rev=0, op_id="light")  # a small edit that far back is fine
+
+
+@pytest.mark.django_db
+def test_database_compaction_only_ever_removes_a_prefix(settings):
+    """A row whose created_at is late (a worker's clock ahead) stops compaction before it."""
+    settings.EDITOR_OPLOG_RETAIN = 10
+    settings.EDITOR_OPLOG_RETAIN_SECONDS = 60
+    document = Document.objects.create(slug="skew")
+    log = DatabaseDocumentLog(document)
+    for n in range(COMPACT_EVERY - 1):
+        accept(log, [n, "x"] if n else ["x"], op_id=f"op{n}")
+    old = timezone.now() - timedelta(hours=2)
+    Operation.objects.filter(document=document).update(created_at=old)
+    Operation.objects.filter(document=document, rev=50).update(created_at=timezone.now())
+    accept(log, [COMPACT_EVERY - 1, "x"], op_id="last")
+    revisions = list(
+        Operation.objects.filter(document=document).values_list("rev", flat=True).order_by("rev")
+    )
+    assert revisions == list(range(50, COMPACT_EVERY + 1))

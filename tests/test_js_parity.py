@@ -9,7 +9,7 @@ from pathlib import Path
 from editor import ot
 
 RUNNER = Path(__file__).parent / "js" / "parity-runner.js"
-PIECES = ["a", "b", " ", "\n", "\r\n", "😀", "👍🏽", "𝄞", "é", "e\u0301", "漢", "\u200d"]
+PIECES = ["a", "b", " ", "\n", "\r\n", "\r", "😀", "👍🏽", "𝄞", "é", "e\u0301", "漢", "\u200d"]
 
 
 def random_text(rng: random.Random, pieces: int = 10) -> str:
@@ -59,3 +59,4 @@ def test_javascript_and_python_compute_the_same_operations():
         assert result["composed"] == ot.compose(case["a"], case["c"]), case
         assert result["index"] == ot.transform_index(case["index"], case["a"]), case
         assert ot.apply(case["text"], result["diff"]) == case["other"], case
+        assert result["inverted"] == ot.invert(case["a"], case["text"]), case

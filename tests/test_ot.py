@@ -56,16 +56,38 @@ def test_from_diff_round_trips(old, new):
     assert ot.parse(op) == op
 
 
+def _prefix_edit(text: str, op: ot.Operation, index: int) -> str:
+    """What ``op`` does to the text before ``index``: its inserts strictly before it, its deletes up to it."""
+    result, position = [], 0
+    for component in op:
+        if type(component) is str:
+            if position < index:
+                result.append(component)
+        elif component > 0:
+            result.append(text[position : min(position + component, index)])
+            position += component
+        else:
+            position -= component
+        if position >= index and type(component) is not str:
+            break
+    return "".join(result)
+
+
 @given(document_and_operation(), st.integers(min_value=0, max_value=30))
-def test_transform_index_stays_in_bounds_and_follows_text(case, raw_index):
+def test_transform_index_keeps_the_caret_after_exactly_what_came_before_it(case, raw_index):
+    """The text before the moved caret is the text before the old caret, edited."""
     text, op = case
     index = min(raw_index, len(text))
     moved = ot.transform_index(index, op)
     result = ot.apply(text, op)
     assert 0 <= moved <= len(result)
-    # The characters after an untouched caret are still after it.
-    if index < len(text) and ot.is_noop(op):
-        assert result[moved:] == text[index:]
+    assert result[:moved] == _prefix_edit(text, op, index)
+
+
+@given(document_and_operation())
+def test_invert_undoes(case):
+    text, op = case
+    assert ot.apply(ot.apply(text, op), ot.invert(op, text)) == text
 
 
 def test_lengths_count_code_points_not_utf16_units():

@@ -124,6 +124,35 @@ def test_a_rejected_edit_is_taken_back(client):
     assert (client.state, client.text) == ("synchronised", "abc")
 
 
+def test_what_was_typed_after_a_rejected_edit_is_kept_and_sent(client):
+    client.local_edit([1, -1, 1])  # delete "b": refused below
+    client.local_edit([1, "Y", 1])  # typed after it, where "b" was
+    sends = client.receive({"type": "error", "code": "invalid-op", "message": "", "id": "me:1"})
+    assert client.text == "aYbc"
+    assert sends == [{"type": "op", "rev": 3, "op": [1, "Y", 2], "id": "me:2"}]
+
+
+def test_pong_ahead_of_us_reveals_a_lost_last_broadcast(client):
+    assert not client.has_gap
+    client.receive({"type": "pong", "rev": 3})
+    assert not client.has_gap
+    client.receive({"type": "pong", "rev": 4})
+    assert client.has_gap
+    client.receive(remote(4, [3, "!"]))
+    assert not client.has_gap
+
+
+def test_default_ids_are_random():
+    tab = ProtocolClient()
+    tab.receive(snapshot(0, ""))
+    first = tab.local_edit(["a"])[0]["id"]
+    tab.receive({"type": "ack", "rev": 1, "id": first})
+    second = tab.local_edit([1, "b"])[0]["id"]
+    assert len(first) == len(second) == 32
+    assert first != second
+    assert not first.endswith(":1")
+
+
 def test_an_ack_for_something_not_pending_is_a_protocol_error(client):
     with pytest.raises(ValueError, match="not pending"):
         client.receive({"type": "ack", "rev": 4, "id": "nobody"})

@@ -165,6 +165,88 @@ describe("EditorClient", () => {
     assert.equal(view.errors[0].code, "document-too-large");
   });
 
+  test("what was typed after a rejected edit is kept and sent", () => {
+    client.localEdit([1, -1, 1]); // delete "b": refused below
+    client.localEdit([1, "Y", 1]); // typed after it, where "b" was
+    client.receive({ type: "error", code: "invalid-op", message: "", id: "me:1" });
+    assert.deepEqual([client.text, view.text], ["aYbc", "aYbc"]);
+    assert.deepEqual(sent.at(-1), { type: "op", rev: 3, op: [1, "Y", 2], id: "me:2" });
+  });
+
+  test("a pong ahead of us reveals a lost last broadcast, fetched after the gap timeout", (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const behind = makeClient();
+    behind.client.receive({ type: "pong", rev: 3 });
+    t.mock.timers.tick(1000);
+    assert.deepEqual(behind.sent, []);
+    behind.client.receive({ type: "pong", rev: 5 });
+    t.mock.timers.tick(500);
+    assert.deepEqual(behind.sent, [{ type: "fetch", rev: 3 }]);
+  });
+
+  test("an edit that would make the next frame too large is not taken", () => {
+    const small = new EditorClient(
+      { send() {}, onReset() {}, onRemoteOp() {}, onResync() {} },
+      { maxFrameBytes: 200 },
+    );
+    small.receive(snapshot(0, ""));
+    assert.equal(small.canTake(["x".repeat(50)]), true);
+    small.localEdit(["x".repeat(50)]); // in flight
+    small.localEdit([50, "y".repeat(50)]); // buffered
+    assert.equal(
+      small.canTake([100, "z".repeat(50)]),
+      true,
+      "the buffer alone is checked, not what is in flight",
+    );
+    assert.equal(small.canTake([100, "z".repeat(150)]), false);
+  });
+
+  test("resync asks for a snapshot, naming the pending edit, and rebases on it", () => {
+    client.localEdit([3, "X"]);
+    client.disconnected();
+    client.resync();
+    assert.equal(client.resumeQuery(), "?pending=me%3A1");
+    client.receive(snapshot(9, "abc!", { pending: { id: "me:1", rev: null } }));
+    assert.equal(client.text, "abcX!");
+    assert.deepEqual(sent.at(-1), { type: "op", rev: 9, op: [3, "X", 1], id: "me:2" });
+    assert.equal(client.resumeQuery(), "?rev=9&pending=me%3A2");
+  });
+
+  test("after a resync, an edit the server did apply is not sent again", () => {
+    client.localEdit([3, "X"]);
+    client.disconnected();
+    client.resync();
+    client.receive(snapshot(9, "abcX!", { pending: { id: "me:1", rev: 4 } }));
+    assert.deepEqual([client.text, client.state], ["abcX!", "synchronised"]);
+  });
+
+  test("timers are called as plain functions, as a browser's setTimeout requires", () => {
+    let fired = 0;
+    function strictSetTimeout(callback) {
+      if (this !== undefined && this !== globalThis) throw new TypeError("Illegal invocation");
+      fired++;
+      return 1;
+    }
+    function strictClearTimeout() {
+      if (this !== undefined && this !== globalThis) throw new TypeError("Illegal invocation");
+    }
+    const strict = new EditorClient(
+      { send() {}, onReset() {}, onRemoteOp() {}, onResync() {} },
+      { setTimer: strictSetTimeout, clearTimer: strictClearTimeout },
+    );
+    strict.receive(snapshot(3, "abc"));
+    strict.receive(remote(5, [4, "!"], "other:2")); // a gap: the timer starts
+    strict.receive(remote(4, [3, "?"])); // filled: the timer stops
+    assert.equal(fired, 1);
+  });
+
+  test("default ids are random, never a guessable counter", () => {
+    const tab = new EditorClient({ send() {}, onReset() {}, onRemoteOp() {}, onResync() {} });
+    const ids = new Set(Array.from({ length: 100 }, () => tab.newId()));
+    assert.equal(ids.size, 100);
+    for (const id of ids) assert.match(id, /^[0-9a-f]{32}$/);
+  });
+
   test("an ack for something not pending is a protocol error", () => {
     assert.throws(() => client.receive({ type: "ack", rev: 4, id: "nobody" }), /not pending/);
   });
@@ -172,11 +254,5 @@ describe("EditorClient", () => {
   test("unknown frame types are ignored", () => {
     client.receive({ type: "cursor", anything: 1 });
     assert.equal(client.rev, 3);
-  });
-
-  test("ids are unique per client by default", () => {
-    const one = new EditorClient({ send() {}, onReset() {}, onRemoteOp() {}, onResync() {} });
-    const two = new EditorClient({ send() {}, onReset() {}, onRemoteOp() {}, onResync() {} });
-    assert.notEqual(one.newId(), two.newId());
   });
 });

@@ -9,6 +9,7 @@ import {
   codePointToUtf16,
   compose,
   fromDiff,
+  invert,
   normalize,
   replacementOp,
   targetLength,
@@ -80,7 +81,11 @@ describe("properties over random edits", () => {
       const a = randomOperation(random, text);
       const b = randomOperation(random, text);
       const [aPrime, bPrime] = transform(a, b);
-      assert.equal(apply(apply(text, a), bPrime), apply(apply(text, b), aPrime), JSON.stringify({ text, a, b }));
+      assert.equal(
+        apply(apply(text, a), bPrime),
+        apply(apply(text, b), aPrime),
+        JSON.stringify({ text, a, b }),
+      );
     }
   });
 
@@ -91,6 +96,14 @@ describe("properties over random edits", () => {
       const middle = apply(text, a);
       const b = randomOperation(random, middle);
       assert.equal(apply(text, compose(a, b)), apply(middle, b), JSON.stringify({ text, a, b }));
+    }
+  });
+
+  test("invert undoes", () => {
+    for (let n = 0; n < 2000; n++) {
+      const text = randomText(random);
+      const op = randomOperation(random, text);
+      assert.equal(apply(apply(text, op), invert(op, text)), text);
     }
   });
 

@@ -1,6 +1,13 @@
 // Reads cases as JSON on stdin and answers with what the browser's ot.js
 // computes for them, so tests/test_js_parity.py can compare with ot.py.
-import { apply, compose, fromDiff, transform, transformIndex } from "../../editor/static/editor/ot.js";
+import {
+  apply,
+  compose,
+  fromDiff,
+  invert,
+  transform,
+  transformIndex,
+} from "../../editor/static/editor/ot.js";
 
 const chunks = [];
 for await (const chunk of process.stdin) chunks.push(chunk);
@@ -11,5 +18,6 @@ const results = cases.map(({ text, a, b, c, other, index }) => ({
   composed: compose(a, c),
   index: transformIndex(index, a),
   diff: fromDiff(text, other),
+  inverted: invert(a, text),
 }));
 process.stdout.write(JSON.stringify(results));

@@ -13,7 +13,7 @@ export function seededRandom(seed) {
   };
 }
 
-const PIECES = ["a", "b", " ", "\n", "\r\n", "😀", "👍🏽", "𝄞", "é", "e\u0301", "漢", "字", "\u200d"];
+const PIECES = ["a", "b", " ", "\n", "\r\n", "\r", "😀", "👍🏽", "𝄞", "é", "e\u0301", "漢", "字", "\u200d"];
 
 export function randomText(random, maxPieces = 12) {
   let text = "";

@@ -10,8 +10,14 @@ test("backoff doubles from half a second to ten seconds, with jitter", () => {
     [0, 1, 2, 3, 4, 5, 10].map((attempt) => backoffDelay(attempt, middle)),
     [500, 1000, 2000, 4000, 8000, 10000, 10000],
   );
-  assert.equal(backoffDelay(0, () => 0), 375);
-  assert.equal(backoffDelay(0, () => 0.999999), 625);
+  assert.equal(
+    backoffDelay(0, () => 0),
+    375,
+  );
+  assert.equal(
+    backoffDelay(0, () => 0.999999),
+    625,
+  );
 });
 
 class FakeWebSocket {
@@ -45,10 +51,14 @@ test("reconnects after a drop, with a fresh URL and status updates", (t) => {
   const statuses = [];
   const frames = [];
   let rev = 0;
-  const socket = new ReconnectingSocket(() => `ws://x/ws/docs/a/?rev=${rev}`, {
-    onFrame: (frame) => frames.push(frame),
-    onStatus: (status) => statuses.push(status),
-  }, { WebSocketClass: FakeWebSocket, pingIntervalMs: 1000 });
+  const socket = new ReconnectingSocket(
+    () => `ws://x/ws/docs/a/?rev=${rev}`,
+    {
+      onFrame: (frame) => frames.push(frame),
+      onStatus: (status) => statuses.push(status),
+    },
+    { WebSocketClass: FakeWebSocket, pingIntervalMs: 1000 },
+  );
   socket.start();
   const first = FakeWebSocket.instances[0];
   first.open();

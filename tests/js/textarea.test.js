@@ -3,9 +3,11 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
 import { apply } from "../../editor/static/editor/ot.js";
+import { randomText, seededRandom } from "./random.js";
 import {
   docToViewPosition,
   editOperation,
+  loneCarriageReturnsToNewlines,
   TextareaAdapter,
   viewOf,
   viewToDocPosition,
@@ -50,6 +52,37 @@ describe("editOperation", () => {
     const text = "a\r\nb";
     const op = editOperation(text, viewOf(text), "ab", 1);
     assert.equal(apply(text, op), "ab");
+  });
+});
+
+describe("editOperation over random edits", () => {
+  test("the document it produces shows exactly what the textarea shows", () => {
+    const random = seededRandom(7);
+    for (let n = 0; n < 3000; n++) {
+      let text = randomText(random);
+      const normalization = loneCarriageReturnsToNewlines(text);
+      if (normalization) text = apply(text, normalization);
+      const view = viewOf(text);
+      // A user edit: replace a random range of the view (whole characters) by random text.
+      const chars = Array.from(view);
+      const start = Math.floor(random() * (chars.length + 1));
+      const end = start + Math.floor(random() * (chars.length - start + 1));
+      const typed = viewOf(randomText(random, 3));
+      const newView = chars.slice(0, start).join("") + typed + chars.slice(end).join("");
+      const caret = chars.slice(0, start).join("").length + typed.length;
+      const op = editOperation(text, view, newView, caret);
+      assert.equal(viewOf(apply(text, op)), newView, JSON.stringify({ text, newView, caret }));
+    }
+  });
+});
+
+describe("loneCarriageReturnsToNewlines", () => {
+  test("rewrites each lone CR in place and leaves CRLF alone", () => {
+    const text = "😀\rx\r\ny\r";
+    const op = loneCarriageReturnsToNewlines(text);
+    assert.deepEqual(op, [1, "\n", -1, 4, "\n", -1]);
+    assert.equal(apply(text, op), "😀\nx\r\ny\n");
+    assert.equal(loneCarriageReturnsToNewlines("a\r\nb"), null);
   });
 });
 
@@ -127,6 +160,20 @@ describe("TextareaAdapter", () => {
     adapter.applyRemote(["X", 6], "Xab\r\ncd");
     assert.equal(area.value, "Xab\ncd");
     assert.deepEqual([area.selectionStart, area.selectionEnd], [5, 5]);
+  });
+
+  test("a lone CR is turned into LF before an edit next to it, so the two never fuse", () => {
+    const area = new FakeTextarea();
+    const edits = [];
+    const adapter = new TextareaAdapter(area, { onEdit: (op) => edits.push(op) });
+    adapter.reset("a\rb");
+    assert.equal(area.value, "a\nb");
+    area.type("a\n\nb", 3); // Enter after the line break
+    let text = "a\rb";
+    for (const op of edits) text = apply(text, op);
+    assert.equal(viewOf(text), "a\n\nb");
+    assert.equal(text, "a\n\nb");
+    assert.equal(adapter.text, text);
   });
 
   test("an edit over a limit is undone in the textarea and not sent", () => {

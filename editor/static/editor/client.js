@@ -10,7 +10,7 @@
 // in revision order; one that arrives early waits, and a gap that does not
 // fill within `gapTimeoutMs` is fetched from the server.
 
-import { apply, compose, fromDiff, isNoop, transform } from "./ot.js";
+import { apply, compose, fromDiff, invert, isNoop, transform } from "./ot.js";
 
 export class EditorClient {
   /**
@@ -23,11 +23,16 @@ export class EditorClient {
    * @param {(error: object) => void} [hooks.onError]
    * @param {() => string} [hooks.newId]  unique operation ids
    */
-  constructor(hooks, { gapTimeoutMs = 500, setTimer = setTimeout, clearTimer = clearTimeout } = {}) {
+  constructor(
+    hooks,
+    { gapTimeoutMs = 500, maxFrameBytes = Infinity, setTimer = setTimeout, clearTimer = clearTimeout } = {},
+  ) {
     this.hooks = hooks;
     this.gapTimeoutMs = gapTimeoutMs;
-    this.setTimer = setTimer;
-    this.clearTimer = clearTimer;
+    this.maxFrameBytes = maxFrameBytes;
+    // Called as plain functions: a browser's setTimeout refuses another `this`.
+    this.setTimer = (callback, ms) => setTimer(callback, ms);
+    this.clearTimer = (timer) => clearTimer(timer);
     this.newId = hooks.newId ?? defaultIdFactory();
     this.rev = null; // last revision applied; null before the first snapshot
     this.serverText = ""; // the document at `rev`
@@ -35,6 +40,8 @@ export class EditorClient {
     this.outstanding = null; // {id, op}: sent (or to send on reconnect), not yet acknowledged
     this.buffer = null; // local edits made while `outstanding` waits
     this.early = new Map(); // rev -> frame that arrived before rev - 1
+    this.knownHead = 0; // highest revision the server said exists (pong)
+    this.fresh = false; // ask for a snapshot, not a resume, on the next connection
     this.gapTimer = null;
     this.session = null;
     this.live = false;
@@ -45,11 +52,17 @@ export class EditorClient {
     return this.buffer ? "awaiting-ack-with-buffer" : "awaiting-ack";
   }
 
-  /** Query string of the socket URL: resume after our revision, naming our pending edit. */
+  /**
+   * Query string of the socket URL: resume after our revision, naming our
+   * pending edit so that a snapshot can say whether it was applied.
+   */
   resumeQuery() {
     if (this.rev === null) return "";
-    const pending = this.outstanding ? `&pending=${encodeURIComponent(this.outstanding.id)}` : "";
-    return `?rev=${this.rev}${pending}`;
+    const params = new URLSearchParams();
+    if (!this.fresh) params.set("rev", this.rev);
+    if (this.outstanding) params.set("pending", this.outstanding.id);
+    const query = params.toString();
+    return query ? `?${query}` : "";
   }
 
   /** The socket closed; pending edits are kept and sent again after reconnecting. */
@@ -57,6 +70,23 @@ export class EditorClient {
     this.live = false;
     this.early.clear();
     this.stopGapTimer();
+  }
+
+  /**
+   * Whether a local edit can be taken: what would be sent next (the edit, or
+   * the buffer it joins) must fit in one frame.
+   */
+  canTake(op) {
+    const next = this.outstanding ? (this.buffer ? compose(this.buffer, op) : op) : op;
+    return frameBytes({ type: "op", rev: this.rev ?? 0, op: next, id: "x".repeat(32) }) <= this.maxFrameBytes;
+  }
+
+  /**
+   * Our state no longer matches the server's (a bug, or a server that lost
+   * data): on the next connection take a snapshot and rebase pending edits on it.
+   */
+  resync() {
+    this.fresh = true;
   }
 
   /** A local edit, already shown in the view. */
@@ -88,6 +118,13 @@ export class EditorClient {
       case "presence":
         this.hooks.onPresence?.(frame);
         break;
+      case "pong":
+        if (frame.rev > (this.rev ?? Infinity)) {
+          // A revision exists that never reached us (a lost last broadcast).
+          this.knownHead = Math.max(this.knownHead, frame.rev);
+          this.watchGap();
+        }
+        break;
       case "error":
         this.receiveError(frame);
         break;
@@ -107,6 +144,7 @@ export class EditorClient {
     this.session = frame.session;
     this.early.clear();
     this.stopGapTimer();
+    this.fresh = false;
     if (this.rev === null) {
       this.rev = frame.rev;
       this.serverText = this.text = frame.text;
@@ -143,13 +181,25 @@ export class EditorClient {
     this.hooks.onError?.(frame);
   }
 
-  /** The server refused our pending edit: show the server's text again. */
+  /**
+   * The server refused our outstanding edit: take it back from the view and
+   * keep what was typed after it (the buffer), rebased on the server's text.
+   */
   rejectPending() {
-    const undo = fromDiff(this.text, this.serverText);
+    const undo = invert(this.outstanding.op, this.serverText);
+    const buffer = this.buffer;
     this.outstanding = null;
     this.buffer = null;
-    this.text = this.serverText;
-    this.hooks.onRemoteOp(undo, this.text);
+    if (buffer) {
+      const [rebased, undoAfterBuffer] = transform(buffer, undo);
+      this.text = apply(this.serverText, rebased);
+      this.hooks.onRemoteOp(undoAfterBuffer, this.text);
+      this.outstanding = { id: this.newId(), op: rebased };
+      if (this.live) this.sendOutstanding();
+    } else {
+      this.text = this.serverText;
+      this.hooks.onRemoteOp(undo, this.text);
+    }
   }
 
   goLive(frame) {
@@ -159,7 +209,14 @@ export class EditorClient {
   }
 
   sendOutstanding() {
-    this.hooks.send({ type: "op", rev: this.rev, op: this.outstanding.op, id: this.outstanding.id });
+    const frame = { type: "op", rev: this.rev, op: this.outstanding.op, id: this.outstanding.id };
+    if (frameBytes(frame) > this.maxFrameBytes) {
+      // canTake keeps this from happening; if it does, the server would refuse it anyway.
+      this.hooks.onError?.({ code: "frame-too-large", message: "an edit too large to send was taken back" });
+      this.rejectPending();
+      return;
+    }
+    this.hooks.send(frame);
   }
 
   receiveRevision(frame) {
@@ -170,11 +227,21 @@ export class EditorClient {
       this.early.delete(this.rev + 1);
       this.applyRevision(next);
     }
-    if (this.early.size === 0) this.stopGapTimer();
+    this.watchGap();
+  }
+
+  /** Behind what we know exists: a revision is missing. */
+  get hasGap() {
+    return this.early.size > 0 || (this.rev !== null && this.knownHead > this.rev);
+  }
+
+  /** Fetch a gap that is still open after gapTimeoutMs. */
+  watchGap() {
+    if (!this.hasGap) this.stopGapTimer();
     else if (this.gapTimer === null) {
       this.gapTimer = this.setTimer(() => {
         this.gapTimer = null;
-        if (this.early.size > 0 && this.live) this.hooks.send({ type: "fetch", rev: this.rev });
+        if (this.hasGap && this.live) this.hooks.send({ type: "fetch", rev: this.rev });
       }, this.gapTimeoutMs);
     }
   }
@@ -191,16 +258,17 @@ export class EditorClient {
     if (frame.type === "ack" && !ours) {
       throw new Error(`acknowledgement of ${frame.id} at revision ${frame.rev}, but it is not pending`);
     }
-    this.rev = frame.rev;
     if (ours) {
       // Our own operation, acknowledged (or replayed to us after a reconnect).
       this.serverText = apply(this.serverText, this.outstanding.op);
+      this.rev = frame.rev;
       this.outstanding = this.buffer ? { id: this.newId(), op: this.buffer } : null;
       this.buffer = null;
       if (this.outstanding && this.live) this.sendOutstanding();
       return;
     }
     this.serverText = apply(this.serverText, frame.op);
+    this.rev = frame.rev;
     let remote = frame.op;
     if (this.outstanding) {
       let outstanding;
@@ -213,10 +281,20 @@ export class EditorClient {
   }
 }
 
+/**
+ * Each edit's id is random: ids are broadcast, and an id another client
+ * could predict would let it pre-empt our next edit. (getRandomValues works
+ * on plain http too, where crypto.randomUUID does not exist.)
+ */
 function defaultIdFactory() {
-  // getRandomValues works on plain http too, where randomUUID does not exist.
-  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(12));
-  const prefix = Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
-  let counter = 0;
-  return () => `${prefix}:${++counter}`;
+  return () => {
+    const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  };
+}
+
+const encoder = new TextEncoder();
+
+function frameBytes(frame) {
+  return encoder.encode(JSON.stringify(frame)).length;
 }

@@ -27,20 +27,23 @@ const socketUrl = () => {
   return `${scheme}//${location.host}${config.socketPath}${client.resumeQuery()}`;
 };
 
-const client = new EditorClient({
-  send: (frame) => socket.send(frame),
-  onReset: (text) => {
-    adapter.reset(text);
-    textarea.readOnly = false;
+const client = new EditorClient(
+  {
+    send: (frame) => socket.send(frame),
+    onReset: (text) => {
+      adapter.reset(text);
+      textarea.readOnly = false;
+    },
+    onRemoteOp: (op, text) => adapter.applyRemote(op, text),
+    onResync: () => socket.restart(),
+    onPresence: ({ people }) => {
+      peopleElement.textContent = `${people} ${people === 1 ? "person" : "people"} here`;
+      peopleElement.dataset.count = people;
+    },
+    onError: (error) => showMessage(`${error.message} (${error.code})`),
   },
-  onRemoteOp: (op, text) => adapter.applyRemote(op, text),
-  onResync: () => socket.restart(),
-  onPresence: ({ people }) => {
-    peopleElement.textContent = `${people} ${people === 1 ? "person" : "people"} here`;
-    peopleElement.dataset.count = people;
-  },
-  onError: (error) => showMessage(`${error.message} (${error.code})`),
-});
+  { maxFrameBytes: config.maxFrameBytes },
+);
 
 const adapter = new TextareaAdapter(textarea, {
   onEdit: (op) => {
@@ -52,9 +55,8 @@ const adapter = new TextareaAdapter(textarea, {
       showMessage(`The document is limited to ${config.maxDocumentChars} characters.`);
       return false;
     }
-    // The frame carries the inserted text; keep it under the server's frame limit.
-    if (new Blob([JSON.stringify(op)]).size > config.maxFrameBytes - 200) {
-      showMessage("That paste is too large to send at once; paste it in smaller parts.");
+    if (!client.canTake(op)) {
+      showMessage("That is too much text to send at once; paste it in smaller parts.");
       return false;
     }
     return true;
@@ -66,8 +68,9 @@ const socket = new ReconnectingSocket(socketUrl, {
     try {
       client.receive(frame);
     } catch (error) {
-      // Our state no longer matches the server's: reconnect and resume.
+      // Our state no longer matches the server's: start again from a snapshot.
       console.error(error);
+      client.resync();
       socket.restart();
       return;
     }

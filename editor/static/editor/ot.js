@@ -163,7 +163,8 @@ export function compose(a, b) {
       y = b[j++];
       continue;
     }
-    if (x === undefined || y === undefined) throw new Error("cannot compose: operations of different lengths");
+    if (x === undefined || y === undefined)
+      throw new Error("cannot compose: operations of different lengths");
     if (isRetain(x) && isRetain(y)) {
       const step = Math.min(x, y);
       result.retain(step);
@@ -220,7 +221,8 @@ export function transform(a, b) {
       y = b[j++];
       continue;
     }
-    if (x === undefined || y === undefined) throw new Error("cannot transform: operations of different lengths");
+    if (x === undefined || y === undefined)
+      throw new Error("cannot transform: operations of different lengths");
     let step;
     if (isRetain(x) && isRetain(y)) {
       step = Math.min(x, y);
@@ -247,6 +249,25 @@ export function transform(a, b) {
     if (y === 0) y = b[j++];
   }
   return [aPrime.components, bPrime.components];
+}
+
+/** The operation undoing `op` on the text it produced from `text`: apply(apply(text, op), invert(op, text)) === text. */
+export function invert(op, text) {
+  const builder = new Builder();
+  let index = 0; // UTF-16 index into text
+  for (const c of op) {
+    if (isInsert(c)) {
+      builder.delete(codePointLength(c));
+    } else if (c > 0) {
+      builder.retain(c);
+      index = advanceCodePoints(text, index, c);
+    } else {
+      const end = advanceCodePoints(text, index, -c);
+      builder.insert(text.slice(index, end));
+      index = end;
+    }
+  }
+  return builder.components;
 }
 
 /** Where a code-point position (a caret) ends up after `op`; an insert exactly there stays after it. */

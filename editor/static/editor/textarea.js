@@ -21,6 +21,23 @@ export function viewOf(text) {
   return text.includes("\r") ? text.replace(/\r\n?/g, "\n") : text;
 }
 
+/**
+ * The operation turning every lone "\r" of `text` into "\n", or null if there
+ * is none. The view does not change, but an edit next to a lone "\r" could
+ * otherwise fuse it with an inserted "\n" into one "\r\n" line end.
+ */
+export function loneCarriageReturnsToNewlines(text) {
+  const components = [];
+  let segmentStart = 0;
+  for (const match of text.matchAll(/\r(?!\n)/g)) {
+    components.push(codePointLength(text, segmentStart, match.index), "\n", -1);
+    segmentStart = match.index + 1;
+  }
+  if (components.length === 0) return null;
+  components.push(codePointLength(text, segmentStart, text.length));
+  return normalize(components);
+}
+
 /** Code-point position in the document of a code-point position in its view. */
 export function viewToDocPosition(text, viewPosition) {
   if (!text.includes("\r")) return viewPosition;
@@ -47,7 +64,8 @@ export function docToViewPosition(text, docPosition) {
   if (!text.includes("\r")) return docPosition;
   const prefixEnd = codePointToUtf16(text, docPosition);
   // Inside a "\r\n" pair counts as before it.
-  const end = text.charCodeAt(prefixEnd - 1) === 13 && text.charCodeAt(prefixEnd) === 10 ? prefixEnd - 1 : prefixEnd;
+  const end =
+    text.charCodeAt(prefixEnd - 1) === 13 && text.charCodeAt(prefixEnd) === 10 ? prefixEnd - 1 : prefixEnd;
   const prefix = text.slice(0, end);
   return codePointLength(prefix) - (prefix.match(/\r\n/g)?.length ?? 0);
 }
@@ -140,6 +158,11 @@ export class TextareaAdapter {
   readInput() {
     const newView = this.textarea.value;
     if (newView === this.view) return;
+    const normalization = loneCarriageReturnsToNewlines(this.text);
+    if (normalization) {
+      this.text = apply(this.text, normalization);
+      this.onEdit(normalization);
+    }
     const op = editOperation(this.text, this.view, newView, this.textarea.selectionEnd);
     if (!this.canAccept(op, newView)) {
       // Over a limit: put the text back as it was, caret where the edit began.

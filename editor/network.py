@@ -1,0 +1,42 @@
+"""Who is on the other end of a connection, behind proxies we trust."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(values: Iterable[str]) -> list[Network]:
+    """``["10.0.0.0/8", "127.0.0.1"]`` -> networks; a bare address is a /32 or /128."""
+    return [ipaddress.ip_network(value.strip(), strict=False) for value in values if value.strip()]
+
+
+def _trusted(address: str, networks: list[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def client_address(scope: dict, trusted_proxies: list[Network]) -> str:
+    """The client's address as ``host:port``, or ``host`` when it came through proxies.
+
+    ``X-Forwarded-For`` is believed only when the peer is a trusted proxy;
+    then the right-most address not itself a trusted proxy is the client (the
+    left-most entries are whatever the client chose to send).
+    """
+    peer = scope.get("client") or ("", 0)
+    host, port = peer[0] or "", peer[1]
+    if not _trusted(host, trusted_proxies):
+        return f"{host}:{port}" if host else ""
+    forwarded = ",".join(
+        value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"x-forwarded-for"
+    )
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, trusted_proxies):
+            return hop
+    return hops[0] if hops else f"{host}:{port}"
