@@ -1,10 +1,16 @@
-"""Django admin: where an operator inspects documents and live editing sessions."""
+"""Django admin: where an operator inspects documents and live sessions, and acts on them."""
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.db.models import Count, Q
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 
-from .models import Document, EditingSession
+from . import notify, services
+from .models import Document, EditingSession, Operation
+
+RECENT_OPERATIONS = 50
 
 
 class ActiveNowFilter(admin.SimpleListFilter):
@@ -22,14 +28,36 @@ class ActiveNowFilter(admin.SimpleListFilter):
         return queryset
 
 
+class LiveSessionInline(admin.TabularInline):
+    """The people connected to a document right now."""
+
+    model = EditingSession
+    verbose_name = "live session"
+    verbose_name_plural = "live sessions"
+    fields = ["session_id", "display_name", "user", "client_address", "worker", "connected_at", "last_seen"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(disconnected_at=None).select_related("user")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
-    list_display = ["slug", "size", "rev", "people_now", "updated_at"]
+    list_display = ["slug", "size", "rev", "people_now", "read_only", "updated_at"]
+    list_filter = ["read_only"]
     search_fields = ["slug"]
     # The text only changes through operations, so that every open tab
     # follows; editing it here would fork the document from its history.
-    readonly_fields = ["text", "rev", "created_at", "updated_at"]
-    fields = ["slug", "text", "rev", "created_at", "updated_at"]
+    readonly_fields = ["text", "rev", "read_only", "created_at", "updated_at", "recent_operations"]
+    fields = ["slug", "text", "rev", "read_only", "created_at", "updated_at", "recent_operations"]
+    inlines = [LiveSessionInline]
+    actions = ["make_read_only", "make_writable"]
 
     def get_queryset(self, request: HttpRequest):
         return (
@@ -49,35 +77,101 @@ class DocumentAdmin(admin.ModelAdmin):
     def people_now(self, document: Document) -> int:
         return document.people_now
 
+    @admin.display(description=f"history (latest {RECENT_OPERATIONS} operations)")
+    def recent_operations(self, document: Document) -> str:
+        operations = Operation.objects.filter(document=document).order_by("-rev")[:RECENT_OPERATIONS]
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            ((op.rev, op.created_at, op.session_id, _summary(op.op)) for op in operations),
+        )
+        return format_html(
+            "<table><thead><tr><th>revision</th><th>at</th><th>session</th><th>change</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            rows,
+        )
+
+    @admin.action(description="Make read-only (live pages stop accepting edits)")
+    def make_read_only(self, request, queryset):
+        self._set_read_only(request, queryset, True)
+
+    @admin.action(description="Make writable again")
+    def make_writable(self, request, queryset):
+        self._set_read_only(request, queryset, False)
+
+    def _set_read_only(self, request, queryset, read_only: bool) -> None:
+        slugs = services.documents_set_read_only(
+            document_ids=queryset.values_list("pk", flat=True), read_only=read_only
+        )
+        notify.documents_mode_changed(slugs, read_only)
+        state = "read-only" if read_only else "writable"
+        self.message_user(request, f"{len(slugs)} document(s) made {state}.", messages.SUCCESS)
+
+
+def _summary(op: list) -> str:
+    inserted = sum(len(c) for c in op if isinstance(c, str))
+    deleted = -sum(c for c in op if isinstance(c, int) and c < 0)
+    return f"+{inserted} -{deleted}"
+
+
+class DisconnectForm(ActionForm):
+    reason = forms.CharField(required=False, max_length=200, label="Reason (shown to the person)")
+
 
 @admin.register(EditingSession)
 class EditingSessionAdmin(admin.ModelAdmin):
     list_display = [
         "session_id",
+        "display_name",
         "document",
+        "user",
         "client_address",
         "worker",
         "connected_at",
+        "last_seen",
         "disconnected_at",
+        "ops_sent",
         "is_active",
     ]
-    list_filter = [ActiveNowFilter, "worker"]
-    list_select_related = ["document"]
-    search_fields = ["session_id", "document__slug", "client_address", "user_agent"]
+    list_filter = [ActiveNowFilter, "document", "worker"]
+    list_select_related = ["document", "user"]
+    search_fields = [
+        "session_id",
+        "display_name",
+        "document__slug",
+        "user__username",
+        "client_address",
+        "user_agent",
+        "worker",
+    ]
     date_hierarchy = "connected_at"
     readonly_fields = [
         "document",
         "session_id",
+        "display_name",
+        "user",
         "client_address",
         "user_agent",
         "worker",
+        "channel_name",
         "connected_at",
+        "last_seen",
         "disconnected_at",
+        "ops_sent",
     ]
+    action_form = DisconnectForm
+    actions = ["disconnect"]
 
     @admin.display(boolean=True, description="active")
     def is_active(self, session: EditingSession) -> bool:
         return session.is_active
+
+    @admin.action(description="Disconnect (closes the connection on whichever worker holds it)")
+    def disconnect(self, request, queryset):
+        reason = request.POST.get("reason", "").strip()
+        channels = list(queryset.filter(disconnected_at=None).values_list("channel_name", flat=True))
+        notify.sessions_disconnect([name for name in channels if name], reason)
+        self.message_user(request, f"Asked {len(channels)} live session(s) to disconnect.", messages.SUCCESS)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import protocol, selectors, services
+from . import identity, notify, protocol, selectors, services
 from .engine import EditRejected
+from .liveness import worker_sessions
+from .network import client_address
 
 logger = logging.getLogger(__name__)
 
-# Close codes in the 4000-4999 range are ours (RFC 6455, section 7.4.2).
+# Close code for paths under /ws/ that are not a document's.
 CLOSE_UNKNOWN_ENDPOINT = 4404
-
-
-def document_group(slug: str) -> str:
-    """The channel-layer group of everyone connected to one document."""
-    return f"doc.{slug}"
 
 
 def _header(scope: dict, name: bytes) -> str:
@@ -30,73 +29,96 @@ def _header(scope: dict, name: bytes) -> str:
     return ""
 
 
-def _client_address(scope: dict) -> str:
-    client = scope.get("client")
-    if not client:
-        return ""
-    host, port = client
-    return f"{host}:{port}"
-
-
 class DocumentConsumer(AsyncWebsocketConsumer):
     """One browser tab editing one document.
 
-    Each connection joins the document's group; accepted edits are
-    acknowledged to their author and broadcast to the group as one
-    pre-encoded frame that every other connection forwards unchanged.
+    Each connection joins the document's group. Accepted edits are
+    acknowledged to their author and broadcast as one pre-encoded frame that
+    every other connection forwards unchanged. Presence (who is here, where
+    their caret is) is kept in the consumers, not the database: a newcomer
+    asks the group, and each connection answers for itself.
     """
 
     session_start: services.SessionStart | None = None
 
     async def connect(self) -> None:
         self.slug = self.scope["url_route"]["kwargs"]["slug"]
-        self.group_name = document_group(self.slug)
+        self.group_name = notify.document_group(self.slug)
         self.session_id = secrets.token_hex(6)
-        self.client_address = _client_address(self.scope)
+        self.client_address = client_address(self.scope, settings.TRUSTED_PROXY_NETWORKS)
+        self.ops_sent = 0
+        self.caret: tuple[int, int] | None = None
+        self.caret_rev: int | None = None
+        self._caret_sent_at = 0.0
+        self._caret_flush: asyncio.TimerHandle | None = None
+        self._person_seq = 0
+        query = protocol.parse_connect_query(self.scope.get("query_string", b""))
+        user = self.scope.get("user")
+        if user is not None and user.is_authenticated:
+            self.user_id, self.name = user.pk, identity.clean_name(user.get_username()) or "user"
+        else:
+            self.user_id, self.name = None, query.name or identity.generated_name()
+        self.color = identity.color_for(self.name)
         # Join before reading the document: an edit committed after the read
         # then arrives as a broadcast, so nothing falls between the two.
         await self.channel_layer.group_add(self.group_name, self.channel_name)
         await self.accept()
-        resume_rev, pending_id = protocol.parse_resume_query(self.scope.get("query_string", b""))
         start = await database_sync_to_async(services.session_connect)(
             slug=self.slug,
             session_id=self.session_id,
+            display_name=self.name,
+            user_id=self.user_id,
             client_address=self.client_address,
             user_agent=_header(self.scope, b"user-agent"),
             worker=settings.WORKER_ID,
-            resume_rev=resume_rev,
-            pending_id=pending_id,
+            channel_name=self.channel_name,
+            resume_rev=query.rev,
+            pending_id=query.pending,
         )
         self.session_start = start
+        welcome = protocol.Welcome(
+            session=self.session_id,
+            name=self.name,
+            color=self.color,
+            people=start.people,
+            read_only=start.read_only,
+        )
         if start.missed is None:
-            await self.send(
-                text_data=protocol.snapshot_frame(
-                    rev=start.rev,
-                    text=start.text,
-                    session=self.session_id,
-                    people=start.people,
-                    pending_id=pending_id,
-                    pending_rev=start.pending_rev,
-                )
+            frame = protocol.snapshot_frame(
+                rev=start.rev,
+                text=start.text,
+                welcome=welcome,
+                pending_id=query.pending,
+                pending_rev=start.pending_rev,
             )
+            await self.send(text_data=frame)
         else:
-            await self.send(
-                text_data=protocol.resume_frame(rev=start.rev, session=self.session_id, people=start.people)
-            )
+            await self.send(text_data=protocol.resume_frame(rev=start.rev, welcome=welcome))
             await self._send_logged(start.missed)
+        worker_sessions.add(self)
         self._log("connect", start.people)
-        await self._broadcast_presence(start.people)
+        await self._broadcast(
+            {"type": "editor.person", "session": self.session_id, "frame": self._person_frame()}
+        )
+        await self._broadcast(
+            {"type": "editor.presence_query", "session": self.session_id, "reply_to": self.channel_name}
+        )
+        await self._broadcast(notify.people_event(start.people))
 
     async def disconnect(self, code: int) -> None:
-        """Called when the socket closes; a killed worker never gets here."""
+        """Called when the socket closes; a killed worker never gets here (see liveness.py)."""
         await self.channel_layer.group_discard(self.group_name, self.channel_name)
         if self.session_start is None:
             return
+        worker_sessions.discard(self)
+        if self._caret_flush is not None:
+            self._caret_flush.cancel()
         people = await database_sync_to_async(services.session_disconnect)(
-            session_id=self.session_id, document_id=self.session_start.document_id
+            session_id=self.session_id, document_id=self.session_start.document_id, ops_sent=self.ops_sent
         )
         self._log("disconnect", people)
-        await self._broadcast_presence(people)
+        await self._broadcast(notify.leave_event(self.session_id))
+        await self._broadcast(notify.people_event(people))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -109,8 +131,12 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         try:
             if isinstance(request, protocol.OpRequest):
                 await self._receive_op(request)
+            elif isinstance(request, protocol.CaretRequest):
+                await self._receive_caret(request)
             elif isinstance(request, protocol.FetchRequest):
                 await self._receive_fetch(request)
+            elif isinstance(request, protocol.RenameRequest):
+                await self._receive_rename(request)
             else:
                 await self._receive_ping()
         except Exception:
@@ -138,27 +164,44 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         operation = accepted.operation
         await self.send(text_data=protocol.ack_frame(rev=operation.rev, op_id=operation.op_id))
         if not accepted.duplicate:
+            self.ops_sent += 1
             frame = protocol.op_frame(
                 rev=operation.rev, op=operation.op, session=operation.session_id, op_id=operation.op_id
             )
             await self._broadcast({"type": "editor.operation", "frame": frame, "session": self.session_id})
 
-    async def _receive_ping(self) -> None:
-        rev = await database_sync_to_async(selectors.document_head)(
-            document_id=self.session_start.document_id
+    async def _receive_caret(self, request: protocol.CaretRequest) -> None:
+        """Relay carets at most every EDITOR_CARET_INTERVAL seconds, always ending with the latest."""
+        self.caret, self.caret_rev = (request.start, request.end), request.rev
+        wait = self._caret_sent_at + settings.EDITOR_CARET_INTERVAL - time.monotonic()
+        if wait <= 0:
+            await self._flush_caret()
+        elif self._caret_flush is None:
+            loop = asyncio.get_running_loop()
+            self._caret_flush = loop.call_later(wait, lambda: loop.create_task(self._flush_caret()))
+
+    async def _flush_caret(self) -> None:
+        self._caret_flush = None
+        self._caret_sent_at = time.monotonic()
+        await self._broadcast(
+            {"type": "editor.person", "session": self.session_id, "frame": self._person_frame()}
         )
-        await self.send(text_data=protocol.pong_frame(rev=rev))
 
-    async def _broadcast(self, event: dict) -> None:
-        """Send to the document's group; a channel layer outage costs only the broadcast.
-
-        The edit is committed and acknowledged by then, and clients that miss
-        it find the gap (the next revision or the head in ``pong``) and fetch it.
-        """
-        try:
-            await self.channel_layer.group_send(self.group_name, event)
-        except Exception:
-            logger.exception("broadcast to %s failed", self.group_name)
+    async def _receive_rename(self, request: protocol.RenameRequest) -> None:
+        if self.user_id is not None:
+            await self.send(
+                text_data=protocol.error_frame(
+                    "rename-refused", "signed-in people are shown by their user name"
+                )
+            )
+            return
+        self.name, self.color = request.name, identity.color_for(request.name)
+        await database_sync_to_async(services.session_rename)(
+            session_id=self.session_id, display_name=self.name
+        )
+        await self._broadcast(
+            {"type": "editor.person", "session": self.session_id, "frame": self._person_frame()}
+        )
 
     async def _receive_fetch(self, request: protocol.FetchRequest) -> None:
         """A client saw a gap in the revisions (a lost or late broadcast) and asks to fill it."""
@@ -170,22 +213,51 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             await self._send_logged(missed)
             return
         snapshot = await database_sync_to_async(selectors.document_snapshot)(document_id=document_id)
-        await self.send(
-            text_data=protocol.snapshot_frame(
-                rev=snapshot.rev, text=snapshot.text, session=self.session_id, people=snapshot.people
-            )
+        welcome = protocol.Welcome(
+            session=self.session_id,
+            name=self.name,
+            color=self.color,
+            people=snapshot.people,
+            read_only=snapshot.read_only,
         )
+        await self.send(
+            text_data=protocol.snapshot_frame(rev=snapshot.rev, text=snapshot.text, welcome=welcome)
+        )
+
+    async def _receive_ping(self) -> None:
+        rev = await database_sync_to_async(selectors.document_head)(
+            document_id=self.session_start.document_id
+        )
+        await self.send(text_data=protocol.pong_frame(rev=rev))
 
     async def _send_logged(self, operations) -> None:
         for logged in operations:
-            await self.send(
-                text_data=protocol.op_frame(
-                    rev=logged.rev, op=logged.op, session=logged.session_id, op_id=logged.op_id
-                )
+            frame = protocol.op_frame(
+                rev=logged.rev, op=logged.op, session=logged.session_id, op_id=logged.op_id
             )
+            await self.send(text_data=frame)
 
-    async def _broadcast_presence(self, people: int) -> None:
-        await self._broadcast({"type": "editor.presence", "frame": protocol.presence_frame(people=people)})
+    def _person_frame(self) -> str:
+        self._person_seq += 1
+        return protocol.person_frame(
+            session=self.session_id,
+            seq=self._person_seq,
+            name=self.name,
+            color=self.color,
+            caret=self.caret,
+            rev=self.caret_rev,
+        )
+
+    async def _broadcast(self, event: dict) -> None:
+        """Send to the document's group; a channel layer outage costs only the broadcast.
+
+        An edit is committed and acknowledged by then, and clients that miss
+        it find the gap (the next revision or the head in ``pong``) and fetch it.
+        """
+        try:
+            await self.channel_layer.group_send(self.group_name, event)
+        except Exception:
+            logger.exception("broadcast to %s failed", self.group_name)
 
     def _log(self, event: str, people: int) -> None:
         logger.info(
@@ -198,7 +270,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             people,
         )
 
-    # Group message handlers, named after the event's "type".
+    # Channel-layer message handlers, named after the event's "type".
 
     async def editor_operation(self, event: dict) -> None:
         if event["session"] != self.session_id:
@@ -206,6 +278,33 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     async def editor_presence(self, event: dict) -> None:
         await self.send(text_data=event["frame"])
+
+    async def editor_person(self, event: dict) -> None:
+        if event["session"] != self.session_id:
+            await self.send(text_data=event["frame"])
+
+    async def editor_leave(self, event: dict) -> None:
+        if event["session"] != self.session_id:
+            await self.send(text_data=event["frame"])
+
+    async def editor_presence_query(self, event: dict) -> None:
+        """A newcomer asks who is here: answer for this connection, to it alone."""
+        if event["session"] != self.session_id:
+            reply = {"type": "editor.person", "session": self.session_id, "frame": self._person_frame()}
+            await notify.send_to_channels([event["reply_to"]], reply)
+
+    async def editor_mode(self, event: dict) -> None:
+        await self.send(text_data=event["frame"])
+
+    async def editor_disconnect(self, event: dict) -> None:
+        """An operator closed this session (admin action), from whichever worker."""
+        message = (
+            f"An operator disconnected you: {event['reason']}"
+            if event["reason"]
+            else "An operator disconnected you."
+        )
+        await self.send(text_data=protocol.error_frame("disconnected", message))
+        await self.close(code=notify.CLOSE_DISCONNECTED)
 
 
 class UnknownEndpointConsumer(AsyncWebsocketConsumer):

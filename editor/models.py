@@ -1,7 +1,9 @@
 """What the editor stores: documents, their operation log, editing sessions."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Document(models.Model):
@@ -10,6 +12,7 @@ class Document(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     text = models.TextField(blank=True, default="")
     rev = models.PositiveBigIntegerField(default=0, help_text="Revision of the text.")
+    read_only = models.BooleanField(default=False, help_text="Refuse edits; the page says so.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, verbose_name="last change")
 
@@ -46,20 +49,37 @@ class Operation(models.Model):
 
 
 class EditingSession(models.Model):
-    """One WebSocket connection to a document, from connect to disconnect."""
+    """One WebSocket connection to a document, from connect to disconnect.
+
+    A worker that is killed never records the disconnect; its sessions stop
+    being refreshed (``last_seen``) and are closed by whoever notices first
+    (see liveness.py).
+    """
 
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="sessions")
     session_id = models.CharField(max_length=32, unique=True)
+    display_name = models.CharField(max_length=40, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     client_address = models.CharField(max_length=64, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
-    worker = models.CharField(max_length=128, help_text="host:pid of the server process.")
+    worker = models.CharField(
+        max_length=128, help_text="The server process (WORKER_ID, host:pid by default)."
+    )
+    channel_name = models.CharField(max_length=128, blank=True, help_text="Where to reach the connection.")
     connected_at = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(default=timezone.now)
     disconnected_at = models.DateTimeField(null=True, blank=True)
+    ops_sent = models.PositiveIntegerField(default=0, verbose_name="operations sent")
 
     class Meta:
         ordering = ["-connected_at"]
         indexes = [
             models.Index(fields=["document"], condition=Q(disconnected_at=None), name="session_active_idx"),
+            models.Index(
+                fields=["worker"], condition=Q(disconnected_at=None), name="session_active_worker_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from . import ot
+from . import identity, ot
 
 # Ids are printable ASCII without spaces; clients should draw them at random,
 # since an id another client can predict lets it pre-empt the edit.
@@ -55,7 +55,36 @@ class PingRequest:
     """``{"type": "ping"}``: answered with ``{"type": "pong"}``, keeps proxies from idling out."""
 
 
-ClientRequest = OpRequest | FetchRequest | PingRequest
+@dataclass(frozen=True, slots=True)
+class CaretRequest:
+    """``{"type": "caret", "rev": R, "caret": [start, end]}``: my selection, on revision R."""
+
+    rev: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class RenameRequest:
+    """``{"type": "rename", "name": "..."}``: show me under this name."""
+
+    name: str
+
+
+ClientRequest = OpRequest | FetchRequest | PingRequest | CaretRequest | RenameRequest
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectQuery:
+    """The socket URL's query: ``?rev=R&pending=ID&name=N``, every part optional.
+
+    ``rev``: resume after revision R; ``pending``: the id of the edit that was
+    in flight; ``name``: the display name the browser remembers.
+    """
+
+    rev: int | None = None
+    pending: str | None = None
+    name: str | None = None
 
 
 def _revision(frame: dict[str, Any], op_id: str | None = None) -> int:
@@ -65,17 +94,15 @@ def _revision(frame: dict[str, Any], op_id: str | None = None) -> int:
     return rev
 
 
-def parse_resume_query(query_string: bytes) -> tuple[int | None, str | None]:
-    """``?rev=R&pending=ID`` on the socket URL: resume after revision R; ID was in flight.
-
-    Anything malformed is ignored, which makes it a fresh connection.
-    """
+def parse_connect_query(query_string: bytes) -> ConnectQuery:
+    """Read the socket URL's query; anything malformed is ignored (a fresh connection)."""
     query = parse_qs(query_string.decode("latin-1"))
     rev = query.get("rev", [""])[0]
     pending = query.get("pending", [""])[0]
-    return (
-        int(rev) if re.fullmatch(r"[0-9]{1,15}", rev) else None,
-        pending if OP_ID.fullmatch(pending) else None,
+    return ConnectQuery(
+        rev=int(rev) if re.fullmatch(r"[0-9]{1,15}", rev) else None,
+        pending=pending if OP_ID.fullmatch(pending) else None,
+        name=identity.clean_name(query.get("name", [""])[0]),
     )
 
 
@@ -126,6 +153,21 @@ def parse_client_frame(text: str | None, data: bytes | None, *, max_bytes: int) 
                     "invalid-op", "inserted text must be valid Unicode without NUL characters", op_id
                 )
         return OpRequest(rev=rev, op=op, op_id=op_id)
+    if kind == "caret":
+        caret = frame.get("caret")
+        if (
+            not isinstance(caret, list)
+            or len(caret) != 2
+            or not all(type(i) is int and 0 <= i <= MAX_REVISION for i in caret)
+            or caret[0] > caret[1]
+        ):
+            raise ProtocolError("invalid-frame", "caret must be [start, end] with 0 <= start <= end")
+        return CaretRequest(rev=_revision(frame), start=caret[0], end=caret[1])
+    if kind == "rename":
+        name = identity.clean_name(frame.get("name"))
+        if name is None:
+            raise ProtocolError("invalid-frame", "name must be a non-empty string")
+        return RenameRequest(name=name)
     if kind == "fetch":
         return FetchRequest(rev=_revision(frame))
     if kind == "ping":
@@ -137,31 +179,68 @@ def encode(frame: dict[str, Any]) -> str:
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
 
 
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    """What the first frame tells a connection about itself and the document."""
+
+    session: str
+    name: str
+    color: str
+    people: int
+    read_only: bool
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "session": self.session,
+            "name": self.name,
+            "color": self.color,
+            "people": self.people,
+            "read_only": self.read_only,
+        }
+
+
 def snapshot_frame(
-    *,
-    rev: int,
-    text: str,
-    session: str,
-    people: int,
-    pending_id: str | None = None,
-    pending_rev: int | None = None,
+    *, rev: int, text: str, welcome: Welcome, pending_id: str | None = None, pending_rev: int | None = None
 ) -> str:
     """The whole document. When the client named a pending edit, says whether it was applied."""
-    frame: dict[str, Any] = {
-        "type": "snapshot",
-        "rev": rev,
-        "text": text,
-        "session": session,
-        "people": people,
-    }
+    frame: dict[str, Any] = {"type": "snapshot", "rev": rev, "text": text, **welcome.fields()}
     if pending_id is not None:
         frame["pending"] = {"id": pending_id, "rev": pending_rev}
     return encode(frame)
 
 
-def resume_frame(*, rev: int, session: str, people: int) -> str:
+def resume_frame(*, rev: int, welcome: Welcome) -> str:
     """Starts a resumed connection; the missed ``op`` frames follow it."""
-    return encode({"type": "resume", "rev": rev, "session": session, "people": people})
+    return encode({"type": "resume", "rev": rev, **welcome.fields()})
+
+
+def person_frame(
+    *, session: str, seq: int, name: str, color: str, caret: tuple[int, int] | None, rev: int | None
+) -> str:
+    """Someone on the document: who, and their selection on revision ``rev`` (if known).
+
+    ``seq`` grows with every update from that session; frames can arrive out
+    of order (a reply overtaking a broadcast), and the highest wins.
+    """
+    return encode(
+        {
+            "type": "person",
+            "session": session,
+            "seq": seq,
+            "name": name,
+            "color": color,
+            "caret": list(caret) if caret is not None else None,
+            "rev": rev,
+        }
+    )
+
+
+def leave_frame(*, session: str) -> str:
+    return encode({"type": "leave", "session": session})
+
+
+def mode_frame(*, read_only: bool) -> str:
+    return encode({"type": "mode", "read_only": read_only})
 
 
 def op_frame(*, rev: int, op: ot.Operation, session: str, op_id: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import Count
+
 from . import engine
 from .models import Document, EditingSession
 from .storage import DatabaseDocumentLog
@@ -14,12 +16,17 @@ class Snapshot:
     rev: int
     text: str
     people: int
+    read_only: bool
 
 
 def document_snapshot(*, document_id: int) -> Snapshot:
     """The document's current text and revision, read together from one row."""
-    rev, text = Document.objects.filter(pk=document_id).values_list("rev", "text").get()
-    return Snapshot(rev=rev, text=text, people=document_people_count(document_id=document_id))
+    rev, text, read_only = (
+        Document.objects.filter(pk=document_id).values_list("rev", "text", "read_only").get()
+    )
+    return Snapshot(
+        rev=rev, text=text, people=document_people_count(document_id=document_id), read_only=read_only
+    )
 
 
 def document_head(*, document_id: int) -> int:
@@ -30,6 +37,18 @@ def document_head(*, document_id: int) -> int:
 def document_people_count(*, document_id: int) -> int:
     """How many sessions are connected to the document right now."""
     return EditingSession.objects.filter(document_id=document_id, disconnected_at=None).count()
+
+
+def people_counts(*, document_ids: set[int]) -> dict[int, int]:
+    """Connected sessions per document, zero included."""
+    counts = dict.fromkeys(document_ids, 0)
+    rows = (
+        EditingSession.objects.filter(document_id__in=document_ids, disconnected_at=None)
+        .values_list("document_id")
+        .annotate(count=Count("pk"))
+    )
+    counts.update(rows)
+    return counts
 
 
 def document_operations_since(*, document_id: int, rev: int) -> list[engine.LoggedOperation] | None:

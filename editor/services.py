@@ -1,4 +1,4 @@
-"""Everything that changes state: accepting edits, opening and closing sessions.
+"""Everything that changes state: edits, documents' modes, sessions' lives.
 
 Functions here run synchronously inside database transactions; consumers call
 them through ``database_sync_to_async`` and do the sending themselves.
@@ -6,10 +6,13 @@ them through ``database_sync_to_async`` and do the sending themselves.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
 from . import engine, ot, selectors
@@ -29,8 +32,18 @@ class SessionStart:
     rev: int
     text: str
     people: int
+    read_only: bool
     missed: list[engine.LoggedOperation] | None
     pending_rev: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedSession:
+    """A session closed by someone other than its own connection (expiry, cleanup)."""
+
+    session_id: str
+    document_id: int
+    slug: str
 
 
 def document_apply_operation(
@@ -46,6 +59,8 @@ def document_apply_operation(
             document = Document.objects.select_for_update().get(slug=slug)
         except Document.DoesNotExist:
             raise engine.EditRejected("unknown-document", f"document {slug!r} does not exist") from None
+        if document.read_only:
+            raise engine.EditRejected("read-only", "this document is read-only; edits are not accepted")
         return engine.accept(
             DatabaseDocumentLog(document),
             base_rev=base_rev,
@@ -56,13 +71,24 @@ def document_apply_operation(
         )
 
 
+def documents_set_read_only(*, document_ids: Iterable[int], read_only: bool) -> list[str]:
+    """Switch documents to read-only (or back); returns the slugs that changed, to notify."""
+    documents = Document.objects.filter(pk__in=list(document_ids)).exclude(read_only=read_only)
+    slugs = list(documents.values_list("slug", flat=True))
+    Document.objects.filter(slug__in=slugs).update(read_only=read_only)
+    return slugs
+
+
 def session_connect(
     *,
     slug: str,
     session_id: str,
+    display_name: str,
+    user_id: int | None,
     client_address: str,
     user_agent: str,
     worker: str,
+    channel_name: str,
     resume_rev: int | None,
     pending_id: str | None,
 ) -> SessionStart:
@@ -80,9 +106,12 @@ def session_connect(
         EditingSession.objects.create(
             document=document,
             session_id=session_id,
+            display_name=display_name,
+            user_id=user_id,
             client_address=client_address[:64],
             user_agent=user_agent[:512],
             worker=worker,
+            channel_name=channel_name,
         )
         log = DatabaseDocumentLog(document)
         if resume_rev is not None:
@@ -94,12 +123,63 @@ def session_connect(
         rev=document.rev,
         text=document.text,
         people=selectors.document_people_count(document_id=document.pk),
+        read_only=document.read_only,
         missed=missed,
         pending_rev=pending.rev if pending else None,
     )
 
 
-def session_disconnect(*, session_id: str, document_id: int) -> int:
+def session_rename(*, session_id: str, display_name: str) -> None:
+    EditingSession.objects.filter(session_id=session_id).update(display_name=display_name)
+
+
+def session_disconnect(*, session_id: str, document_id: int, ops_sent: int) -> int:
     """Mark the session closed; return how many people remain on its document."""
-    EditingSession.objects.filter(session_id=session_id).update(disconnected_at=timezone.now())
+    EditingSession.objects.filter(session_id=session_id).update(
+        disconnected_at=timezone.now(), last_seen=timezone.now(), ops_sent=ops_sent
+    )
     return selectors.document_people_count(document_id=document_id)
+
+
+def sessions_heartbeat(*, ops_sent: Mapping[str, int]) -> None:
+    """One worker's live sessions are alive: refresh ``last_seen`` and the edit counts.
+
+    A session closed meanwhile by expiry (its worker's heartbeats did not get
+    through, the database was down) is open again: its connection is alive.
+    """
+    if not ops_sent:
+        return
+    EditingSession.objects.filter(session_id__in=list(ops_sent)).update(
+        last_seen=timezone.now(),
+        disconnected_at=None,
+        ops_sent=Case(
+            *(When(session_id=session_id, then=Value(count)) for session_id, count in ops_sent.items()),
+            output_field=IntegerField(),
+        ),
+    )
+
+
+def sessions_expire(*, timeout_seconds: float) -> list[ClosedSession]:
+    """Close the sessions nobody has vouched for within ``timeout_seconds`` (a dead worker's)."""
+    cutoff = timezone.now() - timedelta(seconds=timeout_seconds)
+    return _close_sessions(EditingSession.objects.filter(disconnected_at=None, last_seen__lt=cutoff))
+
+
+def sessions_close_leftovers(*, worker: str, started_at: datetime) -> list[ClosedSession]:
+    """Close what a previous process under the same WORKER_ID left open when it died."""
+    return _close_sessions(
+        EditingSession.objects.filter(disconnected_at=None, worker=worker, connected_at__lt=started_at)
+    )
+
+
+def _close_sessions(sessions) -> list[ClosedSession]:
+    with transaction.atomic():
+        rows = list(
+            sessions.select_for_update(skip_locked=True, of=("self",)).values_list(
+                "session_id", "document_id", "document__slug"
+            )
+        )
+        EditingSession.objects.filter(session_id__in=[row[0] for row in rows]).update(
+            disconnected_at=timezone.now()
+        )
+    return [ClosedSession(*row) for row in rows]

@@ -12,6 +12,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from editor.network import parse_networks
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -32,6 +34,14 @@ def env_int(name: str, default: int) -> int:
         return int(value) if value else default
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "")
+    try:
+        return float(value) if value else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -158,6 +168,22 @@ else:
 
 # Identifies this process in session rows and log lines.
 WORKER_ID = os.environ.get("WORKER_ID") or f"{socket.gethostname()}:{os.getpid()}"
+
+# Proxies (addresses or networks) whose X-Forwarded-For is believed for the
+# client address recorded in sessions, e.g. "10.0.0.0/8" for a load balancer.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+try:
+    TRUSTED_PROXY_NETWORKS = parse_networks(TRUSTED_PROXIES)
+except ValueError as error:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {error}") from None
+
+# Liveness: each worker vouches for its sessions every EDITOR_HEARTBEAT_SECONDS;
+# a session nobody vouched for within EDITOR_SESSION_TIMEOUT_SECONDS is closed
+# (its worker died), so within timeout + heartbeat seconds at most.
+EDITOR_HEARTBEAT_SECONDS = env_float("EDITOR_HEARTBEAT_SECONDS", 10)
+EDITOR_SESSION_TIMEOUT_SECONDS = env_float("EDITOR_SESSION_TIMEOUT_SECONDS", 30)
+# Carets are relayed at most this often per connection (seconds).
+EDITOR_CARET_INTERVAL = env_float("EDITOR_CARET_INTERVAL", 0.05)
 
 # Limits of the editing engine.
 EDITOR_MAX_DOCUMENT_CHARS = env_int("EDITOR_MAX_DOCUMENT_CHARS", 1_000_000)

@@ -5,6 +5,7 @@ A missing service fails the run: nothing here skips.
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import pytest
 import redis
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connections
 
 from tests import servers
 
@@ -25,6 +28,19 @@ REDIS_PREFIX = f"rt-test-{RUN_ID}"
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests last: Playwright leaves an event loop behind that async tests trip on."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    for item in items:
+        if inspect.iscoroutinefunction(getattr(item, "function", None)):
+            item.fixturenames.append("close_async_orm_connections")
+
+
+@pytest.fixture
+async def close_async_orm_connections():
+    """Close what the async ORM opened in asgiref's thread, as a request's end would.
+
+    Left open, those connections keep the test database from being dropped.
+    """
+    yield
+    await sync_to_async(connections.close_all)()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

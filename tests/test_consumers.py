@@ -1,64 +1,29 @@
 """The document consumer over WebsocketCommunicator, on the in-memory and the Redis channel layer."""
 
-import json
 import logging
 
 import pytest
-from channels.testing import WebsocketCommunicator
 
 from editor import services
 from editor.models import Document, EditingSession, Operation
-from realtime_site.asgi import application
+from tests.tabs import TIMEOUT, Tab, append, open_tab
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("channel_layer_kind")]
-
-ORIGIN = (b"origin", b"http://localhost")
-TIMEOUT = 3
-
-
-class Tab:
-    """One connected client, with helpers that speak the protocol."""
-
-    def __init__(self, path: str, headers=None) -> None:
-        self.communicator = WebsocketCommunicator(application, path, headers=headers or [ORIGIN])
-        self.communicator.scope["client"] = ("127.0.0.1", 50000)
-
-    async def open(self) -> dict:
-        connected, _ = await self.communicator.connect(timeout=TIMEOUT)
-        assert connected
-        return await self.receive()
-
-    async def send(self, frame) -> None:
-        await self.communicator.send_to(text_data=frame if isinstance(frame, str) else json.dumps(frame))
-
-    async def receive(self) -> dict:
-        return json.loads(await self.communicator.receive_from(timeout=TIMEOUT))
-
-    async def receive_type(self, kind: str) -> dict:
-        """The next frame of this type; presence updates may come in between."""
-        while True:
-            frame = await self.receive()
-            if frame["type"] == kind:
-                return frame
-
-    async def close(self) -> None:
-        await self.communicator.disconnect()
-
-
-def append(length: int, text: str) -> list:
-    """The operation that appends ``text`` to a document of ``length`` characters."""
-    return [length, text] if length else [text]
-
-
-async def open_tab(slug: str = "doc", query: str = "") -> tuple[Tab, dict]:
-    tab = Tab(f"/ws/docs/{slug}/{query}")
-    return tab, await tab.open()
 
 
 async def test_first_frame_is_a_snapshot_of_the_document():
     await Document.objects.acreate(slug="doc", text="hello", rev=4)
     tab, first = await open_tab()
-    assert first == {"type": "snapshot", "rev": 4, "text": "hello", "session": first["session"], "people": 1}
+    assert first == {
+        "type": "snapshot",
+        "rev": 4,
+        "text": "hello",
+        "session": first["session"],
+        "name": first["name"],
+        "color": first["color"],
+        "people": 1,
+        "read_only": False,
+    }
     assert len(first["session"]) == 12
     await tab.close()
 

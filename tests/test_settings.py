@@ -79,3 +79,9 @@ def test_production_starts_with_real_settings():
     result = load_settings(**PRODUCTION)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["debug"] is False
+
+
+def test_a_malformed_trusted_proxy_is_refused():
+    result = load_settings(TRUSTED_PROXIES="10.0.0.0/8,not-an-address")
+    assert result.returncode != 0
+    assert "TRUSTED_PROXIES" in result.stderr

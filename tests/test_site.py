@@ -5,7 +5,8 @@ import json
 import pytest
 from django.utils import timezone
 
-from editor.models import Document, EditingSession
+from editor import notify
+from editor.models import Document, EditingSession, Operation
 
 
 def test_home_renders_the_editor_for_the_default_document(client):
@@ -56,11 +57,17 @@ def test_healthz_names_the_worker(client, settings):
 def documents_and_sessions(db):
     notes = Document.objects.create(slug="notes", text="hello", rev=3)
     EditingSession.objects.create(
-        document=notes, session_id="live1", worker="host:1", client_address="10.0.0.1:5"
+        document=notes,
+        session_id="live1",
+        display_name="Curious Otter",
+        worker="host:1",
+        client_address="10.0.0.1:5",
+        channel_name="specific.abc!def",
     )
     EditingSession.objects.create(
         document=notes, session_id="gone1", worker="host:2", disconnected_at=timezone.now()
     )
+    Operation.objects.create(document=notes, rev=3, op=[2, "llo", -1], op_id="x", session_id="live1")
     return notes
 
 
@@ -74,11 +81,61 @@ def test_admin_lists_documents_with_size_revision_and_people_now(admin_client, d
     assert '<td class="field-people_now">1</td>' in row
 
 
-def test_admin_document_page_shows_the_text_read_only(admin_client, documents_and_sessions):
+def test_admin_document_page_shows_text_live_sessions_and_history(admin_client, documents_and_sessions):
     response = admin_client.get(f"/admin/editor/document/{documents_and_sessions.pk}/change/")
     assert response.status_code == 200
-    assert 'name="text"' not in response.content.decode()  # no input: text only changes through edits
-    assert "hello" in response.content.decode()
+    html = response.content.decode()
+    assert 'name="text"' not in html  # no input: text only changes through edits
+    assert "hello" in html
+    live = html.split("Live sessions")[1]
+    assert "live1" in live
+    assert "Curious Otter" in live
+    assert "gone1" not in live
+    assert "<td>3</td>" in html.split("latest 50 operations")[1]
+    assert "+3 -1" in html
+
+
+def test_admin_makes_documents_read_only_and_back_and_tells_open_pages(
+    admin_client, documents_and_sessions, monkeypatch
+):
+    told = []
+    monkeypatch.setattr(
+        notify, "documents_mode_changed", lambda slugs, flag: told.append((list(slugs), flag))
+    )
+    data = {"action": "make_read_only", "_selected_action": [documents_and_sessions.pk]}
+    assert admin_client.post("/admin/editor/document/", data).status_code == 302
+    assert Document.objects.get(slug="notes").read_only is True
+    data["action"] = "make_writable"
+    admin_client.post("/admin/editor/document/", data)
+    assert Document.objects.get(slug="notes").read_only is False
+    assert told == [(["notes"], True), (["notes"], False)]
+
+
+def test_admin_disconnects_live_sessions_with_a_reason(admin_client, documents_and_sessions, monkeypatch):
+    told = []
+    monkeypatch.setattr(
+        notify, "sessions_disconnect", lambda channels, reason: told.append((channels, reason))
+    )
+    selected = list(EditingSession.objects.values_list("pk", flat=True))
+    data = {"action": "disconnect", "_selected_action": selected, "reason": "spam"}
+    assert admin_client.post("/admin/editor/editingsession/", data).status_code == 302
+    assert told == [(["specific.abc!def"], "spam")]  # only the live one
+
+
+def test_admin_sessions_filter_by_document_and_worker_and_search_by_name(
+    admin_client, documents_and_sessions
+):
+    by_worker = admin_client.get("/admin/editor/editingsession/?worker__exact=host%3A2").content.decode()
+    assert "gone1" in by_worker
+    assert "live1" not in by_worker
+    by_document = admin_client.get(
+        f"/admin/editor/editingsession/?document__id__exact={documents_and_sessions.pk}"
+    ).content.decode()
+    assert "live1" in by_document
+    assert "gone1" in by_document
+    found = admin_client.get("/admin/editor/editingsession/?q=otter").content.decode()
+    assert "live1" in found
+    assert "gone1" not in found
 
 
 def test_admin_sessions_filter_active_now(admin_client, documents_and_sessions):

@@ -1,0 +1,101 @@
+"""Keeping the sessions table true when processes die.
+
+A consumer records its own disconnect, but a worker killed with SIGKILL (or
+a machine that loses power) records nothing, and the channel layer cannot
+list a group's members. So each worker vouches for its live sessions every
+EDITOR_HEARTBEAT_SECONDS (one UPDATE for all of them), and every worker
+closes sessions that nobody has vouched for within
+EDITOR_SESSION_TIMEOUT_SECONDS, telling their documents that those people
+left. A dead worker's sessions are therefore closed within timeout +
+heartbeat seconds, by any surviving worker or by ``manage.py
+expire_sessions``. When a worker starts it also closes what an earlier
+process under the same WORKER_ID left open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from . import notify, selectors, services
+
+logger = logging.getLogger(__name__)
+
+
+class LiveSession(Protocol):
+    session_id: str
+    ops_sent: int
+
+
+class WorkerSessions:
+    """The live sessions of this process, and the task that vouches for them."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, LiveSession] = {}
+        self.started_at = timezone.now()
+        self._task: asyncio.Task | None = None
+        self._cleaned_leftovers = False
+
+    def add(self, session: LiveSession) -> None:
+        self.sessions[session.session_id] = session
+        self._ensure_running()
+
+    def discard(self, session: LiveSession) -> None:
+        self.sessions.pop(session.session_id, None)
+
+    def _ensure_running(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = loop.create_task(self._run(), name="editor-liveness")
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.check()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("liveness check failed; retrying")
+            await asyncio.sleep(settings.EDITOR_HEARTBEAT_SECONDS)
+
+    async def check(self) -> list[services.ClosedSession]:
+        """One round: clean leftovers (once), vouch for ours, expire the silent."""
+        closed = []
+        if not self._cleaned_leftovers:
+            closed += await database_sync_to_async(services.sessions_close_leftovers)(
+                worker=settings.WORKER_ID, started_at=self.started_at
+            )
+            self._cleaned_leftovers = True
+        await database_sync_to_async(services.sessions_heartbeat)(
+            ops_sent={session_id: session.ops_sent for session_id, session in list(self.sessions.items())}
+        )
+        closed += await database_sync_to_async(services.sessions_expire)(
+            timeout_seconds=settings.EDITOR_SESSION_TIMEOUT_SECONDS
+        )
+        if closed:
+            await announce_closed(closed)
+        return closed
+
+
+async def announce_closed(closed: list[services.ClosedSession]) -> None:
+    """Tell each document that these people left, and how many remain."""
+    for session in closed:
+        logger.info(
+            "expired doc=%s session=%s (its worker stopped vouching for it)", session.slug, session.session_id
+        )
+    counts = await database_sync_to_async(selectors.people_counts)(
+        document_ids={session.document_id for session in closed}
+    )
+    slugs = {session.document_id: session.slug for session in closed}
+    await notify.send_to_groups(
+        [(session.slug, notify.leave_event(session.session_id)) for session in closed]
+        + [(slugs[document_id], notify.people_event(count)) for document_id, count in counts.items()]
+    )
+
+
+worker_sessions = WorkerSessions()

@@ -1,0 +1,184 @@
+"""Presence over the consumer: who is here, where their caret is, names, modes, disconnects."""
+
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User
+from django.test import Client
+
+from editor import notify, services
+from editor.models import Document, EditingSession
+from tests.tabs import ORIGIN, TIMEOUT, Tab, open_tab
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("channel_layer_kind")]
+
+
+async def next_person(tab: Tab, session: str | None = None) -> dict:
+    """The next ``person`` frame (about ``session``, if given)."""
+    while True:
+        frame = await tab.receive_type("person")
+        if session is None or frame["session"] == session:
+            return frame
+
+
+async def test_people_see_each_other_join_with_name_and_colour():
+    alice, alice_first = await open_tab(query="?name=Alice")
+    assert (alice_first["name"], alice_first["color"].startswith("#")) == ("Alice", True)
+    bob, bob_first = await open_tab(query="?name=Bob")
+    joined = await next_person(alice, bob_first["session"])
+    assert joined == {
+        "type": "person",
+        "session": bob_first["session"],
+        "seq": joined["seq"],
+        "name": "Bob",
+        "color": bob_first["color"],
+        "caret": None,
+        "rev": None,
+    }
+    # The newcomer learns who was already there, from each of them.
+    already_there = await next_person(bob, alice_first["session"])
+    assert already_there["name"] == "Alice"
+    await alice.close()
+    await bob.close()
+
+
+async def test_a_caret_move_reaches_the_others_with_its_revision():
+    alice, alice_first = await open_tab()
+    bob, _ = await open_tab()
+    await alice.send({"type": "caret", "rev": 0, "caret": [0, 0]})
+    moved = await next_person(bob, alice_first["session"])
+    while moved["caret"] is None:  # her arrival came first
+        moved = await next_person(bob, alice_first["session"])
+    assert (moved["caret"], moved["rev"]) == ([0, 0], 0)
+    await alice.close()
+    await bob.close()
+
+
+async def test_a_late_joiner_learns_where_everyone_is():
+    alice, alice_first = await open_tab()
+    await alice.send({"type": "op", "rev": 0, "op": ["hello"], "id": "a1"})
+    await alice.receive_type("ack")
+    await alice.send({"type": "caret", "rev": 1, "caret": [1, 4]})
+    carol, _ = await open_tab()
+    # Broadcasts from before she came may still reach her (the Redis layer
+    # fans out on arrival); the newest frame, by seq, is the truth.
+    latest = await next_person(carol, alice_first["session"])
+    while latest["caret"] is None:
+        newer = await next_person(carol, alice_first["session"])
+        latest = max(latest, newer, key=lambda frame: frame["seq"])
+    assert (latest["caret"], latest["rev"]) == ([1, 4], 1)
+    await alice.close()
+    await carol.close()
+
+
+async def test_leaving_is_announced():
+    alice, _ = await open_tab()
+    bob, bob_first = await open_tab()
+    await bob.close()
+    assert await alice.receive_type("leave") == {"type": "leave", "session": bob_first["session"]}
+    await alice.close()
+
+
+async def test_caret_updates_are_throttled_and_the_last_position_always_arrives(settings):
+    settings.EDITOR_CARET_INTERVAL = 0.2
+    await Document.objects.acreate(slug="doc", text="0123456789")
+    alice, alice_first = await open_tab()
+    bob, _ = await open_tab()
+    for position in range(11):
+        await alice.send({"type": "caret", "rev": 0, "caret": [position, position]})
+    last = None
+    async with asyncio.timeout(TIMEOUT):
+        while last is None or last["caret"] != [10, 10]:
+            last = await next_person(bob, alice_first["session"])
+    relayed = [f for f in bob.received if f["type"] == "person" and f["caret"] is not None]
+    assert len(relayed) <= 3, f"{len(relayed)} caret frames relayed for a burst of 11"
+    await alice.close()
+    await bob.close()
+
+
+async def test_a_caret_out_of_order_is_refused():
+    tab, _ = await open_tab()
+    await tab.send({"type": "caret", "rev": 0, "caret": [5, 2]})
+    assert (await tab.receive_type("error"))["code"] == "invalid-frame"
+    await tab.close()
+
+
+async def test_renaming_is_seen_by_others_and_recorded():
+    alice, alice_first = await open_tab(query="?name=Alice")
+    bob, _ = await open_tab()
+    await alice.send({"type": "rename", "name": "  Alice\u0000 the\nGreat  "})
+    renamed = await next_person(bob, alice_first["session"])
+    while renamed["name"] == "Alice":
+        renamed = await next_person(bob, alice_first["session"])
+    assert renamed["name"] == "Alice the Great"
+    session = await EditingSession.objects.aget(session_id=alice_first["session"])
+    assert session.display_name == "Alice the Great"
+    await alice.send({"type": "rename", "name": " \t "})
+    assert (await alice.receive_type("error"))["code"] == "invalid-frame"
+    await alice.close()
+    await bob.close()
+
+
+async def test_a_name_is_generated_when_none_is_given():
+    tab, first = await open_tab()
+    adjective, animal = first["name"].split()
+    assert adjective[0].isupper()
+    assert animal[0].isupper()
+    await tab.close()
+
+
+async def test_signed_in_people_appear_under_their_user_name():
+    user = await User.objects.acreate_user("grace", password="x" * 12)
+    browser = Client()
+    await sync_to_async(browser.force_login)(user)
+    cookie = f"sessionid={browser.cookies['sessionid'].value}".encode()
+    tab = Tab("/ws/docs/doc/?name=Impostor", headers=[ORIGIN, (b"cookie", cookie)])
+    first = await tab.open()
+    assert first["name"] == "grace"
+    session = await EditingSession.objects.aget(session_id=first["session"])
+    assert session.user_id == user.pk
+    await tab.send({"type": "rename", "name": "Someone else"})
+    assert (await tab.receive_type("error"))["code"] == "rename-refused"
+    await tab.close()
+
+
+async def test_a_read_only_document_refuses_edits_and_open_pages_are_told():
+    tab, first = await open_tab()
+    assert first["read_only"] is False
+    document = await Document.objects.aget(slug="doc")
+    slugs = await sync_to_async(services.documents_set_read_only)(document_ids=[document.pk], read_only=True)
+    await notify.send_to_groups([(slug, notify.mode_event(True)) for slug in slugs])
+    assert await tab.receive_type("mode") == {"type": "mode", "read_only": True}
+    await tab.send({"type": "op", "rev": 0, "op": ["x"], "id": "ro1"})
+    error = await tab.receive_type("error")
+    assert (error["code"], error["id"]) == ("read-only", "ro1")
+    late, late_first = await open_tab()
+    assert late_first["read_only"] is True
+    assert (await Document.objects.aget(slug="doc")).text == ""
+    await tab.close()
+    await late.close()
+
+
+async def test_an_operator_disconnect_closes_the_session_with_the_reason():
+    tab, first = await open_tab()
+    session = await EditingSession.objects.aget(session_id=first["session"])
+    assert session.channel_name
+    await notify.send_to_channels([session.channel_name], notify.disconnect_event("please stop"))
+    error = await tab.receive_type("error")
+    assert error["code"] == "disconnected"
+    assert "please stop" in error["message"]
+    assert await tab.communicator.receive_output(timeout=TIMEOUT) == {"type": "websocket.close", "code": 4001}
+    await tab.communicator.disconnect(code=4001)
+    session = await EditingSession.objects.aget(session_id=first["session"])
+    assert session.disconnected_at is not None
+
+
+async def test_edits_sent_are_counted_in_the_session():
+    tab, first = await open_tab()
+    for n in range(3):
+        await tab.send({"type": "op", "rev": n, "op": [n, "x"] if n else ["x"], "id": f"c{n}"})
+        await tab.receive_type("ack")
+    await tab.close()
+    session = await EditingSession.objects.aget(session_id=first["session"])
+    assert session.ops_sent == 3
