@@ -21,4 +21,5 @@ COPY . .
 USER 10001:10001
 
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "realtime_site.asgi:application"]
+# No --proxy-headers: the app reads X-Forwarded-For itself, and only from TRUSTED_PROXIES.
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "realtime_site.asgi:application"]

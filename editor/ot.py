@@ -272,11 +272,13 @@ def invert(op: Operation, text: str) -> Operation:
     return builder.components
 
 
-def transform_index(index: int, op: Operation) -> int:
+def transform_index(index: int, op: Operation, *, own: bool = False) -> int:
     """Where a position (a caret) ends up after ``op``.
 
     An insert exactly at the position leaves it before the inserted text, so
-    a remote insert at your caret does not push your caret along.
+    a remote insert at your caret does not push your caret along; with
+    ``own`` (the caret of the person who made ``op``) it goes after it, as a
+    typist's caret does.
     """
     new_index = index
     position = 0
@@ -284,7 +286,7 @@ def transform_index(index: int, op: Operation) -> int:
         if position > index:
             break
         if type(component) is str:
-            if position < index:
+            if position < index or (own and position == index):
                 new_index += len(component)
         elif component > 0:
             position += component

@@ -14,6 +14,8 @@ def document_page(request: HttpRequest, slug: str) -> HttpResponse:
         "socketPath": f"/ws/docs/{slug}/",
         "maxDocumentChars": settings.EDITOR_MAX_DOCUMENT_CHARS,
         "maxFrameBytes": settings.EDITOR_MAX_FRAME_BYTES,
+        # Signed-in people appear under their user name and cannot rename.
+        "user": request.user.get_username() if request.user.is_authenticated else None,
     }
     return render(request, "editor/document.html", {"slug": slug, "editor_config": config})
 

@@ -26,7 +26,7 @@ COMPOSE_SPEC = importlib.util.find_spec("compose")
 
 WEB_SERVICES = ("web1", "web2", "web3")
 # Variables the compose file interpolates; unset, so that its defaults are what is checked.
-INTERPOLATED = ("SECRET_KEY", "POSTGRES_PASSWORD", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS")
+INTERPOLATED = ("SECRET_KEY", "POSTGRES_PASSWORD", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "TRUSTED_PROXIES")
 
 
 def compose(*args: str, file: Path = COMPOSE_FILE) -> subprocess.CompletedProcess[str]:
@@ -102,6 +102,16 @@ def test_workers_share_stores_under_distinct_worker_ids(config):
     assert [env["WORKER_ID"] for env in environments] == list(WEB_SERVICES)
     assert {env["DATABASE_URL"] for env in environments} == {"postgres://editor:editor@postgres:5432/editor"}
     assert {env["REDIS_URL"] for env in environments} == {"redis://redis:6379/0"}
+
+
+def test_workers_believe_forwarded_addresses_only_from_the_private_network(config):
+    """nginx is the only proxy: its X-Forwarded-For is trusted; Daphne's blanket --proxy-headers is not."""
+    for name in WEB_SERVICES:
+        assert (
+            config["services"][name]["environment"]["TRUSTED_PROXIES"]
+            == "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
+        )
+    assert "--proxy-headers" not in (ROOT / "Dockerfile").read_text().split("CMD")[-1]
 
 
 def test_default_environment_passes_the_production_settings_checks(config):

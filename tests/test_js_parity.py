@@ -58,5 +58,6 @@ def test_javascript_and_python_compute_the_same_operations():
         assert tuple(result["transformed"]) == ot.transform(case["a"], case["b"]), case
         assert result["composed"] == ot.compose(case["a"], case["c"]), case
         assert result["index"] == ot.transform_index(case["index"], case["a"]), case
+        assert result["ownIndex"] == ot.transform_index(case["index"], case["a"], own=True), case
         assert ot.apply(case["text"], result["diff"]) == case["other"], case
         assert result["inverted"] == ot.invert(case["a"], case["text"]), case

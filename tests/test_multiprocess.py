@@ -12,6 +12,7 @@ import re
 import pytest
 
 from editor import ot
+from tests.admin_http import AdminBrowser
 from tests.conftest import read_document
 from tests.livetab import LiveTab
 
@@ -140,3 +141,70 @@ async def test_a_restart_of_every_worker_keeps_the_document_and_offline_typing(s
     assert await read_document("durable") == (rev_before + 1, "one two three offline")
     await writer.close()
     await reader.close()
+
+
+async def test_presence_crosses_workers_and_an_admin_on_one_disconnects_a_session_on_the_other(
+    start_worker, django_user_model
+):
+    worker_a, worker_b = start_worker("a"), start_worker("b")
+    await django_user_model.objects.acreate_superuser("operator", "op@example.com", "a long enough password")
+    on_a = LiveTab(worker_a.ws_url, "crossing", "on-a")
+    on_b = LiveTab(worker_b.ws_url, "crossing", "on-b")
+    await on_a.connect()
+    await on_b.connect()
+    session_a = on_a.frames[0]["session"]
+    await on_a.send_raw({"type": "caret", "rev": 0, "caret": [0, 0]})
+    await on_b.wait_for(
+        lambda: any(
+            f["type"] == "person" and f["session"] == session_a and f["caret"] == [0, 0] for f in on_b.frames
+        ),
+        what="A's caret on B",
+    )
+
+    admin = AdminBrowser(worker_b.http_url)
+    await asyncio.to_thread(admin.log_in, "operator", "a long enough password")
+    changelist = await asyncio.to_thread(admin.get, f"/admin/editor/editingsession/?active=yes&q={session_a}")
+    [session_pk] = AdminBrowser.object_ids(changelist)
+    await asyncio.to_thread(
+        admin.post,
+        "/admin/editor/editingsession/",
+        {"action": "disconnect", "_selected_action": session_pk, "reason": "crossing workers", "index": "0"},
+    )
+    await on_a.wait_for(
+        lambda: any(f["type"] == "error" and f["code"] == "disconnected" for f in on_a.frames),
+        what="the kick",
+    )
+    assert "crossing workers" in on_a.frames[-1]["message"]
+    await on_a.wait_for(lambda: not on_a.client.live, what="the socket to close")
+    assert on_a.socket is None or on_a.socket.close_code == 4001
+    await on_b.wait_for(
+        lambda: {"type": "leave", "session": session_a} in on_b.frames, what="B to hear that A left"
+    )
+    await on_b.close()
+
+
+async def test_a_killed_workers_sessions_are_closed_within_the_promised_time(start_worker):
+    fast = {"EDITOR_HEARTBEAT_SECONDS": "0.5", "EDITOR_SESSION_TIMEOUT_SECONDS": "2"}
+    doomed, survivor = start_worker("doomed", **fast), start_worker("survivor", **fast)
+    victims = [LiveTab(doomed.ws_url, "crash", f"victim{i}") for i in range(2)]
+    witness = LiveTab(survivor.ws_url, "crash", "witness")
+    for tab in [*victims, witness]:
+        await tab.connect()
+    victim_sessions = {tab.frames[0]["session"] for tab in victims}
+
+    doomed.kill()
+    killed_at = asyncio.get_running_loop().time()
+    await witness.wait_for(
+        lambda: victim_sessions <= {f["session"] for f in witness.frames if f["type"] == "leave"},
+        what="the dead worker's sessions to be closed",
+        timeout=10,
+    )
+    elapsed = asyncio.get_running_loop().time() - killed_at
+    assert elapsed < 2 + 0.5 + 1, f"took {elapsed:.1f} s; promised timeout + heartbeat = 2.5 s"
+    await witness.wait_for(
+        lambda: [f for f in witness.frames if f["type"] == "presence"][-1]["people"] == 1,
+        what="the count to drop to the witness alone",
+    )
+    for tab in victims:
+        await tab.drop()
+    await witness.close()

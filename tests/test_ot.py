@@ -99,6 +99,7 @@ def test_lengths_count_code_points_not_utf16_units():
 def test_transform_index_examples():
     assert ot.transform_index(3, [1, "xx", 4]) == 5  # insert before the caret moves it
     assert ot.transform_index(3, [3, "xx", 2]) == 3  # insert at the caret does not
+    assert ot.transform_index(3, [3, "xx", 2], own=True) == 5  # unless it was typed there
     assert ot.transform_index(3, [1, -3, 1]) == 1  # deleting across the caret pulls it back
     assert ot.transform_index(3, [4, -1]) == 3  # deleting after it leaves it
 

@@ -12,9 +12,9 @@ function remote(rev, op, id = "other:1") {
   return { type: "op", rev, op, id, session: "t" };
 }
 
-function makeClient() {
+function makeClient(options = {}) {
   const sent = [];
-  const view = { text: null, changes: [], resyncs: 0, errors: [] };
+  const view = { text: null, changes: [], resyncs: 0, errors: [], modes: [], caret: [0, 0] };
   let counter = 0;
   const client = new EditorClient(
     {
@@ -26,9 +26,11 @@ function makeClient() {
       },
       onResync: () => view.resyncs++,
       onError: (error) => view.errors.push(error),
+      onMode: (readOnly) => view.modes.push(readOnly),
+      getCaret: () => view.caret,
       newId: () => `me:${++counter}`,
     },
-    { gapTimeoutMs: 500 },
+    { gapTimeoutMs: 500, ...options },
   );
   client.receive(snapshot(3, "abc"));
   return { client, sent, view };
@@ -245,6 +247,97 @@ describe("EditorClient", () => {
     const ids = new Set(Array.from({ length: 100 }, () => tab.newId()));
     assert.equal(ids.size, 100);
     for (const id of ids) assert.match(id, /^[0-9a-f]{32}$/);
+  });
+
+  test("our caret is sent at most every caretIntervalMs, and only with nothing pending", (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout", "Date"] });
+    const tab = makeClient({ caretIntervalMs: 100, now: () => Date.now() });
+    tab.view.caret = [1, 1];
+    tab.client.caretMoved();
+    t.mock.timers.tick(0);
+    assert.deepEqual(tab.sent, [{ type: "caret", rev: 3, caret: [1, 1] }]);
+    tab.view.caret = [2, 2];
+    tab.client.caretMoved();
+    tab.view.caret = [3, 3];
+    tab.client.caretMoved();
+    t.mock.timers.tick(99);
+    assert.equal(tab.sent.length, 1, "throttled");
+    t.mock.timers.tick(1);
+    assert.deepEqual(tab.sent.at(-1), { type: "caret", rev: 3, caret: [3, 3] }, "the latest, once");
+    // With an edit in flight the caret waits for its acknowledgement.
+    tab.client.localEdit([3, "X"]);
+    tab.view.caret = [4, 4];
+    tab.client.caretMoved();
+    t.mock.timers.tick(500);
+    assert.equal(tab.sent.at(-1).type, "op");
+    tab.client.receive({ type: "ack", rev: 4, id: "me:1" });
+    t.mock.timers.tick(0);
+    assert.deepEqual(tab.sent.at(-1), { type: "caret", rev: 4, caret: [4, 4] });
+  });
+
+  test("people's carets follow remote edits and our pending ones", () => {
+    client.receive({
+      type: "person",
+      session: "b",
+      seq: 1,
+      name: "Bob",
+      color: "#abcdef",
+      caret: [1, 1],
+      rev: 3,
+    });
+    client.localEdit(["X", 3]);
+    client.receive(remote(4, [2, "yy", 1]));
+    const [bob] = client.visiblePeople();
+    assert.deepEqual([bob.name, bob.caret], ["Bob", [2, 2]]);
+    client.receive({ type: "leave", session: "b" });
+    assert.deepEqual(client.visiblePeople(), []);
+  });
+
+  test("a reconnection starts the list of people over", () => {
+    client.receive({
+      type: "person",
+      session: "b",
+      seq: 1,
+      name: "Bob",
+      color: "#abcdef",
+      caret: null,
+      rev: null,
+    });
+    client.disconnected();
+    client.receive({ type: "resume", rev: 3, session: "s2", name: "Me", color: "#000000", people: 1 });
+    assert.deepEqual(client.visiblePeople(), []);
+  });
+
+  test("the document's mode and our name come with the first frame and mode frames", () => {
+    const tab = makeClient();
+    assert.deepEqual(tab.view.modes, []);
+    tab.client.disconnected();
+    tab.client.receive({
+      type: "resume",
+      rev: 3,
+      session: "s2",
+      name: "Ada",
+      color: "#111111",
+      read_only: true,
+    });
+    tab.client.receive({ type: "mode", read_only: false });
+    assert.deepEqual(tab.view.modes, [true, false]);
+    assert.equal(tab.client.name, "Ada");
+    tab.client.rename("Ada L.");
+    assert.deepEqual(tab.sent.at(-1), { type: "rename", name: "Ada L." });
+    tab.client.receive({
+      type: "person",
+      session: "s2",
+      seq: 2,
+      name: "Ada L.",
+      color: "#222222",
+      caret: null,
+      rev: null,
+    });
+    assert.deepEqual(
+      [tab.client.name, tab.client.color, tab.client.visiblePeople().length],
+      ["Ada L.", "#222222", 0],
+    );
   });
 
   test("an ack for something not pending is a protocol error", () => {

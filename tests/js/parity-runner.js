@@ -17,6 +17,7 @@ const results = cases.map(({ text, a, b, c, other, index }) => ({
   transformed: transform(a, b),
   composed: compose(a, c),
   index: transformIndex(index, a),
+  ownIndex: transformIndex(index, a, true),
   diff: fromDiff(text, other),
   inverted: invert(a, text),
 }));

@@ -86,3 +86,22 @@ test("stop closes for good", (t) => {
   t.mock.timers.tick(60_000);
   assert.equal(FakeWebSocket.instances.length, 1);
 });
+
+test("an operator's disconnect (4001) is final: no reconnection", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
+  FakeWebSocket.instances = [];
+  const statuses = [];
+  const socket = new ReconnectingSocket(
+    () => "ws://x/",
+    { onFrame() {}, onStatus: (s) => statuses.push(s) },
+    {
+      WebSocketClass: FakeWebSocket,
+    },
+  );
+  socket.start();
+  FakeWebSocket.instances[0].open();
+  FakeWebSocket.instances[0].close(4001);
+  t.mock.timers.tick(60_000);
+  assert.equal(FakeWebSocket.instances.length, 1);
+  assert.deepEqual(statuses, [Status.CONNECTING, Status.DISCONNECTED]);
+});

@@ -9,8 +9,14 @@
 // Server events (other people's operations and our acks) are applied strictly
 // in revision order; one that arrives early waits, and a gap that does not
 // fill within `gapTimeoutMs` is fetched from the server.
+//
+// Presence rides along: other people's carets (presence.js) follow every
+// revision, and our own caret is sent at most every `caretIntervalMs`, only
+// when nothing of ours is pending, so that it always refers to a revision
+// everyone will have.
 
 import { apply, compose, fromDiff, invert, isNoop, transform } from "./ot.js";
+import { Presence } from "./presence.js";
 
 export class EditorClient {
   /**
@@ -19,17 +25,29 @@ export class EditorClient {
    * @param {(op: Array, text: string) => void} hooks.onRemoteOp  apply a change to the view
    * @param {(text: string) => void} hooks.onReset  show a whole text (first snapshot)
    * @param {() => void} hooks.onResync  drop the socket and resume on a new one
-   * @param {(info: object) => void} [hooks.onPresence]
+   * @param {(info: object) => void} [hooks.onPresence]  the number of people changed
+   * @param {() => void} [hooks.onPeople]  someone joined, left, moved or renamed
+   * @param {(readOnly: boolean) => void} [hooks.onMode]  the document became read-only or writable
+   * @param {() => [number, number]} [hooks.getCaret]  our selection, in code points of `text`
    * @param {(error: object) => void} [hooks.onError]
    * @param {() => string} [hooks.newId]  unique operation ids
    */
   constructor(
     hooks,
-    { gapTimeoutMs = 500, maxFrameBytes = Infinity, setTimer = setTimeout, clearTimer = clearTimeout } = {},
+    {
+      gapTimeoutMs = 500,
+      caretIntervalMs = 100,
+      maxFrameBytes = Infinity,
+      setTimer = setTimeout,
+      clearTimer = clearTimeout,
+      now = () => Date.now(),
+    } = {},
   ) {
     this.hooks = hooks;
     this.gapTimeoutMs = gapTimeoutMs;
+    this.caretIntervalMs = caretIntervalMs;
     this.maxFrameBytes = maxFrameBytes;
+    this.now = now;
     // Called as plain functions: a browser's setTimeout refuses another `this`.
     this.setTimer = (callback, ms) => setTimer(callback, ms);
     this.clearTimer = (timer) => clearTimer(timer);
@@ -44,7 +62,13 @@ export class EditorClient {
     this.fresh = false; // ask for a snapshot, not a resume, on the next connection
     this.gapTimer = null;
     this.session = null;
+    this.name = null; // how the server shows us to the others
+    this.color = null;
     this.live = false;
+    this.presence = new Presence();
+    this.caretDirty = false; // our caret moved since we last sent it
+    this.caretTimer = null;
+    this.caretSentAt = -Infinity;
   }
 
   get state() {
@@ -108,7 +132,7 @@ export class EditorClient {
         this.receiveSnapshot(frame);
         break;
       case "resume":
-        this.session = frame.session;
+        this.presence.startOver(this.rev);
         this.goLive(frame);
         break;
       case "op":
@@ -117,6 +141,22 @@ export class EditorClient {
         break;
       case "presence":
         this.hooks.onPresence?.(frame);
+        break;
+      case "person":
+        if (frame.session === this.session) {
+          this.name = frame.name; // how the server shows us, after a rename
+          this.color = frame.color;
+        } else {
+          this.presence.update(frame);
+        }
+        this.hooks.onPeople?.();
+        break;
+      case "leave":
+        this.presence.leave(frame.session);
+        this.hooks.onPeople?.();
+        break;
+      case "mode":
+        this.hooks.onMode?.(frame.read_only);
         break;
       case "pong":
         if (frame.rev > (this.rev ?? Infinity)) {
@@ -141,7 +181,7 @@ export class EditorClient {
       this.hooks.onResync();
       return;
     }
-    this.session = frame.session;
+    const newConnection = !this.live;
     this.early.clear();
     this.stopGapTimer();
     this.fresh = false;
@@ -164,7 +204,9 @@ export class EditorClient {
         this.outstanding.id = this.newId();
       }
       this.applyRevision({ type: "op", rev: frame.rev, op: fromDiff(this.serverText, frame.text) });
+      this.presence.jump(this.rev); // the history before the snapshot is gone
     }
+    if (newConnection) this.presence.startOver(this.rev);
     this.goLive(frame);
   }
 
@@ -204,8 +246,49 @@ export class EditorClient {
 
   goLive(frame) {
     this.live = true;
+    this.session = frame.session;
+    this.name = frame.name ?? this.name;
+    this.color = frame.color ?? this.color;
     if (frame.people !== undefined) this.hooks.onPresence?.({ people: frame.people });
+    if (frame.read_only !== undefined) this.hooks.onMode?.(frame.read_only);
+    this.hooks.onPeople?.();
     if (this.outstanding) this.sendOutstanding();
+    else if (this.caretDirty) this.scheduleCaret();
+  }
+
+  /** Our caret or selection moved; it is sent soon, as `hooks.getCaret` reports it then. */
+  caretMoved() {
+    this.caretDirty = true;
+    this.scheduleCaret();
+  }
+
+  scheduleCaret() {
+    if (this.caretTimer !== null) return;
+    const wait = Math.max(0, this.caretSentAt + this.caretIntervalMs - this.now());
+    this.caretTimer = this.setTimer(() => {
+      this.caretTimer = null;
+      this.flushCaret();
+    }, wait);
+  }
+
+  flushCaret() {
+    // With edits pending, our caret is in a text the others do not have yet:
+    // wait for the acknowledgement (which schedules this again).
+    if (!this.caretDirty || !this.live || this.outstanding || !this.hooks.getCaret) return;
+    this.caretDirty = false;
+    this.caretSentAt = this.now();
+    this.hooks.send({ type: "caret", rev: this.rev, caret: this.hooks.getCaret() });
+  }
+
+  /** Other people, with carets where they are in our text (pending edits included). */
+  visiblePeople() {
+    return this.presence.visible([this.outstanding?.op, this.buffer].filter(Boolean));
+  }
+
+  /** Ask to be shown under another name. */
+  rename(name) {
+    this.name = name;
+    return this.hooks.send({ type: "rename", name });
   }
 
   sendOutstanding() {
@@ -262,13 +345,16 @@ export class EditorClient {
       // Our own operation, acknowledged (or replayed to us after a reconnect).
       this.serverText = apply(this.serverText, this.outstanding.op);
       this.rev = frame.rev;
+      this.presence.revision(frame.rev, this.outstanding.op, this.session);
       this.outstanding = this.buffer ? { id: this.newId(), op: this.buffer } : null;
       this.buffer = null;
       if (this.outstanding && this.live) this.sendOutstanding();
+      else if (this.caretDirty) this.scheduleCaret();
       return;
     }
     this.serverText = apply(this.serverText, frame.op);
     this.rev = frame.rev;
+    this.presence.revision(frame.rev, frame.op, frame.session);
     let remote = frame.op;
     if (this.outstanding) {
       let outstanding;

@@ -1,15 +1,24 @@
-// Wires the page together: the protocol client, the socket and the textarea.
+// Wires the page together: the protocol client, the socket, the textarea and
+// the presence display.
 
 import { EditorClient } from "./client.js";
+import { CursorOverlay, renderPeople } from "./cursors.js";
+import { codePointLength, targetLength, utf16ToCodePoint } from "./ot.js";
 import { ReconnectingSocket, Status } from "./socket.js";
-import { TextareaAdapter } from "./textarea.js";
-import { codePointLength, targetLength } from "./ot.js";
+import { TextareaAdapter, viewToDocPosition } from "./textarea.js";
+
+const NAME_KEY = "editor.name";
 
 const config = JSON.parse(document.getElementById("editor-config").textContent);
 const statusElement = document.getElementById("status");
 const peopleElement = document.getElementById("people");
+const peopleList = document.getElementById("people-list");
 const messageElement = document.getElementById("message");
+const readOnlyElement = document.getElementById("read-only");
+const nameInput = document.getElementById("name");
 const textarea = document.getElementById("editor");
+let documentReadOnly = false;
+let started = false;
 
 function showStatus(status) {
   statusElement.textContent = status;
@@ -22,17 +31,61 @@ function showMessage(text) {
   messageElement.hidden = !text;
 }
 
+function showMode(readOnly) {
+  documentReadOnly = readOnly;
+  readOnlyElement.hidden = !readOnly;
+  textarea.readOnly = readOnly || !started;
+}
+
+function storedName() {
+  try {
+    return localStorage.getItem(NAME_KEY);
+  } catch {
+    return null; // storage disabled: a generated name each visit
+  }
+}
+
+function rememberName(name) {
+  try {
+    localStorage.setItem(NAME_KEY, name);
+  } catch {
+    // storage disabled
+  }
+}
+
 const socketUrl = () => {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${location.host}${config.socketPath}${client.resumeQuery()}`;
+  const params = new URLSearchParams(client.resumeQuery());
+  const name = client.name ?? storedName();
+  if (name && !config.user) params.set("name", name);
+  const query = params.toString();
+  return `${scheme}//${location.host}${config.socketPath}${query ? `?${query}` : ""}`;
 };
+
+/** Our selection in code points of the document (what the protocol counts). */
+function caretInDocument() {
+  const view = textarea.value;
+  return [textarea.selectionStart, textarea.selectionEnd].map((index) =>
+    viewToDocPosition(adapter.text, utf16ToCodePoint(view, index)),
+  );
+}
+
+function renderPresence() {
+  overlay.render(adapter.text, client.visiblePeople());
+  if (client.session) {
+    renderPeople(peopleList, { session: client.session, name: client.name, color: client.color }, [
+      ...client.presence.people.values(),
+    ]);
+  }
+}
 
 const client = new EditorClient(
   {
     send: (frame) => socket.send(frame),
     onReset: (text) => {
       adapter.reset(text);
-      textarea.readOnly = false;
+      started = true;
+      showMode(documentReadOnly);
     },
     onRemoteOp: (op, text) => adapter.applyRemote(op, text),
     onResync: () => socket.restart(),
@@ -40,6 +93,9 @@ const client = new EditorClient(
       peopleElement.textContent = `${people} ${people === 1 ? "person" : "people"} here`;
       peopleElement.dataset.count = people;
     },
+    onPeople: () => renderPresence(),
+    onMode: showMode,
+    getCaret: caretInDocument,
     onError: (error) => showMessage(`${error.message} (${error.code})`),
   },
   { maxFrameBytes: config.maxFrameBytes },
@@ -49,6 +105,7 @@ const adapter = new TextareaAdapter(textarea, {
   onEdit: (op) => {
     showMessage("");
     client.localEdit(op);
+    renderPresence();
   },
   canAccept: (op) => {
     if (targetLength(op) > config.maxDocumentChars) {
@@ -63,6 +120,8 @@ const adapter = new TextareaAdapter(textarea, {
   },
 });
 
+const overlay = new CursorOverlay(textarea);
+
 const socket = new ReconnectingSocket(socketUrl, {
   onFrame: (frame) => {
     try {
@@ -74,11 +133,42 @@ const socket = new ReconnectingSocket(socketUrl, {
       socket.restart();
       return;
     }
-    if (frame.type === "snapshot" || frame.type === "resume") showStatus(Status.LIVE);
+    if (frame.type === "snapshot" || frame.type === "resume") {
+      showStatus(Status.LIVE);
+      if (!config.user) {
+        nameInput.value = frame.name;
+        rememberName(frame.name);
+      }
+    }
+    if (frame.type === "op" || frame.type === "ack" || frame.type === "snapshot") renderPresence();
   },
   onClose: () => client.disconnected(),
   onStatus: showStatus,
 });
+
+for (const event of ["select", "keyup", "mouseup", "focus"]) {
+  textarea.addEventListener(event, () => client.caretMoved());
+}
+document.addEventListener("selectionchange", () => {
+  if (document.activeElement === textarea) client.caretMoved();
+});
+
+if (config.user) {
+  nameInput.value = config.user;
+  nameInput.disabled = true;
+  nameInput.title = "Signed in: you appear under your user name";
+} else {
+  nameInput.addEventListener("change", () => {
+    const name = nameInput.value.trim().replace(/\s+/g, " ").slice(0, 40);
+    if (!name) {
+      nameInput.value = client.name ?? "";
+      return;
+    }
+    rememberName(name);
+    client.rename(name);
+    renderPresence();
+  });
+}
 
 socket.start();
 window.addEventListener("pagehide", () => socket.stop());

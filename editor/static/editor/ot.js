@@ -270,14 +270,18 @@ export function invert(op, text) {
   return builder.components;
 }
 
-/** Where a code-point position (a caret) ends up after `op`; an insert exactly there stays after it. */
-export function transformIndex(index, op) {
+/**
+ * Where a code-point position (a caret) ends up after `op`. An insert exactly
+ * there leaves it before the inserted text, unless `own` (the caret of the
+ * person who made `op`), which goes after it as a typist's caret does.
+ */
+export function transformIndex(index, op, own = false) {
   let newIndex = index;
   let position = 0;
   for (const c of op) {
     if (position > index) break;
     if (isInsert(c)) {
-      if (position < index) newIndex += codePointLength(c);
+      if (position < index || (own && position === index)) newIndex += codePointLength(c);
     } else if (c > 0) {
       position += c;
     } else {

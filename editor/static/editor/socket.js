@@ -5,7 +5,12 @@ export const Status = Object.freeze({
   CONNECTING: "connecting",
   LIVE: "live",
   RECONNECTING: "reconnecting",
+  DISCONNECTED: "disconnected",
 });
+
+// Close codes after which reconnecting would be wrong: an operator
+// disconnected us (4001), or the endpoint does not exist (4404).
+const FINAL_CLOSE_CODES = new Set([4001, 4404]);
 
 /** Delay before reconnect attempt `attempt` (0-based): 0.5 s doubling to 10 s, +-25 % jitter. */
 export function backoffDelay(attempt, random = Math.random) {
@@ -50,6 +55,11 @@ export class ReconnectingSocket {
       clearInterval(this.pingTimer);
       this.hooks.onClose?.(event);
       if (this.stopped) return;
+      if (FINAL_CLOSE_CODES.has(event.code)) {
+        this.stopped = true;
+        this.hooks.onStatus?.(Status.DISCONNECTED);
+        return;
+      }
       this.hooks.onStatus?.(Status.RECONNECTING);
       this.retryTimer = setTimeout(() => this.open(), backoffDelay(this.attempt++));
     };

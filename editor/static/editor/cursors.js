@@ -1,0 +1,130 @@
+// Draws other people's carets and selections over the textarea, and lists
+// who is on the document.
+//
+// A textarea cannot style parts of its text, so a layer with the same box,
+// font and wrapping lies over it: transparent text, with coloured marks for
+// selections and a coloured bar with a name for each caret. It follows the
+// textarea's scrolling and size.
+
+import { codePointToUtf16 } from "./ot.js";
+import { docToViewPosition, viewOf } from "./textarea.js";
+
+const MIRRORED_STYLES = [
+  "fontFamily",
+  "fontSize",
+  "fontWeight",
+  "fontStyle",
+  "fontVariant",
+  "letterSpacing",
+  "lineHeight",
+  "tabSize",
+  "textTransform",
+  "wordSpacing",
+  "textIndent",
+  "textAlign",
+  "paddingTop",
+  "paddingRight",
+  "paddingBottom",
+  "paddingLeft",
+];
+
+/**
+ * Where to draw: each person's caret and selection as UTF-16 offsets in the
+ * textarea's value (its view of `text`), sorted by position.
+ */
+export function caretMarks(text, people) {
+  const view = viewOf(text);
+  const toView = (position) => codePointToUtf16(view, docToViewPosition(text, position));
+  return people
+    .filter((person) => person.caret)
+    .map((person) => ({ ...person, start: toView(person.caret[0]), end: toView(person.caret[1]) }))
+    .sort((a, b) => a.end - b.end);
+}
+
+export class CursorOverlay {
+  constructor(textarea) {
+    const document = textarea.ownerDocument;
+    this.textarea = textarea;
+    this.layer = document.createElement("div");
+    this.layer.className = "cursor-layer";
+    this.layer.setAttribute("aria-hidden", "true");
+    textarea.after(this.layer);
+    textarea.addEventListener("scroll", () => this.followScroll());
+    new ResizeObserver(() => this.place()).observe(textarea);
+    this.place();
+  }
+
+  /** Match the textarea's text box: same place, size (without scrollbar), font and padding. */
+  place() {
+    const area = this.textarea;
+    const style = getComputedStyle(area);
+    for (const name of MIRRORED_STYLES) this.layer.style[name] = style[name];
+    this.layer.style.left = `${area.offsetLeft + area.clientLeft}px`;
+    this.layer.style.top = `${area.offsetTop + area.clientTop}px`;
+    this.layer.style.width = `${area.clientWidth}px`;
+    this.layer.style.height = `${area.clientHeight}px`;
+    this.followScroll();
+  }
+
+  followScroll() {
+    this.layer.scrollTop = this.textarea.scrollTop;
+    this.layer.scrollLeft = this.textarea.scrollLeft;
+  }
+
+  /** Draw `people` ({session, name, color, caret: [start, end] in code points of `text`}). */
+  render(text, people) {
+    const document = this.layer.ownerDocument;
+    const view = viewOf(text);
+    const marks = caretMarks(text, people);
+    const cuts = [...new Set([0, view.length, ...marks.flatMap((mark) => [mark.start, mark.end])])].sort(
+      (a, b) => a - b,
+    );
+    const fragment = document.createDocumentFragment();
+    for (let i = 0; i < cuts.length; i++) {
+      for (const mark of marks.filter((m) => m.end === cuts[i]))
+        fragment.append(caretElement(document, mark));
+      if (i + 1 === cuts.length) break;
+      const piece = view.slice(cuts[i], cuts[i + 1]);
+      const selecting = marks.find((m) => m.start <= cuts[i] && cuts[i + 1] <= m.end && m.start < m.end);
+      if (selecting) {
+        const highlight = document.createElement("mark");
+        highlight.style.backgroundColor = `${selecting.color}40`;
+        highlight.textContent = piece;
+        fragment.append(highlight);
+      } else {
+        fragment.append(piece);
+      }
+    }
+    // A final line break only makes a new line if something follows it.
+    fragment.append("\u200b");
+    this.layer.replaceChildren(fragment);
+    this.followScroll();
+  }
+}
+
+function caretElement(document, mark) {
+  const caret = document.createElement("span");
+  caret.className = "remote-caret";
+  caret.dataset.session = mark.session;
+  caret.dataset.position = mark.caret[1];
+  caret.style.borderColor = mark.color;
+  const label = document.createElement("span");
+  label.className = "remote-caret-label";
+  label.style.backgroundColor = mark.color;
+  label.textContent = mark.name;
+  caret.append(label);
+  return caret;
+}
+
+/** The list of people on the document: us first, then the others by name. */
+export function renderPeople(list, me, people) {
+  const document = list.ownerDocument;
+  const items = [me, ...[...people].sort((a, b) => a.name.localeCompare(b.name))].map((person) => {
+    const item = document.createElement("li");
+    item.dataset.session = person.session;
+    item.style.setProperty("--person-color", person.color);
+    item.textContent = person === me ? `${person.name} (you)` : person.name;
+    return item;
+  });
+  list.replaceChildren(...items);
+}
