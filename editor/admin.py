@@ -91,11 +91,11 @@ class DocumentAdmin(admin.ModelAdmin):
             rows,
         )
 
-    @admin.action(description="Make read-only (live pages stop accepting edits)")
+    @admin.action(description="Make read-only (live pages stop accepting edits)", permissions=["change"])
     def make_read_only(self, request, queryset):
         self._set_read_only(request, queryset, True)
 
-    @admin.action(description="Make writable again")
+    @admin.action(description="Make writable again", permissions=["change"])
     def make_writable(self, request, queryset):
         self._set_read_only(request, queryset, False)
 
@@ -166,7 +166,9 @@ class EditingSessionAdmin(admin.ModelAdmin):
     def is_active(self, session: EditingSession) -> bool:
         return session.is_active
 
-    @admin.action(description="Disconnect (closes the connection on whichever worker holds it)")
+    @admin.action(
+        description="Disconnect (closes the connection on whichever worker holds it)", permissions=["change"]
+    )
     def disconnect(self, request, queryset):
         reason = request.POST.get("reason", "").strip()
         channels = list(queryset.filter(disconnected_at=None).values_list("channel_name", flat=True))

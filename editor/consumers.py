@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 # Close code for paths under /ws/ that are not a document's.
 CLOSE_UNKNOWN_ENDPOINT = 4404
+# A rename is a database write and a broadcast to everyone: at most one a second.
+RENAME_INTERVAL = 1.0
 
 
 def _header(scope: dict, name: bytes) -> str:
@@ -51,7 +53,10 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         self.caret_rev: int | None = None
         self._caret_sent_at = 0.0
         self._caret_flush: asyncio.TimerHandle | None = None
+        self._caret_task: asyncio.Task | None = None
         self._person_seq = 0
+        self._renamed_at = 0.0
+        self.closing = False
         query = protocol.parse_connect_query(self.scope.get("query_string", b""))
         user = self.scope.get("user")
         if user is not None and user.is_authenticated:
@@ -107,18 +112,25 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes; a killed worker never gets here (see liveness.py)."""
-        await self.channel_layer.group_discard(self.group_name, self.channel_name)
-        if self.session_start is None:
-            return
-        worker_sessions.discard(self)
+        self.closing = True
         if self._caret_flush is not None:
             self._caret_flush.cancel()
-        people = await database_sync_to_async(services.session_disconnect)(
-            session_id=self.session_id, document_id=self.session_start.document_id, ops_sent=self.ops_sent
-        )
-        self._log("disconnect", people)
-        await self._broadcast(notify.leave_event(self.session_id))
-        await self._broadcast(notify.people_event(people))
+        if self.session_start is not None:
+            # First, so that this worker stops vouching for the session even
+            # if what follows fails (Redis down): expiry then closes it.
+            worker_sessions.discard(self)
+        try:
+            await self.channel_layer.group_discard(self.group_name, self.channel_name)
+        finally:
+            if self.session_start is not None:
+                people = await database_sync_to_async(services.session_disconnect)(
+                    session_id=self.session_id,
+                    document_id=self.session_start.document_id,
+                    ops_sent=self.ops_sent,
+                )
+                self._log("disconnect", people)
+                await self._broadcast(notify.leave_event(self.session_id))
+                await self._broadcast(notify.people_event(people))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -177,11 +189,18 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if wait <= 0:
             await self._flush_caret()
         elif self._caret_flush is None:
-            loop = asyncio.get_running_loop()
-            self._caret_flush = loop.call_later(wait, lambda: loop.create_task(self._flush_caret()))
+            self._caret_flush = asyncio.get_running_loop().call_later(wait, self._flush_caret_later)
+
+    def _flush_caret_later(self) -> None:
+        # Keep a reference: the loop holds tasks weakly.
+        self._caret_task = asyncio.get_running_loop().create_task(self._flush_caret())
 
     async def _flush_caret(self) -> None:
-        self._caret_flush = None
+        if self._caret_flush is not None:
+            self._caret_flush.cancel()
+            self._caret_flush = None
+        if self.closing:  # never announce a caret after the leave
+            return
         self._caret_sent_at = time.monotonic()
         await self._broadcast(
             {"type": "editor.person", "session": self.session_id, "frame": self._person_frame()}
@@ -195,13 +214,19 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                 )
             )
             return
+        if time.monotonic() - self._renamed_at < RENAME_INTERVAL:
+            await self.send(
+                text_data=protocol.error_frame("rename-too-fast", "one rename per second, please")
+            )
+            return
+        self._renamed_at = time.monotonic()
         self.name, self.color = request.name, identity.color_for(request.name)
         await database_sync_to_async(services.session_rename)(
             session_id=self.session_id, display_name=self.name
         )
-        await self._broadcast(
-            {"type": "editor.person", "session": self.session_id, "frame": self._person_frame()}
-        )
+        frame = self._person_frame()
+        await self.send(text_data=frame)  # the renamer learns its new colour
+        await self._broadcast({"type": "editor.person", "session": self.session_id, "frame": frame})
 
     async def _receive_fetch(self, request: protocol.FetchRequest) -> None:
         """A client saw a gap in the revisions (a lost or late broadcast) and asks to fill it."""
@@ -246,6 +271,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             color=self.color,
             caret=self.caret,
             rev=self.caret_rev,
+            signed_in=self.user_id is not None,
         )
 
     async def _broadcast(self, event: dict) -> None:
@@ -286,6 +312,12 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     async def editor_leave(self, event: dict) -> None:
         if event["session"] != self.session_id:
             await self.send(text_data=event["frame"])
+
+    async def announce(self) -> None:
+        """Tell the document again that this session is here (after expiry wrongly closed it)."""
+        await self._broadcast(
+            {"type": "editor.person", "session": self.session_id, "frame": self._person_frame()}
+        )
 
     async def editor_presence_query(self, event: dict) -> None:
         """A newcomer asks who is here: answer for this connection, to it alone."""

@@ -3,19 +3,25 @@
 A consumer records its own disconnect, but a worker killed with SIGKILL (or
 a machine that loses power) records nothing, and the channel layer cannot
 list a group's members. So each worker vouches for its live sessions every
-EDITOR_HEARTBEAT_SECONDS (one UPDATE for all of them), and every worker
-closes sessions that nobody has vouched for within
-EDITOR_SESSION_TIMEOUT_SECONDS, telling their documents that those people
-left. A dead worker's sessions are therefore closed within timeout +
-heartbeat seconds, by any surviving worker or by ``manage.py
-expire_sessions``. When a worker starts it also closes what an earlier
-process under the same WORKER_ID left open.
+EDITOR_HEARTBEAT_SECONDS, and every worker closes sessions that nobody has
+vouched for within EDITOR_SESSION_TIMEOUT_SECONDS, telling their documents
+that those people left. A dead worker's sessions are therefore closed within
+timeout + heartbeat seconds, by any surviving worker or by ``manage.py
+expire_sessions``. A worker also closes what an earlier process under the
+same WORKER_ID left open.
+
+A worker whose own heartbeats failed (the database was away) expires nobody
+until it has been vouching again for a whole timeout: the others' heartbeats
+failed too, and their sessions are not dead. If a live session was closed
+anyway, its worker's next heartbeat reopens it and announces it again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from typing import Protocol
 
 from channels.db import database_sync_to_async
@@ -31,6 +37,8 @@ class LiveSession(Protocol):
     session_id: str
     ops_sent: int
 
+    async def announce(self) -> None: ...
+
 
 class WorkerSessions:
     """The live sessions of this process, and the task that vouches for them."""
@@ -38,6 +46,8 @@ class WorkerSessions:
     def __init__(self) -> None:
         self.sessions: dict[str, LiveSession] = {}
         self.started_at = timezone.now()
+        self.healthy_since: float | None = None  # monotonic time of the first heartbeat of a good run
+        self._written_ops: dict[str, int] = {}  # edit counts as last written, to write only changes
         self._task: asyncio.Task | None = None
         self._cleaned_leftovers = False
 
@@ -47,21 +57,29 @@ class WorkerSessions:
 
     def discard(self, session: LiveSession) -> None:
         self.sessions.pop(session.session_id, None)
+        self._written_ops.pop(session.session_id, None)
 
     def _ensure_running(self) -> None:
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done() or self._task.get_loop() is not loop:
             self._task = loop.create_task(self._run(), name="editor-liveness")
 
+    async def stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
     async def _run(self) -> None:
         while True:
+            await asyncio.sleep(settings.EDITOR_HEARTBEAT_SECONDS)
             try:
                 await self.check()
             except asyncio.CancelledError:
                 raise
             except Exception:
+                self.healthy_since = None
                 logger.exception("liveness check failed; retrying")
-            await asyncio.sleep(settings.EDITOR_HEARTBEAT_SECONDS)
 
     async def check(self) -> list[services.ClosedSession]:
         """One round: clean leftovers (once), vouch for ours, expire the silent."""
@@ -71,12 +89,27 @@ class WorkerSessions:
                 worker=settings.WORKER_ID, started_at=self.started_at
             )
             self._cleaned_leftovers = True
-        await database_sync_to_async(services.sessions_heartbeat)(
-            ops_sent={session_id: session.ops_sent for session_id, session in list(self.sessions.items())}
+        live = dict(self.sessions)
+        changed = {
+            session_id: session.ops_sent
+            for session_id, session in live.items()
+            if self._written_ops.get(session_id) != session.ops_sent
+        }
+        reopened = await database_sync_to_async(services.sessions_heartbeat)(
+            session_ids=list(live), ops_sent=changed
         )
-        closed += await database_sync_to_async(services.sessions_expire)(
-            timeout_seconds=settings.EDITOR_SESSION_TIMEOUT_SECONDS
-        )
+        self._written_ops.update(changed)
+        for session_id in reopened:
+            if session_id in live:
+                logger.warning("session %s was expired while alive; announcing it again", session_id)
+                await live[session_id].announce()
+        now = time.monotonic()
+        if self.healthy_since is None:
+            self.healthy_since = now
+        if now - self.healthy_since >= settings.EDITOR_SESSION_TIMEOUT_SECONDS:
+            closed += await database_sync_to_async(services.sessions_expire)(
+                timeout_seconds=settings.EDITOR_SESSION_TIMEOUT_SECONDS
+            )
         if closed:
             await announce_closed(closed)
         return closed

@@ -13,6 +13,14 @@ def parse_networks(values: Iterable[str]) -> list[Network]:
     return [ipaddress.ip_network(value.strip(), strict=False) for value in values if value.strip()]
 
 
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _trusted(address: str, networks: list[Network]) -> bool:
     try:
         ip = ipaddress.ip_address(address)
@@ -35,7 +43,8 @@ def client_address(scope: dict, trusted_proxies: list[Network]) -> str:
     forwarded = ",".join(
         value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"x-forwarded-for"
     )
-    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    # Only addresses count: anything else in the header was made up by a client.
+    hops = [hop.strip() for hop in forwarded.split(",") if _is_address(hop.strip())]
     for hop in reversed(hops):
         if not _trusted(hop, trusted_proxies):
             return hop

@@ -215,7 +215,14 @@ def resume_frame(*, rev: int, welcome: Welcome) -> str:
 
 
 def person_frame(
-    *, session: str, seq: int, name: str, color: str, caret: tuple[int, int] | None, rev: int | None
+    *,
+    session: str,
+    seq: int,
+    name: str,
+    color: str,
+    caret: tuple[int, int] | None,
+    rev: int | None,
+    signed_in: bool = False,
 ) -> str:
     """Someone on the document: who, and their selection on revision ``rev`` (if known).
 
@@ -231,6 +238,7 @@ def person_frame(
             "color": color,
             "caret": list(caret) if caret is not None else None,
             "rev": rev,
+            "signed_in": signed_in,
         }
     )
 

@@ -6,13 +6,13 @@ them through ``database_sync_to_async`` and do the sending themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from . import engine, ot, selectors
@@ -141,27 +141,35 @@ def session_disconnect(*, session_id: str, document_id: int, ops_sent: int) -> i
     return selectors.document_people_count(document_id=document_id)
 
 
-def sessions_heartbeat(*, ops_sent: Mapping[str, int]) -> None:
-    """One worker's live sessions are alive: refresh ``last_seen`` and the edit counts.
+def sessions_heartbeat(*, session_ids: list[str], ops_sent: Mapping[str, int]) -> list[str]:
+    """One worker's live sessions are alive: refresh ``last_seen`` (and edit counts that changed).
 
-    A session closed meanwhile by expiry (its worker's heartbeats did not get
-    through, the database was down) is open again: its connection is alive.
+    Returns the sessions that expiry had closed meanwhile (this worker's
+    heartbeats did not get through for a while): they are open again, and
+    the caller tells their documents. Queries go in chunks, so the cost
+    grows linearly with the number of sessions.
     """
-    if not ops_sent:
-        return
-    EditingSession.objects.filter(session_id__in=list(ops_sent)).update(
-        last_seen=timezone.now(),
-        disconnected_at=None,
-        ops_sent=Case(
-            *(When(session_id=session_id, then=Value(count)) for session_id, count in ops_sent.items()),
-            output_field=IntegerField(),
-        ),
-    )
+    reopened = []
+    for chunk in _chunks(session_ids):
+        sessions = EditingSession.objects.filter(session_id__in=chunk)
+        reopened += sessions.exclude(disconnected_at=None).values_list("session_id", flat=True)
+        sessions.update(last_seen=Now(), disconnected_at=None)
+    rows = []
+    for chunk in _chunks(list(ops_sent)):
+        for session in EditingSession.objects.filter(session_id__in=chunk).only("pk", "session_id"):
+            session.ops_sent = ops_sent[session.session_id]
+            rows.append(session)
+    EditingSession.objects.bulk_update(rows, ["ops_sent"], batch_size=100)
+    return reopened
 
 
 def sessions_expire(*, timeout_seconds: float) -> list[ClosedSession]:
-    """Close the sessions nobody has vouched for within ``timeout_seconds`` (a dead worker's)."""
-    cutoff = timezone.now() - timedelta(seconds=timeout_seconds)
+    """Close the sessions nobody has vouched for within ``timeout_seconds`` (a dead worker's).
+
+    Compared on the database's clock, like ``last_seen`` is written, so that
+    workers whose clocks disagree do not expire each other's sessions.
+    """
+    cutoff = Now() - timedelta(seconds=timeout_seconds)
     return _close_sessions(EditingSession.objects.filter(disconnected_at=None, last_seen__lt=cutoff))
 
 
@@ -179,7 +187,14 @@ def _close_sessions(sessions) -> list[ClosedSession]:
                 "session_id", "document_id", "document__slug"
             )
         )
-        EditingSession.objects.filter(session_id__in=[row[0] for row in rows]).update(
-            disconnected_at=timezone.now()
-        )
+        for chunk in _chunks([row[0] for row in rows]):
+            EditingSession.objects.filter(session_id__in=chunk).update(disconnected_at=Now())
     return [ClosedSession(*row) for row in rows]
+
+
+_CHUNK = 500  # ids per query: well under SQLite's 32,766 parameters
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]

@@ -182,6 +182,10 @@ except ValueError as error:
 # (its worker died), so within timeout + heartbeat seconds at most.
 EDITOR_HEARTBEAT_SECONDS = env_float("EDITOR_HEARTBEAT_SECONDS", 10)
 EDITOR_SESSION_TIMEOUT_SECONDS = env_float("EDITOR_SESSION_TIMEOUT_SECONDS", 30)
+if not 0 < EDITOR_HEARTBEAT_SECONDS < EDITOR_SESSION_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured(
+        "EDITOR_HEARTBEAT_SECONDS must be positive and below EDITOR_SESSION_TIMEOUT_SECONDS"
+    )
 # Carets are relayed at most this often per connection (seconds).
 EDITOR_CARET_INTERVAL = env_float("EDITOR_CARET_INTERVAL", 0.05)
 

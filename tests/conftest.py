@@ -40,6 +40,9 @@ async def close_async_orm_connections():
     Left open, those connections keep the test database from being dropped.
     """
     yield
+    from editor.liveness import worker_sessions
+
+    await worker_sessions.stop()  # its loop ends with the test
     await sync_to_async(connections.close_all)()
 
 

@@ -62,6 +62,12 @@ def test_the_rightmost_untrusted_hop_is_the_client_not_what_it_claims():
     assert client_address(scope("10.1.2.3", "6.6.6.6, 198.51.100.9, 10.0.0.5"), PROXIES) == "198.51.100.9"
 
 
+def test_hops_that_are_not_addresses_are_ignored():
+    forged = "<script>x</script>, 198.51.100.9"
+    assert client_address(scope("10.1.2.3", forged), PROXIES) == "198.51.100.9"
+    assert client_address(scope("10.1.2.3", "not-an-address"), PROXIES) == "10.1.2.3:5555"
+
+
 def test_a_trusted_proxy_without_the_header_is_the_address():
     assert client_address(scope("127.0.0.1"), PROXIES) == "127.0.0.1:5555"
 

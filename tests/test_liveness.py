@@ -1,5 +1,6 @@
 """Sessions stay true when processes die: heartbeats, expiry, leftovers, the command."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -7,7 +8,7 @@ from asgiref.sync import async_to_sync
 from django.core.management import call_command
 from django.utils import timezone
 
-from editor import liveness
+from editor import liveness, services
 from editor.models import Document, EditingSession
 from tests.tabs import open_tab
 
@@ -33,13 +34,20 @@ async def test_a_check_vouches_for_this_workers_sessions_and_records_their_edits
     await tab.close()
 
 
+def healthy_for_a_while(settings) -> liveness.WorkerSessions:
+    """This worker's sessions, vouched for without a failure for longer than the timeout."""
+    sessions = liveness.worker_sessions
+    sessions.healthy_since = time.monotonic() - settings.EDITOR_SESSION_TIMEOUT_SECONDS
+    return sessions
+
+
 async def test_a_silent_session_is_closed_and_its_document_told(settings):
     settings.EDITOR_SESSION_TIMEOUT_SECONDS = 30
     tab, _ = await open_tab()
     document = await Document.objects.aget(slug="doc")
     ghost = await EditingSession.objects.acreate(document=document, session_id="ghost", worker="dead:1")
     await EditingSession.objects.filter(pk=ghost.pk).aupdate(last_seen=timezone.now() - timedelta(seconds=31))
-    closed = await liveness.worker_sessions.check()
+    closed = await healthy_for_a_while(settings).check()
     assert [c.session_id for c in closed] == ["ghost"]
     assert (await EditingSession.objects.aget(session_id="ghost")).disconnected_at is not None
     assert await tab.receive_type("leave") == {"type": "leave", "session": "ghost"}
@@ -52,7 +60,7 @@ async def test_a_session_heard_from_recently_is_kept(settings):
     settings.EDITOR_SESSION_TIMEOUT_SECONDS = 30
     document = await Document.objects.acreate(slug="doc")
     await EditingSession.objects.acreate(document=document, session_id="recent", worker="other:1")
-    assert await liveness.worker_sessions.check() == []
+    assert await healthy_for_a_while(settings).check() == []
     assert (await EditingSession.objects.aget(session_id="recent")).disconnected_at is None
 
 
@@ -83,3 +91,43 @@ async def test_a_live_session_wrongly_expired_is_reopened_by_its_workers_heartbe
     await liveness.worker_sessions.check()
     assert (await EditingSession.objects.aget(session_id=first["session"])).disconnected_at is None
     await tab.close()
+
+
+async def test_a_worker_just_back_from_a_database_outage_expires_nobody(settings):
+    """Its own heartbeats failed too: the others' silence is the outage's, not their death."""
+    settings.EDITOR_SESSION_TIMEOUT_SECONDS = 30
+    document = await Document.objects.acreate(slug="doc")
+    other = await EditingSession.objects.acreate(document=document, session_id="other", worker="w2:1")
+    await EditingSession.objects.filter(pk=other.pk).aupdate(last_seen=timezone.now() - timedelta(seconds=60))
+    sessions = liveness.WorkerSessions()
+    sessions._cleaned_leftovers = True
+    assert await sessions.check() == []  # healthy only since now
+    sessions.healthy_since -= 30
+    assert [c.session_id for c in await sessions.check()] == ["other"]
+
+
+async def test_a_session_reopened_by_its_heartbeat_is_announced_again():
+    alice, _ = await open_tab()
+    bob, bob_first = await open_tab()
+    await EditingSession.objects.filter(session_id=bob_first["session"]).aupdate(
+        disconnected_at=timezone.now()
+    )
+    await liveness.worker_sessions.check()
+    while True:
+        frame = await alice.receive_type("person")
+        if frame["session"] == bob_first["session"] and frame["seq"] > 1:
+            break
+    await alice.close()
+    await bob.close()
+
+
+def test_heartbeats_scale_linearly_with_sessions(django_assert_max_num_queries):
+    """One worker with 2,000 sessions vouches for them in a handful of queries."""
+    document = Document.objects.create(slug="many")
+    EditingSession.objects.bulk_create(
+        [EditingSession(document=document, session_id=f"s{n}", worker="w:1") for n in range(2000)]
+    )
+    ids = [f"s{n}" for n in range(2000)]
+    with django_assert_max_num_queries(20):
+        services.sessions_heartbeat(session_ids=ids, ops_sent={"s1": 5, "s2": 7})
+    assert EditingSession.objects.get(session_id="s2").ops_sent == 7

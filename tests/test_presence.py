@@ -35,6 +35,7 @@ async def test_people_see_each_other_join_with_name_and_colour():
         "color": bob_first["color"],
         "caret": None,
         "rev": None,
+        "signed_in": False,
     }
     # The newcomer learns who was already there, from each of them.
     already_there = await next_person(bob, alice_first["session"])
@@ -108,6 +109,8 @@ async def test_renaming_is_seen_by_others_and_recorded():
     alice, alice_first = await open_tab(query="?name=Alice")
     bob, _ = await open_tab()
     await alice.send({"type": "rename", "name": "  Alice\u0000 the\nGreat  "})
+    echo = await next_person(alice, alice_first["session"])  # the renamer hears its new name and colour
+    assert (echo["name"], echo["color"].startswith("#")) == ("Alice the Great", True)
     renamed = await next_person(bob, alice_first["session"])
     while renamed["name"] == "Alice":
         renamed = await next_person(bob, alice_first["session"])
@@ -116,6 +119,8 @@ async def test_renaming_is_seen_by_others_and_recorded():
     assert session.display_name == "Alice the Great"
     await alice.send({"type": "rename", "name": " \t "})
     assert (await alice.receive_type("error"))["code"] == "invalid-frame"
+    await alice.send({"type": "rename", "name": "Again"})
+    assert (await alice.receive_type("error"))["code"] == "rename-too-fast"
     await alice.close()
     await bob.close()
 

@@ -161,3 +161,32 @@ def test_the_admin_needs_a_login(client):
     response = client.get("/admin/editor/document/")
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+
+
+@pytest.fixture
+def viewer(client, db):
+    """Staff who may look at documents and sessions but not change them."""
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user("viewer", password="x" * 12, is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_document", "view_editingsession"])
+    )
+    client.force_login(user)
+    return client
+
+
+def test_view_only_staff_cannot_run_the_operator_actions(viewer, documents_and_sessions, monkeypatch):
+    told = []
+    monkeypatch.setattr(notify, "documents_mode_changed", lambda *args: told.append(args))
+    monkeypatch.setattr(notify, "sessions_disconnect", lambda *args: told.append(args))
+    assert viewer.get("/admin/editor/document/").status_code == 200
+    assert "make_read_only" not in viewer.get("/admin/editor/document/").content.decode()
+    viewer.post(
+        "/admin/editor/document/",
+        {"action": "make_read_only", "_selected_action": [documents_and_sessions.pk]},
+    )
+    selected = list(EditingSession.objects.values_list("pk", flat=True))
+    viewer.post("/admin/editor/editingsession/", {"action": "disconnect", "_selected_action": selected})
+    assert Document.objects.get(slug="notes").read_only is False
+    assert told == []

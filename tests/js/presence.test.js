@@ -71,12 +71,33 @@ describe("Presence", () => {
     assert.deepEqual(presence.people.get("a").caret, [4, 4]);
   });
 
-  test("leaving removes the person", () => {
+  test("leaving removes the person, and a late frame about them does not bring them back", () => {
     const presence = new Presence();
     presence.startOver(0);
     presence.update(person("a", null, null));
     presence.leave("a");
+    presence.update(person("a", [1, 1], 0, 9));
     assert.equal(presence.people.size, 0);
+  });
+
+  test("our own earlier connection, still half open, is not shown as someone else", () => {
+    const presence = new Presence();
+    presence.startOver(0, null);
+    presence.startOver(0, "our-old-session");
+    presence.update(person("our-old-session", null, null, 5, "Me"));
+    assert.equal(presence.people.size, 0);
+  });
+
+  test("a snapshot's jump moves carets and drops those still waiting", () => {
+    const presence = new Presence();
+    presence.startOver(10);
+    presence.update(person("a", [2, 2], 10));
+    presence.update(person("b", [0, 0], 14)); // waits for revision 14
+    presence.jump(20, ["xyz", 5]);
+    assert.deepEqual(presence.people.get("a").caret, [5, 5]);
+    assert.equal(presence.people.get("b").caret, null);
+    presence.revision(21, [8, "!"], "c");
+    assert.equal(presence.people.get("b").caret, null, "the frame about 14 is not replayed after the jump");
   });
 
   test("visible carets also move through our own pending edits", () => {
@@ -104,5 +125,10 @@ describe("caretMarks", () => {
       marks.map((m) => [m.session, m.start, m.end]),
       [["a", 3, 5]],
     );
+  });
+
+  test("a caret past the end of the text is drawn at the end instead of breaking the page", () => {
+    const marks = caretMarks("abc", [{ session: "a", name: "A", color: "#111111", caret: [0, 5000] }]);
+    assert.deepEqual([marks[0].start, marks[0].end], [0, 3]);
   });
 });

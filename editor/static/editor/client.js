@@ -132,7 +132,7 @@ export class EditorClient {
         this.receiveSnapshot(frame);
         break;
       case "resume":
-        this.presence.startOver(this.rev);
+        this.presence.startOver(this.rev, this.session);
         this.goLive(frame);
         break;
       case "op":
@@ -203,10 +203,11 @@ export class EditorClient {
         // a different edit, so it gets a new id.
         this.outstanding.id = this.newId();
       }
-      this.applyRevision({ type: "op", rev: frame.rev, op: fromDiff(this.serverText, frame.text) });
-      this.presence.jump(this.rev); // the history before the snapshot is gone
+      const change = fromDiff(this.serverText, frame.text);
+      this.applyRevision({ type: "op", rev: frame.rev, op: change }, { track: false });
+      this.presence.jump(this.rev, change);
     }
-    if (newConnection) this.presence.startOver(this.rev);
+    if (newConnection) this.presence.startOver(this.rev, this.session);
     this.goLive(frame);
   }
 
@@ -336,7 +337,8 @@ export class EditorClient {
     }
   }
 
-  applyRevision(frame) {
+  /** Apply revision `frame.rev`; `track: false` when it is not a real revision but a snapshot's jump. */
+  applyRevision(frame, { track = true } = {}) {
     const ours = this.outstanding !== null && frame.id === this.outstanding.id;
     if (frame.type === "ack" && !ours) {
       throw new Error(`acknowledgement of ${frame.id} at revision ${frame.rev}, but it is not pending`);
@@ -354,7 +356,7 @@ export class EditorClient {
     }
     this.serverText = apply(this.serverText, frame.op);
     this.rev = frame.rev;
-    this.presence.revision(frame.rev, frame.op, frame.session);
+    if (track) this.presence.revision(frame.rev, frame.op, frame.session);
     let remote = frame.op;
     if (this.outstanding) {
       let outstanding;

@@ -6,7 +6,7 @@
 // selections and a coloured bar with a name for each caret. It follows the
 // textarea's scrolling and size.
 
-import { codePointToUtf16 } from "./ot.js";
+import { codePointLength, codePointToUtf16 } from "./ot.js";
 import { docToViewPosition, viewOf } from "./textarea.js";
 
 const MIRRORED_STYLES = [
@@ -34,7 +34,9 @@ const MIRRORED_STYLES = [
  */
 export function caretMarks(text, people) {
   const view = viewOf(text);
-  const toView = (position) => codePointToUtf16(view, docToViewPosition(text, position));
+  const length = codePointLength(text);
+  // Positions come from other people: one past the end (a bug, a lie) is drawn at the end.
+  const toView = (position) => codePointToUtf16(view, docToViewPosition(text, Math.min(position, length)));
   return people
     .filter((person) => person.caret)
     .map((person) => ({ ...person, start: toView(person.caret[0]), end: toView(person.caret[1]) }))
@@ -124,6 +126,10 @@ export function renderPeople(list, me, people) {
     item.dataset.session = person.session;
     item.style.setProperty("--person-color", person.color);
     item.textContent = person === me ? `${person.name} (you)` : person.name;
+    if (person.signedIn) {
+      item.title = "signed in";
+      item.classList.add("signed-in");
+    }
     return item;
   });
   list.replaceChildren(...items);

@@ -71,11 +71,24 @@ function caretInDocument() {
 }
 
 function renderPresence() {
-  overlay.render(adapter.text, client.visiblePeople());
-  if (client.session) {
-    renderPeople(peopleList, { session: client.session, name: client.name, color: client.color }, [
-      ...client.presence.people.values(),
-    ]);
+  // Drawing must never take the connection down: errors here are only logged.
+  try {
+    overlay.render(adapter.text, client.visiblePeople());
+    if (client.session) {
+      const others = [...client.presence.people.values()];
+      renderPeople(
+        peopleList,
+        { session: client.session, name: client.name, color: client.color, signedIn: Boolean(config.user) },
+        others,
+      );
+      // The count the page shows is the list it shows: the server's count of
+      // sessions (presence frames) can include a dying connection for a while.
+      const people = others.length + 1;
+      peopleElement.textContent = `${people} ${people === 1 ? "person" : "people"} here`;
+      peopleElement.dataset.count = people;
+    }
+  } catch (error) {
+    console.error("could not draw presence", error);
   }
 }
 
@@ -89,10 +102,6 @@ const client = new EditorClient(
     },
     onRemoteOp: (op, text) => adapter.applyRemote(op, text),
     onResync: () => socket.restart(),
-    onPresence: ({ people }) => {
-      peopleElement.textContent = `${people} ${people === 1 ? "person" : "people"} here`;
-      peopleElement.dataset.count = people;
-    },
     onPeople: () => renderPresence(),
     onMode: showMode,
     getCaret: caretInDocument,

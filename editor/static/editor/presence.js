@@ -15,27 +15,37 @@ const HISTORY = 200;
 export class Presence {
   constructor() {
     this.rev = null;
-    this.people = new Map(); // session -> {session, seq, name, color, caret: [start, end] | null}
+    this.people = new Map(); // session -> {session, seq, name, color, signedIn, caret: [start, end] | null}
     this.waiting = new Map(); // session -> person frame about a revision not reached yet
     this.history = []; // [{rev, op, session}] the latest revisions, oldest first
+    // Sessions that left, and our own earlier connections (a half-closed one
+    // may still answer for itself): frames about them are late, not news.
+    this.gone = new Set();
   }
 
-  /** A new connection: the server tells us again who is here. */
-  startOver(rev) {
+  /** A new connection, as `ownSession`: the server tells us again who is here. */
+  startOver(rev, ownSession) {
     this.rev = rev;
     this.people.clear();
     this.waiting.clear();
     this.history = [];
+    if (ownSession) this.gone.add(ownSession);
   }
 
-  /** The text jumped to `rev` (a snapshot, already applied as one revision): older history is unusable. */
-  jump(rev) {
-    this.rev = rev;
+  /** The text jumped to `rev` through `op` (a snapshot's difference): older history and waiting carets are unusable. */
+  jump(rev, op) {
+    for (const person of this.people.values()) {
+      if (person.caret) person.caret = person.caret.map((i) => transformIndex(i, op));
+      if (this.waiting.has(person.session)) person.caret = null;
+    }
+    this.waiting.clear();
     this.history = [];
+    this.rev = rev;
   }
 
   /** A `person` frame. */
   update(frame) {
+    if (this.gone.has(frame.session)) return;
     const known = this.people.get(frame.session);
     if (known && frame.seq !== undefined && frame.seq <= known.seq) return; // overtaken by a newer one
     const person = {
@@ -43,6 +53,7 @@ export class Presence {
       seq: frame.seq ?? 0,
       name: frame.name,
       color: frame.color,
+      signedIn: Boolean(frame.signed_in),
       caret: known?.caret ?? null,
     };
     this.people.set(frame.session, person);
@@ -55,6 +66,7 @@ export class Presence {
   leave(session) {
     this.people.delete(session);
     this.waiting.delete(session);
+    this.gone.add(session);
   }
 
   /** Revision `rev` was applied: `op`, made by `session`. */
