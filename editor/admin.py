@@ -7,7 +7,7 @@ from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
-from . import notify, services
+from . import notify, selectors, services
 from .models import Document, EditingSession, Operation
 
 RECENT_OPERATIONS = 50
@@ -54,8 +54,8 @@ class DocumentAdmin(admin.ModelAdmin):
     search_fields = ["slug"]
     # The text only changes through operations, so that every open tab
     # follows; editing it here would fork the document from its history.
-    readonly_fields = ["text", "rev", "read_only", "created_at", "updated_at", "recent_operations"]
-    fields = ["slug", "text", "rev", "read_only", "created_at", "updated_at", "recent_operations"]
+    readonly_fields = ["current_text", "rev", "read_only", "created_at", "updated_at", "recent_operations"]
+    fields = ["slug", "current_text", "rev", "read_only", "created_at", "updated_at", "recent_operations"]
     inlines = [LiveSessionInline]
     actions = ["make_read_only", "make_writable"]
 
@@ -69,9 +69,17 @@ class DocumentAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "slug"] if obj else self.readonly_fields
 
-    @admin.display(description="characters")
+    @admin.display(description="characters", ordering="length")
     def size(self, document: Document) -> int:
-        return len(document.text)
+        return document.length
+
+    @admin.display(description="text")
+    def current_text(self, document: Document) -> str:
+        if document.pk is None:
+            return ""
+        return format_html(
+            "<pre style='white-space: pre-wrap'>{}</pre>", selectors.document_text(document_id=document.pk)
+        )
 
     @admin.display(description="people now", ordering="people_now")
     def people_now(self, document: Document) -> int:
@@ -153,7 +161,6 @@ class EditingSessionAdmin(admin.ModelAdmin):
         "client_address",
         "user_agent",
         "worker",
-        "channel_name",
         "connected_at",
         "last_seen",
         "disconnected_at",
@@ -171,9 +178,9 @@ class EditingSessionAdmin(admin.ModelAdmin):
     )
     def disconnect(self, request, queryset):
         reason = request.POST.get("reason", "").strip()
-        channels = list(queryset.filter(disconnected_at=None).values_list("channel_name", flat=True))
-        notify.sessions_disconnect([name for name in channels if name], reason)
-        self.message_user(request, f"Asked {len(channels)} live session(s) to disconnect.", messages.SUCCESS)
+        live = list(queryset.filter(disconnected_at=None).values_list("document__slug", "session_id"))
+        notify.sessions_disconnect(live, reason)
+        self.message_user(request, f"Asked {len(live)} live session(s) to disconnect.", messages.SUCCESS)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import time
 
-from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from . import identity, notify, protocol, selectors, services
 from .engine import EditRejected
+from .hub import hub
 from .liveness import worker_sessions
 from .network import client_address
+from .threads import in_thread_pool
 
 logger = logging.getLogger(__name__)
 
@@ -34,29 +35,39 @@ def _header(scope: dict, name: bytes) -> str:
 class DocumentConsumer(AsyncWebsocketConsumer):
     """One browser tab editing one document.
 
-    Each connection joins the document's group. Accepted edits are
-    acknowledged to their author and broadcast as one pre-encoded frame that
-    every other connection forwards unchanged. Presence (who is here, where
-    their caret is) is kept in the consumers, not the database: a newcomer
-    asks the group, and each connection answers for itself.
+    Edits are acknowledged to their author and handed to this process's hub
+    (hub.py), which writes them to the document's other local connections and
+    sends one message to each other process serving the document. Presence
+    (who is here, where their caret is) lives in the consumers, not the
+    database; the hub coalesces it.
     """
 
+    # No channel of its own: everything reaches a connection through the hub.
+    channel_layer_alias = None
     session_start: services.SessionStart | None = None
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels' dispatch closes stale database connections before every
+        # handler, a thread hop per frame; database work here goes through
+        # in_thread_pool, which does that itself.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         self.slug = self.scope["url_route"]["kwargs"]["slug"]
-        self.group_name = notify.document_group(self.slug)
         self.session_id = secrets.token_hex(6)
         self.client_address = client_address(self.scope, settings.TRUSTED_PROXY_NETWORKS)
         self.ops_sent = 0
         self.caret: tuple[int, int] | None = None
         self.caret_rev: int | None = None
-        self._caret_sent_at = 0.0
-        self._caret_flush: asyncio.TimerHandle | None = None
-        self._caret_task: asyncio.Task | None = None
         self._person_seq = 0
         self._renamed_at = 0.0
         self.closing = False
+        # Broadcasts that arrive before the first frame is sent wait here:
+        # the protocol's first frame is the snapshot (or the resume).
+        self._held: list[str] | None = []
         query = protocol.parse_connect_query(self.scope.get("query_string", b""))
         user = self.scope.get("user")
         if user is not None and user.is_authenticated:
@@ -64,11 +75,13 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         else:
             self.user_id, self.name = None, query.name or identity.generated_name()
         self.color = identity.color_for(self.name)
+        # Complete the handshake first: under a storm of connections the rest
+        # waits its turn, and Daphne drops handshakes not accepted in 5 s.
+        await self.accept()
         # Join before reading the document: an edit committed after the read
         # then arrives as a broadcast, so nothing falls between the two.
-        await self.channel_layer.group_add(self.group_name, self.channel_name)
-        await self.accept()
-        start = await database_sync_to_async(services.session_connect)(
+        await hub.join(self.slug, self)
+        start = await in_thread_pool(services.session_connect)(
             slug=self.slug,
             session_id=self.session_id,
             display_name=self.name,
@@ -76,7 +89,6 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             client_address=self.client_address,
             user_agent=_header(self.scope, b"user-agent"),
             worker=settings.WORKER_ID,
-            channel_name=self.channel_name,
             resume_rev=query.rev,
             pending_id=query.pending,
         )
@@ -100,37 +112,26 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         else:
             await self.send(text_data=protocol.resume_frame(rev=start.rev, welcome=welcome))
             await self._send_logged(start.missed)
+        held, self._held = self._held, None
+        for frame in held:
+            await self.send(text_data=frame)
         worker_sessions.add(self)
         self._log("connect", start.people)
-        await self._broadcast(
-            {"type": "editor.person", "session": self.session_id, "frame": self._person_frame()}
-        )
-        await self._broadcast(
-            {"type": "editor.presence_query", "session": self.session_id, "reply_to": self.channel_name}
-        )
-        await self._broadcast(notify.people_event(start.people))
+        hub.presence_changed(self.slug, self.session_id, self.person_frame())
+        await hub.ask_who_is_here(self.slug, self)
 
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes; a killed worker never gets here (see liveness.py)."""
         self.closing = True
-        if self._caret_flush is not None:
-            self._caret_flush.cancel()
-        if self.session_start is not None:
-            # First, so that this worker stops vouching for the session even
-            # if what follows fails (Redis down): expiry then closes it.
-            worker_sessions.discard(self)
-        try:
-            await self.channel_layer.group_discard(self.group_name, self.channel_name)
-        finally:
-            if self.session_start is not None:
-                people = await database_sync_to_async(services.session_disconnect)(
-                    session_id=self.session_id,
-                    document_id=self.session_start.document_id,
-                    ops_sent=self.ops_sent,
-                )
-                self._log("disconnect", people)
-                await self._broadcast(notify.leave_event(self.session_id))
-                await self._broadcast(notify.people_event(people))
+        await hub.leave(self.slug, self)
+        if self.session_start is None:
+            return
+        worker_sessions.discard(self)
+        hub.presence_changed(self.slug, self.session_id, protocol.leave_frame(session=self.session_id))
+        people = await in_thread_pool(services.session_disconnect)(
+            session_id=self.session_id, document_id=self.session_start.document_id, ops_sent=self.ops_sent
+        )
+        self._log("disconnect", people)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -144,7 +145,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             if isinstance(request, protocol.OpRequest):
                 await self._receive_op(request)
             elif isinstance(request, protocol.CaretRequest):
-                await self._receive_caret(request)
+                self.caret, self.caret_rev = (request.start, request.end), request.rev
+                hub.presence_changed(self.slug, self.session_id, self.person_frame())
             elif isinstance(request, protocol.FetchRequest):
                 await self._receive_fetch(request)
             elif isinstance(request, protocol.RenameRequest):
@@ -163,7 +165,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     async def _receive_op(self, request: protocol.OpRequest) -> None:
         try:
-            accepted = await database_sync_to_async(services.document_apply_operation)(
+            accepted = await in_thread_pool(services.document_apply_operation)(
                 slug=self.slug,
                 base_rev=request.rev,
                 op=request.op,
@@ -180,31 +182,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             frame = protocol.op_frame(
                 rev=operation.rev, op=operation.op, session=operation.session_id, op_id=operation.op_id
             )
-            await self._broadcast({"type": "editor.operation", "frame": frame, "session": self.session_id})
-
-    async def _receive_caret(self, request: protocol.CaretRequest) -> None:
-        """Relay carets at most every EDITOR_CARET_INTERVAL seconds, always ending with the latest."""
-        self.caret, self.caret_rev = (request.start, request.end), request.rev
-        wait = self._caret_sent_at + settings.EDITOR_CARET_INTERVAL - time.monotonic()
-        if wait <= 0:
-            await self._flush_caret()
-        elif self._caret_flush is None:
-            self._caret_flush = asyncio.get_running_loop().call_later(wait, self._flush_caret_later)
-
-    def _flush_caret_later(self) -> None:
-        # Keep a reference: the loop holds tasks weakly.
-        self._caret_task = asyncio.get_running_loop().create_task(self._flush_caret())
-
-    async def _flush_caret(self) -> None:
-        if self._caret_flush is not None:
-            self._caret_flush.cancel()
-            self._caret_flush = None
-        if self.closing:  # never announce a caret after the leave
-            return
-        self._caret_sent_at = time.monotonic()
-        await self._broadcast(
-            {"type": "editor.person", "session": self.session_id, "frame": self._person_frame()}
-        )
+            await hub.publish_op(self.slug, frame, author=self.session_id)
 
     async def _receive_rename(self, request: protocol.RenameRequest) -> None:
         if self.user_id is not None:
@@ -221,23 +199,21 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             return
         self._renamed_at = time.monotonic()
         self.name, self.color = request.name, identity.color_for(request.name)
-        await database_sync_to_async(services.session_rename)(
-            session_id=self.session_id, display_name=self.name
-        )
-        frame = self._person_frame()
-        await self.send(text_data=frame)  # the renamer learns its new colour
-        await self._broadcast({"type": "editor.person", "session": self.session_id, "frame": frame})
+        await in_thread_pool(services.session_rename)(session_id=self.session_id, display_name=self.name)
+        frame = self.person_frame()
+        await self.send(text_data=frame)  # the renamer learns its new colour at once
+        hub.presence_changed(self.slug, self.session_id, frame)
 
     async def _receive_fetch(self, request: protocol.FetchRequest) -> None:
         """A client saw a gap in the revisions (a lost or late broadcast) and asks to fill it."""
         document_id = self.session_start.document_id
-        missed = await database_sync_to_async(selectors.document_operations_since)(
+        missed = await in_thread_pool(selectors.document_operations_since)(
             document_id=document_id, rev=request.rev
         )
         if missed is not None:
             await self._send_logged(missed)
             return
-        snapshot = await database_sync_to_async(selectors.document_snapshot)(document_id=document_id)
+        snapshot = await in_thread_pool(selectors.document_snapshot)(document_id=document_id)
         welcome = protocol.Welcome(
             session=self.session_id,
             name=self.name,
@@ -250,9 +226,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         )
 
     async def _receive_ping(self) -> None:
-        rev = await database_sync_to_async(selectors.document_head)(
-            document_id=self.session_start.document_id
-        )
+        rev = await in_thread_pool(selectors.document_head)(document_id=self.session_start.document_id)
         await self.send(text_data=protocol.pong_frame(rev=rev))
 
     async def _send_logged(self, operations) -> None:
@@ -261,29 +235,6 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                 rev=logged.rev, op=logged.op, session=logged.session_id, op_id=logged.op_id
             )
             await self.send(text_data=frame)
-
-    def _person_frame(self) -> str:
-        self._person_seq += 1
-        return protocol.person_frame(
-            session=self.session_id,
-            seq=self._person_seq,
-            name=self.name,
-            color=self.color,
-            caret=self.caret,
-            rev=self.caret_rev,
-            signed_in=self.user_id is not None,
-        )
-
-    async def _broadcast(self, event: dict) -> None:
-        """Send to the document's group; a channel layer outage costs only the broadcast.
-
-        An edit is committed and acknowledged by then, and clients that miss
-        it find the gap (the next revision or the head in ``pong``) and fetch it.
-        """
-        try:
-            await self.channel_layer.group_send(self.group_name, event)
-        except Exception:
-            logger.exception("broadcast to %s failed", self.group_name)
 
     def _log(self, event: str, people: int) -> None:
         logger.info(
@@ -296,51 +247,41 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             people,
         )
 
-    # Channel-layer message handlers, named after the event's "type".
+    # What the hub and the liveness task call.
 
-    async def editor_operation(self, event: dict) -> None:
-        if event["session"] != self.session_id:
-            await self.send(text_data=event["frame"])
+    def person_frame(self) -> str:
+        self._person_seq += 1
+        return protocol.person_frame(
+            session=self.session_id,
+            seq=self._person_seq,
+            name=self.name,
+            color=self.color,
+            caret=self.caret,
+            rev=self.caret_rev,
+            signed_in=self.user_id is not None,
+        )
 
-    async def editor_presence(self, event: dict) -> None:
-        await self.send(text_data=event["frame"])
-
-    async def editor_person(self, event: dict) -> None:
-        if event["session"] != self.session_id:
-            await self.send(text_data=event["frame"])
-
-    async def editor_leave(self, event: dict) -> None:
-        if event["session"] != self.session_id:
-            await self.send(text_data=event["frame"])
+    async def deliver(self, frame: str) -> None:
+        if self._held is not None:
+            self._held.append(frame)
+        elif not self.closing:
+            await self.send(text_data=frame)
 
     async def announce(self) -> None:
         """Tell the document again that this session is here (after expiry wrongly closed it)."""
-        await self._broadcast(
-            {"type": "editor.person", "session": self.session_id, "frame": self._person_frame()}
-        )
+        hub.presence_changed(self.slug, self.session_id, self.person_frame())
 
-    async def editor_presence_query(self, event: dict) -> None:
-        """A newcomer asks who is here: answer for this connection, to it alone."""
-        if event["session"] != self.session_id:
-            reply = {"type": "editor.person", "session": self.session_id, "frame": self._person_frame()}
-            await notify.send_to_channels([event["reply_to"]], reply)
-
-    async def editor_mode(self, event: dict) -> None:
-        await self.send(text_data=event["frame"])
-
-    async def editor_disconnect(self, event: dict) -> None:
-        """An operator closed this session (admin action), from whichever worker."""
-        message = (
-            f"An operator disconnected you: {event['reason']}"
-            if event["reason"]
-            else "An operator disconnected you."
-        )
+    async def kick(self, reason: str) -> None:
+        """An operator closed this session (admin action), from whichever process."""
+        message = f"An operator disconnected you: {reason}" if reason else "An operator disconnected you."
         await self.send(text_data=protocol.error_frame("disconnected", message))
         await self.close(code=notify.CLOSE_DISCONNECTED)
 
 
 class UnknownEndpointConsumer(AsyncWebsocketConsumer):
     """Any other /ws/ path: say so in a frame and close with 4404, instead of a 500."""
+
+    channel_layer_alias = None
 
     async def connect(self) -> None:
         await self.accept()

@@ -47,13 +47,13 @@ class DocumentLog(Protocol):
     """One document's head and recent operations, locked for writing by the caller."""
 
     rev: int
-    text: str
+    length: int  # characters at revision ``rev``
 
     def find(self, op_id: str) -> LoggedOperation | None: ...
 
     def operations_since(self, rev: int) -> list[LoggedOperation]: ...
 
-    def append(self, operation: LoggedOperation, text: str) -> None: ...
+    def append(self, operation: LoggedOperation, length: int) -> None: ...
 
 
 # Rebasing walks every component of the edit and of each operation committed
@@ -103,33 +103,38 @@ def rebase(
     return op
 
 
-def apply_checked(text: str, op: ot.Operation, *, max_chars: int) -> str:
-    """Apply ``op`` to the head text, refusing to grow a document past ``max_chars``."""
-    new_text = ot.apply(text, op)
-    if len(new_text) > max_chars and len(new_text) > len(text):
+def checked_length(length: int, op: ot.Operation, *, max_chars: int) -> int:
+    """The length after ``op``, refusing to grow a document past ``max_chars``.
+
+    ``op`` was checked against the head's length by ``rebase``, so it applies:
+    the text itself is not needed to accept an edit.
+    """
+    new_length = ot.target_length(op)
+    if new_length > max_chars and new_length > length:
         raise EditRejected(
-            "document-too-large",
-            f"the document would have {len(new_text)} characters; the limit is {max_chars}",
+            "document-too-large", f"the document would have {new_length} characters; the limit is {max_chars}"
         )
-    return new_text
+    return new_length
 
 
 def accept(
     log: DocumentLog, *, base_rev: int, op: ot.Operation, op_id: str, session_id: str, max_chars: int
 ) -> Accepted:
     """Store ``op`` as the next revision, or return what became of it the first time."""
-    earlier = log.find(op_id)
-    if earlier is not None:
-        return Accepted(earlier, duplicate=True)
     committed_since = []
+    # An edit made on the head revision cannot have been applied already (the
+    # head would be past it then): only an edit on an older one is looked up.
     if base_rev < log.rev:
+        earlier = log.find(op_id)
+        if earlier is not None:
+            return Accepted(earlier, duplicate=True)
         committed_since = [logged.op for logged in log.operations_since(base_rev)]
     op = rebase(
-        op, base_rev=base_rev, head_rev=log.rev, head_length=len(log.text), committed_since=committed_since
+        op, base_rev=base_rev, head_rev=log.rev, head_length=log.length, committed_since=committed_since
     )
-    text = apply_checked(log.text, op, max_chars=max_chars)
+    length = checked_length(log.length, op, max_chars=max_chars)
     operation = LoggedOperation(log.rev + 1, op, op_id, session_id)
-    log.append(operation, text)
+    log.append(operation, length)
     return Accepted(operation, duplicate=False)
 
 
@@ -166,10 +171,14 @@ class MemoryDocumentLog:
     def operations_since(self, rev: int) -> list[LoggedOperation]:
         return [logged for _, logged in self.operations if logged.rev > rev]
 
-    def append(self, operation: LoggedOperation, text: str) -> None:
+    @property
+    def length(self) -> int:
+        return len(self.text)
+
+    def append(self, operation: LoggedOperation, length: int) -> None:
         now = self.clock()
         self.operations.append((now, operation))
-        self.rev, self.text = operation.rev, text
+        self.rev, self.text = operation.rev, ot.apply(self.text, operation.op)
         while (
             self.operations
             and self.operations[0][1].rev <= self.rev - self.retain

@@ -24,11 +24,11 @@ import logging
 import time
 from typing import Protocol
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from . import notify, selectors, services
+from . import notify, services
+from .threads import in_thread_pool
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class WorkerSessions:
         """One round: clean leftovers (once), vouch for ours, expire the silent."""
         closed = []
         if not self._cleaned_leftovers:
-            closed += await database_sync_to_async(services.sessions_close_leftovers)(
+            closed += await in_thread_pool(services.sessions_close_leftovers)(
                 worker=settings.WORKER_ID, started_at=self.started_at
             )
             self._cleaned_leftovers = True
@@ -95,9 +95,7 @@ class WorkerSessions:
             for session_id, session in live.items()
             if self._written_ops.get(session_id) != session.ops_sent
         }
-        reopened = await database_sync_to_async(services.sessions_heartbeat)(
-            session_ids=list(live), ops_sent=changed
-        )
+        reopened = await in_thread_pool(services.sessions_heartbeat)(session_ids=list(live), ops_sent=changed)
         self._written_ops.update(changed)
         for session_id in reopened:
             if session_id in live:
@@ -107,7 +105,7 @@ class WorkerSessions:
         if self.healthy_since is None:
             self.healthy_since = now
         if now - self.healthy_since >= settings.EDITOR_SESSION_TIMEOUT_SECONDS:
-            closed += await database_sync_to_async(services.sessions_expire)(
+            closed += await in_thread_pool(services.sessions_expire)(
                 timeout_seconds=settings.EDITOR_SESSION_TIMEOUT_SECONDS
             )
         if closed:
@@ -116,19 +114,12 @@ class WorkerSessions:
 
 
 async def announce_closed(closed: list[services.ClosedSession]) -> None:
-    """Tell each document that these people left, and how many remain."""
+    """Tell each document that these people left."""
     for session in closed:
         logger.info(
             "expired doc=%s session=%s (its worker stopped vouching for it)", session.slug, session.session_id
         )
-    counts = await database_sync_to_async(selectors.people_counts)(
-        document_ids={session.document_id for session in closed}
-    )
-    slugs = {session.document_id: session.slug for session in closed}
-    await notify.send_to_groups(
-        [(session.slug, notify.leave_event(session.session_id)) for session in closed]
-        + [(slugs[document_id], notify.people_event(count)) for document_id, count in counts.items()]
-    )
+    await notify.people_left((session.slug, session.session_id) for session in closed)
 
 
 worker_sessions = WorkerSessions()

@@ -7,11 +7,18 @@ from django.utils import timezone
 
 
 class Document(models.Model):
-    """A shared text. ``text`` is always the result of applying revisions 1..``rev``."""
+    """A shared text at revision ``rev``, ``length`` characters long.
+
+    ``text`` is the text at revision ``snapshot_rev``; the operations after it
+    give the text now (storage.py brings it up to date every so often, so
+    that an edit writes one small row and no text).
+    """
 
     slug = models.SlugField(max_length=64, unique=True)
     text = models.TextField(blank=True, default="")
-    rev = models.PositiveBigIntegerField(default=0, help_text="Revision of the text.")
+    rev = models.PositiveBigIntegerField(default=0, help_text="The latest revision.")
+    length = models.PositiveIntegerField(default=0, help_text="Characters at the latest revision.")
+    snapshot_rev = models.PositiveBigIntegerField(default=0, help_text="The revision of the stored text.")
     read_only = models.BooleanField(default=False, help_text="Refuse edits; the page says so.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, verbose_name="last change")
@@ -67,7 +74,6 @@ class EditingSession(models.Model):
     worker = models.CharField(
         max_length=128, help_text="The server process (WORKER_ID, host:pid by default)."
     )
-    channel_name = models.CharField(max_length=128, blank=True, help_text="Where to reach the connection.")
     connected_at = models.DateTimeField(auto_now_add=True)
     last_seen = models.DateTimeField(default=timezone.now)
     disconnected_at = models.DateTimeField(null=True, blank=True)

@@ -1,9 +1,9 @@
 """Telling connected clients about changes made outside their own connection.
 
-Consumers broadcast their own events; this module is for everyone else: the
-admin (sync), the management command (sync) and the worker's liveness task
-(async). Every message goes through the channel layer, so it reaches
-connections on every worker process.
+Consumers publish their own events through the hub; this module is for
+everyone else: the admin and the management command (sync wrappers), and
+the liveness task. Messages go to the documents' groups on the channel
+layer, where the hub of every process serving the document picks them up.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from . import protocol
+from .hub import document_group
 
 logger = logging.getLogger(__name__)
 
@@ -23,49 +24,41 @@ logger = logging.getLogger(__name__)
 CLOSE_DISCONNECTED = 4001
 
 
-def document_group(slug: str) -> str:
-    """The channel-layer group of everyone connected to one document."""
-    return f"doc.{slug}"
-
-
-def mode_event(read_only: bool) -> dict:
-    return {"type": "editor.mode", "read_only": read_only, "frame": protocol.mode_frame(read_only=read_only)}
-
-
-def leave_event(session_id: str) -> dict:
-    return {"type": "editor.leave", "session": session_id, "frame": protocol.leave_frame(session=session_id)}
-
-
-def people_event(people: int) -> dict:
-    return {"type": "editor.presence", "frame": protocol.presence_frame(people=people)}
-
-
-def disconnect_event(reason: str) -> dict:
-    return {"type": "editor.disconnect", "reason": reason}
-
-
-async def send_to_groups(messages: Iterable[tuple[str, dict]]) -> None:
-    """(slug, event) pairs to the documents' groups; a layer outage is logged, not raised."""
+async def _send(messages: Iterable[tuple[str, dict]]) -> None:
     layer = get_channel_layer()
-    for slug, event in messages:
+    for slug, message in messages:
         try:
-            await layer.group_send(document_group(slug), event)
+            await layer.group_send(document_group(slug), {"slug": slug, **message})
         except Exception:
             logger.exception("could not notify %s", document_group(slug))
 
 
-async def send_to_channels(channel_names: Iterable[str], event: dict) -> None:
-    layer = get_channel_layer()
-    for channel_name in channel_names:
-        try:
-            await layer.send(channel_name, event)
-        except Exception:
-            logger.exception("could not reach %s", channel_name)
+async def people_left(departures: Iterable[tuple[str, str]]) -> None:
+    """(slug, session id) pairs: tell each document who left."""
+    by_slug: dict[str, list[str]] = {}
+    for slug, session_id in departures:
+        by_slug.setdefault(slug, []).append(protocol.leave_frame(session=session_id))
+    await _send(
+        (slug, {"type": "hub.frames", "frame": protocol.batch_frame(frames)})
+        for slug, frames in by_slug.items()
+    )
+
+
+async def mode_changed(slugs: Iterable[str], read_only: bool) -> None:
+    frame = protocol.mode_frame(read_only=read_only)
+    await _send((slug, {"type": "hub.frames", "frame": frame}) for slug in slugs)
+
+
+async def disconnect(sessions: Iterable[tuple[str, str]], reason: str) -> None:
+    """(slug, session id) pairs: close those connections, on whichever process holds them."""
+    await _send(
+        (slug, {"type": "hub.kick", "session": session_id, "reason": reason}) for slug, session_id in sessions
+    )
 
 
 def documents_mode_changed(slugs: Iterable[str], read_only: bool) -> None:
-    async_to_sync(send_to_groups)((slug, mode_event(read_only)) for slug in slugs)
+    async_to_sync(mode_changed)(list(slugs), read_only)
 
 
-def sessions_disconnect(channel_names: Iterable[str], reason: str) -> None:
-    async_to_sync(send_to_channels)(channel_names, disconnect_event(reason))
+def sessions_disconnect(sessions: Iterable[tuple[str, str]], reason: str) -> None:
+    async_to_sync(disconnect)(list(sessions), reason)

@@ -86,6 +86,8 @@ class ProtocolClient:
     def receive(self, frame: Frame) -> list[Frame]:
         """Handle one frame from the server; returns frames to send in reply."""
         kind = frame.get("type")
+        if kind == "batch":
+            return [send for inner in frame["frames"] for send in self.receive(inner)]
         if kind == "snapshot":
             return self._receive_snapshot(frame)
         if kind == "resume":

@@ -243,6 +243,11 @@ def person_frame(
     )
 
 
+def batch_frame(frames: list[str]) -> str:
+    """Several encoded frames as one: ``{"type": "batch", "frames": [...]}``, handled in order."""
+    return '{"type":"batch","frames":[' + ",".join(frames) + "]}"
+
+
 def leave_frame(*, session: str) -> str:
     return encode({"type": "leave", "session": session})
 
@@ -262,10 +267,6 @@ def pong_frame(*, rev: int) -> str:
 
 def ack_frame(*, rev: int, op_id: str) -> str:
     return encode({"type": "ack", "rev": rev, "id": op_id})
-
-
-def presence_frame(*, people: int) -> str:
-    return encode({"type": "presence", "people": people})
 
 
 def error_frame(code: str, message: str, op_id: str | None = None) -> str:

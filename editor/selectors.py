@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count
+from django.db import transaction
 
 from . import engine
 from .models import Document, EditingSession
@@ -20,13 +20,21 @@ class Snapshot:
 
 
 def document_snapshot(*, document_id: int) -> Snapshot:
-    """The document's current text and revision, read together from one row."""
-    rev, text, read_only = (
-        Document.objects.filter(pk=document_id).values_list("rev", "text", "read_only").get()
-    )
+    """The document's current text and revision, read together under its row lock."""
+    with transaction.atomic():
+        log = DatabaseDocumentLog.locked(pk=document_id)
+        text = log.text
     return Snapshot(
-        rev=rev, text=text, people=document_people_count(document_id=document_id), read_only=read_only
+        rev=log.rev,
+        text=text,
+        people=document_people_count(document_id=document_id),
+        read_only=log.document.read_only,
     )
+
+
+def document_text(*, document_id: int) -> str:
+    """The document's text now (the stored text is only brought up to date now and then)."""
+    return document_snapshot(document_id=document_id).text
 
 
 def document_head(*, document_id: int) -> int:
@@ -37,18 +45,6 @@ def document_head(*, document_id: int) -> int:
 def document_people_count(*, document_id: int) -> int:
     """How many sessions are connected to the document right now."""
     return EditingSession.objects.filter(document_id=document_id, disconnected_at=None).count()
-
-
-def people_counts(*, document_ids: set[int]) -> dict[int, int]:
-    """Connected sessions per document, zero included."""
-    counts = dict.fromkeys(document_ids, 0)
-    rows = (
-        EditingSession.objects.filter(document_id__in=document_ids, disconnected_at=None)
-        .values_list("document_id")
-        .annotate(count=Count("pk"))
-    )
-    counts.update(rows)
-    return counts
 
 
 def document_operations_since(*, document_id: int, rev: int) -> list[engine.LoggedOperation] | None:

@@ -56,13 +56,13 @@ def document_apply_operation(
     """
     with transaction.atomic():
         try:
-            document = Document.objects.select_for_update().get(slug=slug)
+            log = DatabaseDocumentLog.locked(slug=slug)
         except Document.DoesNotExist:
             raise engine.EditRejected("unknown-document", f"document {slug!r} does not exist") from None
-        if document.read_only:
+        if log.document.read_only:
             raise engine.EditRejected("read-only", "this document is read-only; edits are not accepted")
         return engine.accept(
-            DatabaseDocumentLog(document),
+            log,
             base_rev=base_rev,
             op=op,
             op_id=op_id,
@@ -88,7 +88,6 @@ def session_connect(
     client_address: str,
     user_agent: str,
     worker: str,
-    channel_name: str,
     resume_rev: int | None,
     pending_id: str | None,
 ) -> SessionStart:
@@ -99,10 +98,12 @@ def session_connect(
     """
     document, _ = Document.objects.get_or_create(slug=slug)
     missed = pending = None
+    text = ""
     with transaction.atomic():
         # Under the row lock no edit commits between reading the text and
         # looking for the pending edit, so the answer matches the snapshot.
-        document = Document.objects.select_for_update().get(pk=document.pk)
+        log = DatabaseDocumentLog.locked(pk=document.pk)
+        document = log.document
         EditingSession.objects.create(
             document=document,
             session_id=session_id,
@@ -111,17 +112,17 @@ def session_connect(
             client_address=client_address[:64],
             user_agent=user_agent[:512],
             worker=worker,
-            channel_name=channel_name,
         )
-        log = DatabaseDocumentLog(document)
         if resume_rev is not None:
             missed = engine.catch_up(log, resume_rev)
-        if missed is None and pending_id is not None:
-            pending = log.find(pending_id)
+        if missed is None:
+            text = log.text
+            if pending_id is not None:
+                pending = log.find(pending_id)
     return SessionStart(
         document_id=document.pk,
         rev=document.rev,
-        text=document.text,
+        text=text,
         people=selectors.document_people_count(document_id=document.pk),
         read_only=document.read_only,
         missed=missed,

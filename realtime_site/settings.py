@@ -186,8 +186,6 @@ if not 0 < EDITOR_HEARTBEAT_SECONDS < EDITOR_SESSION_TIMEOUT_SECONDS:
     raise ImproperlyConfigured(
         "EDITOR_HEARTBEAT_SECONDS must be positive and below EDITOR_SESSION_TIMEOUT_SECONDS"
     )
-# Carets are relayed at most this often per connection (seconds).
-EDITOR_CARET_INTERVAL = env_float("EDITOR_CARET_INTERVAL", 0.05)
 
 # Limits of the editing engine.
 EDITOR_MAX_DOCUMENT_CHARS = env_int("EDITOR_MAX_DOCUMENT_CHARS", 1_000_000)

@@ -40,9 +40,11 @@ async def close_async_orm_connections():
     Left open, those connections keep the test database from being dropped.
     """
     yield
+    from editor.hub import hub
     from editor.liveness import worker_sessions
 
-    await worker_sessions.stop()  # its loop ends with the test
+    await worker_sessions.stop()  # their loop ends with the test
+    await hub.stop()
     await sync_to_async(connections.close_all)()
 
 
@@ -118,11 +120,9 @@ async def read_document(slug: str) -> tuple[int, str]:
     """
     from channels.db import database_sync_to_async
 
-    from editor.models import Document
+    from tests.documents import read_document as read
 
-    return await database_sync_to_async(
-        lambda: Document.objects.filter(slug=slug).values_list("rev", "text").get()
-    )()
+    return await database_sync_to_async(read)(slug)
 
 
 @pytest.fixture

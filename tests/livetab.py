@@ -51,7 +51,7 @@ class LiveTab:
         try:
             async for message in socket:
                 frame = json.loads(message)
-                self.frames.append(frame)
+                self.frames.extend(frame["frames"] if frame["type"] == "batch" else [frame])
                 await self._send_all(self.client.receive(frame))
                 if self.client.needs_reconnect:
                     asyncio.get_running_loop().create_task(self.reconnect())

@@ -17,6 +17,7 @@ class Tab:
         self.communicator = WebsocketCommunicator(application, path, headers=headers or [ORIGIN])
         self.communicator.scope["client"] = ("127.0.0.1", 50000)
         self.received: list[dict] = []  # every frame, in order
+        self._unread: list[dict] = []
 
     async def open(self) -> dict:
         connected, _ = await self.communicator.connect(timeout=TIMEOUT)
@@ -27,7 +28,11 @@ class Tab:
         await self.communicator.send_to(text_data=frame if isinstance(frame, str) else json.dumps(frame))
 
     async def receive(self) -> dict:
-        frame = json.loads(await self.communicator.receive_from(timeout=TIMEOUT))
+        """The next frame; the frames of a ``batch`` come one by one, as clients handle them."""
+        if not self._unread:
+            frame = json.loads(await self.communicator.receive_from(timeout=TIMEOUT))
+            self._unread.extend(frame["frames"] if frame["type"] == "batch" else [frame])
+        frame = self._unread.pop(0)
         self.received.append(frame)
         return frame
 

@@ -7,6 +7,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
 from tests.pages import assert_no_errors, open_editor
+from tests.servers import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -40,10 +41,14 @@ def test_two_people_see_each_other_and_each_others_caret_move(browser, start_wor
     alice_caret = caret_of(bob, session_of(alice))
     expect(alice_caret).to_have_attribute("data-position", "19")
     expect(alice_caret).to_contain_text("Alice")
-    before = alice_caret.bounding_box()
+    before = wait_until(alice_caret.bounding_box, timeout=5, what="Alice's caret to be drawn")
     alice.keyboard.press("Home")
     expect(alice_caret).to_have_attribute("data-position", "0")
-    assert alice_caret.bounding_box()["x"] < before["x"], "the caret is drawn where it now is"
+    wait_until(
+        lambda: (box := alice_caret.bounding_box()) and box["x"] < before["x"],
+        timeout=5,
+        what="the caret to be drawn where it now is",
+    )
 
     # Bob types before Alice's caret: Bob's edit moves it, on both screens.
     bob.locator("#editor").focus()

@@ -6,13 +6,14 @@ import pytest
 
 from editor import services
 from editor.models import Document, EditingSession, Operation
+from tests.documents import anew_document, aread_document
 from tests.tabs import TIMEOUT, Tab, append, open_tab
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("channel_layer_kind")]
 
 
 async def test_first_frame_is_a_snapshot_of_the_document():
-    await Document.objects.acreate(slug="doc", text="hello", rev=4)
+    await anew_document("doc", text="hello", rev=4)
     tab, first = await open_tab()
     assert first == {
         "type": "snapshot",
@@ -38,8 +39,7 @@ async def test_an_edit_is_acknowledged_to_its_author_and_broadcast_to_the_others
     assert broadcast["rev"] == 1
     assert broadcast["id"] == "a:1"
     assert broadcast["session"] != bob_snapshot["session"]
-    document = await Document.objects.aget(slug="doc")
-    assert (document.text, document.rev) == ("héllo 😀", 1)
+    assert await aread_document("doc") == (1, "héllo 😀")
     await alice.close()
     await bob.close()
 
@@ -63,7 +63,7 @@ async def test_concurrent_edits_on_a_stale_revision_both_survive():
     assert (await bob.receive_type("ack"))["rev"] == 2
     transformed = await alice.receive_type("op")
     assert transformed["op"] == ["B", 1]
-    assert (await Document.objects.aget(slug="doc")).text == "BA"
+    assert (await aread_document("doc"))[1] == "BA"
     await alice.close()
     await bob.close()
 
@@ -79,7 +79,7 @@ async def test_a_resent_operation_is_acknowledged_again_but_not_applied_twice():
     await alice.receive_type("ack")
     # Bob sees rev 1 then rev 2: the duplicate was not broadcast.
     assert [(await bob.receive_type("op"))["rev"] for _ in range(2)] == [1, 2]
-    assert (await Document.objects.aget(slug="doc")).text == "xy"
+    assert (await aread_document("doc"))[1] == "xy"
     await alice.close()
     await bob.close()
 
@@ -111,8 +111,7 @@ async def test_bad_frames_get_an_error_and_the_connection_stays_usable(frame, co
     assert error["message"]
     await tab.send({"type": "op", "rev": 0, "op": ["still works"], "id": "ok:1"})
     assert (await tab.receive_type("ack"))["rev"] == 1
-    document = await Document.objects.aget(slug="doc")
-    assert (document.text, document.rev) == ("still works", 1)
+    assert await aread_document("doc") == (1, "still works")
     await tab.close()
 
 
@@ -177,7 +176,7 @@ async def test_resume_beyond_the_kept_history_sends_a_snapshot_saying_what_becam
 ):
     settings.EDITOR_OPLOG_RETAIN = 1
     settings.EDITOR_OPLOG_RETAIN_SECONDS = 0
-    document = await Document.objects.acreate(slug="doc", text="x" * 100, rev=100)
+    document = await anew_document("doc", text="x" * 100, rev=100)
     await Operation.objects.acreate(document=document, rev=100, op=[99, "x"], op_id="mine:7")
     tab, first = await open_tab(query="?rev=50&pending=mine%3A7")
     assert first["type"] == "snapshot"
@@ -204,7 +203,7 @@ async def test_fetch_fills_a_gap_or_sends_a_snapshot():
 
 async def test_ping_gets_pong_with_the_head_revision():
     """A client whose last broadcast was lost learns from pong that it is behind."""
-    await Document.objects.acreate(slug="doc", text="abc", rev=7)
+    await anew_document("doc", text="abc", rev=7)
     tab, _ = await open_tab()
     await tab.send({"type": "ping"})
     assert await tab.receive_type("pong") == {"type": "pong", "rev": 7}
@@ -240,7 +239,7 @@ async def test_malformed_op_ids_are_refused(op_id):
 
 
 async def test_an_operation_with_too_many_components_is_refused():
-    await Document.objects.acreate(slug="doc", text="x" * 2000)
+    await anew_document("doc", text="x" * 2000)
     tab, _ = await open_tab()
     await tab.send({"type": "op", "rev": 0, "op": [1, "y"] * 1000, "id": "many"})
     error = await tab.receive_type("error")
@@ -266,15 +265,15 @@ async def test_an_unexpected_failure_is_reported_and_the_connection_survives(mon
     assert not await EditingSession.objects.filter(disconnected_at=None).aexists()
 
 
-async def test_presence_counts_people_joining_and_leaving_and_sessions_are_recorded(caplog):
+async def test_people_joining_and_leaving_are_announced_counted_and_recorded(caplog):
     caplog.set_level(logging.INFO, logger="editor")
     alice, first = await open_tab()
     assert first["people"] == 1
-    assert (await alice.receive_type("presence"))["people"] == 1  # her own arrival
-    bob, _ = await open_tab()
-    assert (await alice.receive_type("presence"))["people"] == 2
+    bob, bob_first = await open_tab()
+    assert bob_first["people"] == 2
+    assert (await alice.receive_type("person"))["session"] in (first["session"], bob_first["session"])
     await bob.close()
-    assert (await alice.receive_type("presence"))["people"] == 1
+    assert await alice.receive_type("leave") == {"type": "leave", "session": bob_first["session"]}
     sessions = [s async for s in EditingSession.objects.order_by("connected_at")]
     assert [s.disconnected_at is None for s in sessions] == [True, False]
     assert sessions[0].session_id == first["session"]

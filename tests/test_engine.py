@@ -8,6 +8,7 @@ from django.utils import timezone
 from editor import engine, ot
 from editor.models import Document, Operation
 from editor.storage import COMPACT_EVERY, DatabaseDocumentLog
+from tests.documents import new_document
 
 MAX_CHARS = 1000
 
@@ -19,7 +20,7 @@ class DatabaseLogFactory:
     def __call__(self, text: str = "", retain: int = 1000, retain_age: int = 0) -> DatabaseDocumentLog:
         self.settings.EDITOR_OPLOG_RETAIN = retain
         self.settings.EDITOR_OPLOG_RETAIN_SECONDS = retain_age
-        document = Document.objects.create(slug=f"doc-{Document.objects.count()}", text=text)
+        document = new_document(f"doc-{Document.objects.count()}", text)
         return DatabaseDocumentLog(document)
 
 
@@ -185,3 +186,21 @@ def test_database_compaction_only_ever_removes_a_prefix(settings):
         Operation.objects.filter(document=document).values_list("rev", flat=True).order_by("rev")
     )
     assert revisions == list(range(50, COMPACT_EVERY + 1))
+
+
+@pytest.mark.django_db
+def test_an_edit_writes_no_text_and_the_text_is_stored_now_and_then(settings, django_assert_max_num_queries):
+    settings.EDITOR_OPLOG_RETAIN = 10
+    settings.EDITOR_OPLOG_RETAIN_SECONDS = 0
+    log = DatabaseDocumentLog(new_document("lazy", "ab"))
+    for n in range(COMPACT_EVERY - 1):
+        with django_assert_max_num_queries(2):  # one UPDATE of rev and length, one INSERT
+            accept(log, [2 + n, "x"], op_id=f"op{n}")
+    stored = Document.objects.get(slug="lazy")
+    assert (stored.text, stored.snapshot_rev, stored.length) == ("ab", 0, 2 + COMPACT_EVERY - 1)
+    assert log.text == "ab" + "x" * (COMPACT_EVERY - 1)
+    accept(log, [2 + COMPACT_EVERY - 1, "y"], op_id="last")
+    stored = Document.objects.get(slug="lazy")
+    assert (stored.text, stored.snapshot_rev) == ("ab" + "x" * (COMPACT_EVERY - 1) + "y", COMPACT_EVERY)
+    # Compaction kept what the history promises and everything after the stored text.
+    assert Operation.objects.filter(document=stored).count() == 10

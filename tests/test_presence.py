@@ -9,6 +9,7 @@ from django.test import Client
 
 from editor import notify, services
 from editor.models import Document, EditingSession
+from tests.documents import anew_document, aread_document
 from tests.tabs import ORIGIN, TIMEOUT, Tab, open_tab
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("channel_layer_kind")]
@@ -81,9 +82,9 @@ async def test_leaving_is_announced():
     await alice.close()
 
 
-async def test_caret_updates_are_throttled_and_the_last_position_always_arrives(settings):
-    settings.EDITOR_CARET_INTERVAL = 0.2
-    await Document.objects.acreate(slug="doc", text="0123456789")
+async def test_caret_updates_are_coalesced_and_the_last_position_always_arrives():
+    """Eleven moves in a burst reach the others as one or two updates, the last one the final position."""
+    await anew_document("doc", text="0123456789")
     alice, alice_first = await open_tab()
     bob, _ = await open_tab()
     for position in range(11):
@@ -92,6 +93,7 @@ async def test_caret_updates_are_throttled_and_the_last_position_always_arrives(
     async with asyncio.timeout(TIMEOUT):
         while last is None or last["caret"] != [10, 10]:
             last = await next_person(bob, alice_first["session"])
+    assert await bob.communicator.receive_nothing(timeout=0.3), "nothing after the final position"
     relayed = [f for f in bob.received if f["type"] == "person" and f["caret"] is not None]
     assert len(relayed) <= 3, f"{len(relayed)} caret frames relayed for a burst of 11"
     await alice.close()
@@ -153,23 +155,21 @@ async def test_a_read_only_document_refuses_edits_and_open_pages_are_told():
     assert first["read_only"] is False
     document = await Document.objects.aget(slug="doc")
     slugs = await sync_to_async(services.documents_set_read_only)(document_ids=[document.pk], read_only=True)
-    await notify.send_to_groups([(slug, notify.mode_event(True)) for slug in slugs])
+    await notify.mode_changed(slugs, True)
     assert await tab.receive_type("mode") == {"type": "mode", "read_only": True}
     await tab.send({"type": "op", "rev": 0, "op": ["x"], "id": "ro1"})
     error = await tab.receive_type("error")
     assert (error["code"], error["id"]) == ("read-only", "ro1")
     late, late_first = await open_tab()
     assert late_first["read_only"] is True
-    assert (await Document.objects.aget(slug="doc")).text == ""
+    assert (await aread_document("doc"))[1] == ""
     await tab.close()
     await late.close()
 
 
 async def test_an_operator_disconnect_closes_the_session_with_the_reason():
     tab, first = await open_tab()
-    session = await EditingSession.objects.aget(session_id=first["session"])
-    assert session.channel_name
-    await notify.send_to_channels([session.channel_name], notify.disconnect_event("please stop"))
+    await notify.disconnect([("doc", first["session"])], "please stop")
     error = await tab.receive_type("error")
     assert error["code"] == "disconnected"
     assert "please stop" in error["message"]
@@ -187,3 +187,13 @@ async def test_edits_sent_are_counted_in_the_session():
     await tab.close()
     session = await EditingSession.objects.aget(session_id=first["session"])
     assert session.ops_sent == 3
+
+
+async def test_tabs_connecting_at_once_all_hear_the_document(settings):
+    """The first connections of a process start its hub together: one channel, joined to the group."""
+    tabs = await asyncio.gather(*(open_tab() for _ in range(8)))
+    await notify.mode_changed(["doc"], True)
+    for tab, _ in tabs:
+        assert await tab.receive_type("mode") == {"type": "mode", "read_only": True}
+    for tab, _ in tabs:
+        await tab.close()

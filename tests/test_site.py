@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from editor import notify
 from editor.models import Document, EditingSession, Operation
+from tests.documents import new_document
 
 
 def test_home_renders_the_editor_for_the_default_document(client):
@@ -55,14 +56,13 @@ def test_healthz_names_the_worker(client, settings):
 
 @pytest.fixture
 def documents_and_sessions(db):
-    notes = Document.objects.create(slug="notes", text="hello", rev=3)
+    notes = new_document("notes", text="hello", rev=3)
     EditingSession.objects.create(
         document=notes,
         session_id="live1",
         display_name="Curious Otter",
         worker="host:1",
         client_address="10.0.0.1:5",
-        channel_name="specific.abc!def",
     )
     EditingSession.objects.create(
         document=notes, session_id="gone1", worker="host:2", disconnected_at=timezone.now()
@@ -114,12 +114,12 @@ def test_admin_makes_documents_read_only_and_back_and_tells_open_pages(
 def test_admin_disconnects_live_sessions_with_a_reason(admin_client, documents_and_sessions, monkeypatch):
     told = []
     monkeypatch.setattr(
-        notify, "sessions_disconnect", lambda channels, reason: told.append((channels, reason))
+        notify, "sessions_disconnect", lambda sessions, reason: told.append((sessions, reason))
     )
     selected = list(EditingSession.objects.values_list("pk", flat=True))
     data = {"action": "disconnect", "_selected_action": selected, "reason": "spam"}
     assert admin_client.post("/admin/editor/editingsession/", data).status_code == 302
-    assert told == [(["specific.abc!def"], "spam")]  # only the live one
+    assert told == [([("notes", "live1")], "spam")]  # only the live one
 
 
 def test_admin_sessions_filter_by_document_and_worker_and_search_by_name(

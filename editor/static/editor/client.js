@@ -25,7 +25,6 @@ export class EditorClient {
    * @param {(op: Array, text: string) => void} hooks.onRemoteOp  apply a change to the view
    * @param {(text: string) => void} hooks.onReset  show a whole text (first snapshot)
    * @param {() => void} hooks.onResync  drop the socket and resume on a new one
-   * @param {(info: object) => void} [hooks.onPresence]  the number of people changed
    * @param {() => void} [hooks.onPeople]  someone joined, left, moved or renamed
    * @param {(readOnly: boolean) => void} [hooks.onMode]  the document became read-only or writable
    * @param {() => [number, number]} [hooks.getCaret]  our selection, in code points of `text`
@@ -128,6 +127,9 @@ export class EditorClient {
   /** Handle one decoded frame from the server. */
   receive(frame) {
     switch (frame.type) {
+      case "batch":
+        for (const inner of frame.frames) this.receive(inner);
+        break;
       case "snapshot":
         this.receiveSnapshot(frame);
         break;
@@ -138,9 +140,6 @@ export class EditorClient {
       case "op":
       case "ack":
         this.receiveRevision(frame);
-        break;
-      case "presence":
-        this.hooks.onPresence?.(frame);
         break;
       case "person":
         if (frame.session === this.session) {
@@ -250,7 +249,6 @@ export class EditorClient {
     this.session = frame.session;
     this.name = frame.name ?? this.name;
     this.color = frame.color ?? this.color;
-    if (frame.people !== undefined) this.hooks.onPresence?.({ people: frame.people });
     if (frame.read_only !== undefined) this.hooks.onMode?.(frame.read_only);
     this.hooks.onPeople?.();
     if (this.outstanding) this.sendOutstanding();

@@ -1,0 +1,301 @@
+"""Run the comparison: this editor against the tutorial's Node stack, side by side.
+
+    python -m bench.compare                 # everything (about 15 minutes)
+    python -m bench.compare --quick         # shorter scenarios, for a first look
+    python -m bench.compare --targets editor,socketio2 --scenarios human,crowd
+
+Prints one table per scenario with every target and its ratio to the
+reference (socket.io, 2 processes + Redis adapter), then the saturation and
+idle-memory results, and writes everything as JSON (and the tables as
+Markdown) under bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import psutil
+
+from bench import loadgen, targets
+from bench.clients import CLIENTS
+
+RESULTS = Path(__file__).resolve().parent / "results"
+REFERENCE_TARGET = "socketio2"
+
+TARGETS = {
+    "editor": lambda: targets.editor(2),
+    "socketio2": lambda: targets.reference("socketio", 2),
+    "socketio1": lambda: targets.reference("socketio", 1),
+    "ws": lambda: targets.reference("ws", 1),
+}
+
+SCENARIOS = {
+    "human": loadgen.Scenario(
+        "human typing", rooms=1, clients_per_room=50, typists_per_room=5, interval=0.1, duration=20
+    ),
+    "crowd": loadgen.Scenario(
+        "crowd", rooms=1, clients_per_room=200, typists_per_room=1, interval=0.05, duration=20
+    ),
+    "rooms": loadgen.Scenario(
+        "many rooms", rooms=50, clients_per_room=4, typists_per_room=1, interval=0.1, duration=20
+    ),
+}
+SATURATION = loadgen.Scenario(
+    "saturation", rooms=1, clients_per_room=50, typists_per_room=5, interval=0.1, duration=5
+)
+SATURATION_P99_MS = 100
+IDLE_COUNTS = (200, 2000)
+
+
+def measure(target: targets.Target, scenario: loadgen.Scenario, agents: int) -> dict:
+    """One scenario; the servers' CPU is counted from when the typing starts (not while connecting)."""
+    usage: list[targets.Usage] = []
+    result = loadgen.run_scenario(
+        target.kind,
+        target.urls,
+        scenario,
+        agents=agents,
+        on_start=lambda: usage.append(targets.Usage(target)),
+    )
+    processes = usage[0].finish()
+    server_cpu = sum(p["cpu_seconds"] for name, p in processes.items() if name != "redis")
+    row = {
+        "scenario": scenario.name,
+        "target": target.name,
+        "connections": result.connections,
+        "keystrokes": result.keystrokes,
+        "messages": result.messages,
+        "expected": result.expected,
+        "received": result.received,
+        "lost": result.lost,
+        "errors": result.errors,
+        "p50_ms": result.percentile_ms(0.5),
+        "p90_ms": result.percentile_ms(0.9),
+        "p99_ms": result.percentile_ms(0.99),
+        "max_ms": result.latency.max_us / 1000,
+        "deliveries_per_s": result.deliveries_per_second,
+        "server_cpu_us_per_delivery": 1e6 * server_cpu / result.received if result.received else float("nan"),
+        "processes": processes,
+    }
+    if target.kind == "editor":
+        row["server_errors"] = targets.worker_log_errors(target)[:10]
+    return row
+
+
+def saturation(target: targets.Target, agents: int, quick: bool) -> dict:
+    """Raise the typing rate until p99 passes 100 ms or a delivery is lost; report the last good step."""
+    steps = []
+    best = None
+    for rate in (10, 20, 40, 80, 160, 320, 640, 1280):
+        scenario = replace(SATURATION, interval=1 / rate, duration=3 if quick else SATURATION.duration)
+        row = measure(target, scenario, agents)
+        row["rate_per_typist"] = rate
+        steps.append(row)
+        print(
+            f"    {rate:5d} keystrokes/s per typist: {row['deliveries_per_s']:9.0f} deliveries/s, "
+            f"p99 {row['p99_ms']:8.1f} ms, lost {row['lost']}",
+            flush=True,
+        )
+        if row["p99_ms"] > SATURATION_P99_MS or row["lost"] > 0:
+            break
+        best = row
+    return {"target": target.name, "best": best, "steps": steps}
+
+
+async def _hold_idle(kind: str, url: str, count: int) -> None:
+    """Connect ``count`` idle clients, report on stdout, hold them until stdin closes."""
+    clients = [CLIENTS[kind](url, f"idle-{n % 100}", f"idle{n}", lambda *_: None) for n in range(count)]
+    limit = asyncio.Semaphore(50)
+    errors: list[str] = []
+
+    async def connect(client):
+        async with limit:
+            try:
+                await client.connect()
+            except Exception as error:
+                errors.append(f"{type(error).__name__}: {error}")
+
+    await asyncio.gather(*(connect(client) for client in clients))
+    readers = [asyncio.create_task(client.run()) for client in clients if client.socket is not None]
+    print(json.dumps({"connected": len(readers), "errors": errors[:5], "failed": len(errors)}), flush=True)
+    await asyncio.to_thread(sys.stdin.read)
+    for reader in readers:
+        reader.cancel()
+
+
+def idle_memory(target: targets.Target) -> dict:
+    """RSS of one fresh server process, and while it holds 200, then 2,000 idle connections."""
+    process = target.processes[0]
+    base = process.memory_info().rss
+    rows = {"target": target.name, "base_mb": base / 2**20}
+    for count in IDLE_COUNTS:
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import asyncio, bench.compare as c; "
+                f"asyncio.run(c._hold_idle({target.kind!r}, {target.urls[0]!r}, {count}))",
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        report = json.loads(holder.stdout.readline())
+        time.sleep(2)  # let the server settle after the burst of connections
+        rss = process.memory_info().rss
+        rows[f"{count}_connections"] = report["connected"]
+        rows[f"{count}_failed"] = report["failed"]
+        rows[f"{count}_errors"] = report["errors"]
+        rows[f"{count}_mb"] = rss / 2**20
+        rows[f"{count}_kb_per_connection"] = (rss - base) / 1024 / count
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    return rows
+
+
+def _ratio(value: float, reference: float) -> str:
+    if not reference or reference != reference or value != value:
+        return ""
+    return f"{value / reference:.2f}x"
+
+
+def scenario_table(name: str, rows: list[dict]) -> str:
+    reference = next((row for row in rows if row["target"].startswith("socket.io, 2")), None)
+    lines = [
+        f"#### {name}",
+        "",
+        "| target | conns | msgs sent | deliveries (lost) | p50 ms | p90 ms | p99 ms | max ms "
+        "| deliveries/s | server CPU µs/delivery | p99 vs ref |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['target']} | {row['connections']} | {row['messages']} "
+            f"| {row['received']} ({row['lost']}) "
+            f"| {row['p50_ms']:.1f} | {row['p90_ms']:.1f} | {row['p99_ms']:.1f} | {row['max_ms']:.1f} "
+            f"| {row['deliveries_per_s']:.0f} | {row['server_cpu_us_per_delivery']:.0f} "
+            f"| {_ratio(row['p99_ms'], reference['p99_ms']) if reference else ''} |"
+        )
+    lines.append("")
+    lines.append(
+        "CPU seconds and RSS per process: "
+        + "; ".join(
+            f"{row['target']}: "
+            + ", ".join(
+                f"{proc} {usage['cpu_seconds']:.1f} s / {usage['rss_mb']:.0f} MB"
+                for proc, usage in row["processes"].items()
+            )
+            for row in rows
+        )
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--targets", default=",".join(TARGETS))
+    parser.add_argument("--scenarios", default="human,crowd,rooms,saturation,idle")
+    parser.add_argument("--quick", action="store_true", help="5 s scenarios and short saturation steps")
+    parser.add_argument("--agents", type=int, default=2, help="load generator processes")
+    args = parser.parse_args()
+    chosen_targets = args.targets.split(",")
+    chosen = args.scenarios.split(",")
+    report = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": f"{psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB",
+        "command": " ".join(["python -m bench.compare", *sys.argv[1:]]),
+        "scenarios": {},
+        "saturation": [],
+        "idle": [],
+    }
+    rows_by_scenario: dict[str, list[dict]] = {}
+    for key in chosen_targets:
+        with TARGETS[key]() as target:
+            print(f"== {target.name}", flush=True)
+            for name in ("human", "crowd", "rooms"):
+                if name not in chosen:
+                    continue
+                scenario = SCENARIOS[name]
+                if args.quick:
+                    scenario = replace(scenario, duration=5)
+                row = measure(target, scenario, args.agents)
+                rows_by_scenario.setdefault(scenario.name, []).append(row)
+                print(
+                    f"  {scenario.name:14s} p50 {row['p50_ms']:7.1f} p99 {row['p99_ms']:7.1f} ms, "
+                    f"{row['deliveries_per_s']:8.0f}/s, lost {row['lost']}, "
+                    f"{row['server_cpu_us_per_delivery']:.0f} µs CPU/delivery",
+                    flush=True,
+                )
+            if "saturation" in chosen:
+                print("  saturation", flush=True)
+                report["saturation"].append(saturation(target, args.agents, args.quick))
+        if "idle" in chosen:
+            # On fresh processes: memory freed after a load would hide the cost of connections.
+            with TARGETS[key]() as target:
+                idle = idle_memory(target)
+                report["idle"].append(idle)
+                print(
+                    "  idle: "
+                    + ", ".join(f"{n}: {idle[f'{n}_kb_per_connection']:.0f} KB/conn" for n in IDLE_COUNTS),
+                    flush=True,
+                )
+    report["scenarios"] = rows_by_scenario
+    markdown = [f"Measured {report['date']} on {report['machine']} with `{report['command']}`.", ""]
+    for name, rows in rows_by_scenario.items():
+        markdown.append(scenario_table(name, rows))
+    if report["saturation"]:
+        markdown += [
+            "#### saturation (1 room x 50, 5 typists, rate raised until p99 > 100 ms or any loss)",
+            "",
+        ]
+        markdown += [
+            "| target | best deliveries/s | at keystrokes/s per typist | p99 ms there |",
+            "|---|---|---|---|",
+        ]
+        for entry in report["saturation"]:
+            best = entry["best"]
+            if best:
+                markdown.append(
+                    f"| {entry['target']} | {best['deliveries_per_s']:.0f} | {best['rate_per_typist']} "
+                    f"| {best['p99_ms']:.1f} |"
+                )
+            else:
+                markdown.append(f"| {entry['target']} | below the first step | | |")
+        markdown.append("")
+    if report["idle"]:
+        markdown += ["#### idle memory (one server process)", ""]
+        markdown += [
+            "| target | RSS before | with 200 | KB/conn | with 2,000 (held) | KB/conn |",
+            "|---|---|---|---|---|---|",
+        ]
+        for idle in report["idle"]:
+            markdown.append(
+                f"| {idle['target']} | {idle['base_mb']:.0f} MB | {idle['200_mb']:.0f} MB "
+                f"| {idle['200_kb_per_connection']:.0f} "
+                f"| {idle['2000_mb']:.0f} MB ({idle['2000_connections']}, {idle['2000_failed']} failed) "
+                f"| {idle['2000_kb_per_connection']:.0f} |"
+            )
+    text = "\n".join(markdown) + "\n"
+    print()
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = report["date"].replace(":", "")
+    (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=2, default=str))
+    (RESULTS / f"{stamp}.md").write_text(text)
+    (RESULTS / "latest.md").write_text(text)
+    print(f"written: bench/results/{stamp}.json and .md", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""This process's connections, by document: the fan-out of edits and presence.
+
+The tutorial's pattern (every connection joins the document's group, every
+broadcast is one channel-layer message per connection, dispatched through
+each consumer) costs a channel-layer delivery, a task wake-up and a database
+connection check per recipient. Here each process has one channel, joined
+to the groups of the documents it serves: an edit is one message per
+process, encoded once, written by the hub to each local socket.
+
+Presence changes (joins, leaves, carets, renames) are coalesced per document
+for PRESENCE_TICK and travel as one ``batch`` frame, so that a crowd joining
+or moving costs one message per tick instead of one per pair of people.
+
+Message types on the channel layer (all carry ``slug``):
+``hub.op`` an edit's frame, for everyone but its author;
+``hub.frames`` a frame for everyone (or only the session ``to``);
+``hub.query`` a newcomer asks every process who is here;
+``hub.kick`` an operator disconnects a session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Protocol
+
+from channels.layers import get_channel_layer
+
+from . import protocol
+
+logger = logging.getLogger(__name__)
+
+PRESENCE_TICK = 0.05  # seconds
+
+
+def document_group(slug: str) -> str:
+    """The channel-layer group of the processes serving one document."""
+    return f"doc.{slug}"
+
+
+class Member(Protocol):
+    session_id: str
+
+    async def deliver(self, frame: str) -> None: ...
+
+    async def kick(self, reason: str) -> None: ...
+
+    def person_frame(self) -> str: ...
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._reset(None)
+
+    def _reset(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        self.loop = loop
+        self.layer = None
+        self.channel_name: str | None = None
+        self.rooms: dict[str, dict[str, Member]] = {}
+        self._subscriptions: dict[str, asyncio.Lock] = {}
+        self._subscribed: set[str] = set()
+        self._reader: asyncio.Task | None = None
+        self._presence: dict[str, dict[str, str]] = {}  # slug -> session -> latest presence frame
+        self._flushes: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._starting: asyncio.Lock | None = None
+
+    async def _ready(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop:  # a new event loop (tests run one per test)
+            self._reset(loop)
+            self._starting = asyncio.Lock()
+        async with self._starting:  # connections arrive together: one channel, one reader
+            if self.channel_name is None:
+                self.layer = get_channel_layer()
+                self.channel_name = await self.layer.new_channel("hub.")
+                self._reader = loop.create_task(self._read(), name="editor-hub")
+
+    async def stop(self) -> None:
+        if self._reader is not None and self.loop is asyncio.get_running_loop():
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        self._reset(None)
+
+    # Membership
+
+    async def join(self, slug: str, member: Member) -> None:
+        """Add a connection; returns once this process hears the document's broadcasts."""
+        await self._ready()
+        async with self._subscriptions.setdefault(slug, asyncio.Lock()):
+            if slug not in self._subscribed:
+                await self.layer.group_add(document_group(slug), self.channel_name)
+                self._subscribed.add(slug)
+            self.rooms.setdefault(slug, {})[member.session_id] = member
+
+    async def leave(self, slug: str, member: Member) -> None:
+        room = self.rooms.get(slug, {})
+        room.pop(member.session_id, None)
+        if room or self.layer is None:
+            return
+        async with self._subscriptions.setdefault(slug, asyncio.Lock()):
+            if not self.rooms.get(slug) and slug in self._subscribed:
+                self.rooms.pop(slug, None)
+                self._subscribed.discard(slug)
+                await self.layer.group_discard(document_group(slug), self.channel_name)
+
+    def local_people(self, slug: str, *, except_session: str | None = None) -> list[str]:
+        return [m.person_frame() for s, m in self.rooms.get(slug, {}).items() if s != except_session]
+
+    # Sending
+
+    async def publish_op(self, slug: str, frame: str, author: str) -> None:
+        """An accepted edit: to the local members now, to the other processes through the layer."""
+        await self._deliver(slug, frame, exclude=author)
+        await self._group_send(slug, {"type": "hub.op", "slug": slug, "frame": frame, "author": author})
+
+    async def publish(self, slug: str, frame: str) -> None:
+        """A frame for everyone on the document, on every process."""
+        await self._deliver(slug, frame)
+        await self._group_send(slug, {"type": "hub.frames", "slug": slug, "frame": frame})
+
+    async def ask_who_is_here(self, slug: str, newcomer: Member) -> None:
+        """Tell a newcomer who is here: this process's people at once, the others' on request."""
+        local = self.local_people(slug, except_session=newcomer.session_id)
+        if local:
+            await self._deliver_to(newcomer, protocol.batch_frame(local))
+        await self._group_send(
+            slug,
+            {
+                "type": "hub.query",
+                "slug": slug,
+                "session": newcomer.session_id,
+                "reply_to": self.channel_name,
+            },
+        )
+
+    def presence_changed(self, slug: str, session_id: str, frame: str) -> None:
+        """Someone joined, moved, renamed or left: sent with the document's next tick."""
+        self._presence.setdefault(slug, {})[session_id] = frame
+        if slug not in self._flushes:
+            self._flushes[slug] = asyncio.get_running_loop().call_later(
+                PRESENCE_TICK, self._flush_later, slug
+            )
+
+    def _flush_later(self, slug: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._flush(slug))
+        self._tasks.add(task)  # the loop holds tasks weakly
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self, slug: str) -> None:
+        self._flushes.pop(slug, None)
+        frames = list(self._presence.pop(slug, {}).values())
+        if frames:
+            await self.publish(slug, protocol.batch_frame(frames))
+
+    async def _group_send(self, slug: str, message: dict) -> None:
+        message["origin"] = self.channel_name
+        try:
+            await self.layer.group_send(document_group(slug), message)
+        except Exception:
+            # Committed edits are not lost: clients find the gap and fetch it.
+            logger.exception("broadcast to %s failed", document_group(slug))
+
+    async def _deliver(self, slug: str, frame: str, *, exclude: str | None = None) -> None:
+        for session_id, member in list(self.rooms.get(slug, {}).items()):
+            if session_id != exclude:
+                await self._deliver_to(member, frame)
+
+    @staticmethod
+    async def _deliver_to(member: Member, frame: str) -> None:
+        """One socket's failure (it closed a moment ago) is not the others'."""
+        try:
+            await member.deliver(frame)
+        except Exception:
+            logger.debug("could not deliver to %s", member.session_id, exc_info=True)
+
+    # Receiving
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel_name)
+                await self._handle(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("hub failed to handle a message")
+
+    async def _handle(self, message: dict) -> None:
+        kind, slug = message["type"], message["slug"]
+        if kind == "hub.kick":
+            member = self.rooms.get(slug, {}).get(message["session"])
+            if member is not None:
+                await member.kick(message["reason"])
+            return
+        if message.get("origin") == self.channel_name:
+            return  # our own broadcast: the local members had it already
+        if kind == "hub.op":
+            await self._deliver(slug, message["frame"], exclude=message["author"])
+        elif kind == "hub.frames" and "to" in message:
+            member = self.rooms.get(slug, {}).get(message["to"])
+            if member is not None:
+                await self._deliver_to(member, message["frame"])
+        elif kind == "hub.frames":
+            await self._deliver(slug, message["frame"])
+        elif kind == "hub.query":
+            local = self.local_people(slug)
+            if local:
+                await self._send_to(
+                    message["reply_to"],
+                    {
+                        "type": "hub.frames",
+                        "slug": slug,
+                        "frame": protocol.batch_frame(local),
+                        "to": message["session"],
+                    },
+                )
+
+    async def _send_to(self, channel_name: str, message: dict) -> None:
+        try:
+            await self.layer.send(channel_name, message)
+        except Exception:
+            logger.exception("could not reach %s", channel_name)
+
+
+hub = Hub()

@@ -1,0 +1,40 @@
+"""The load generator's own arithmetic: percentiles and how clients are spread."""
+
+import random
+
+from bench.histogram import Histogram
+from bench.loadgen import Scenario, _assignments
+
+
+def test_percentiles_are_within_one_percent():
+    samples = [random.Random(7).lognormvariate(8, 1) for _ in range(20_000)]
+    histogram = Histogram()
+    for sample in samples:
+        histogram.add(sample)
+    samples.sort()
+    for fraction in (0.5, 0.9, 0.99):
+        exact = samples[int(fraction * len(samples)) - 1]
+        assert abs(histogram.percentile(fraction) - exact) / exact < 0.011
+    assert histogram.max_us == max(samples)
+
+
+def test_histograms_merge_across_agent_processes():
+    one, other = Histogram(), Histogram()
+    for value in range(1, 1001):
+        (one if value % 2 else other).add(value)
+    merged = Histogram.from_state(one.state())
+    merged.merge(Histogram.from_state(other.state()))
+    assert merged.count == 1000
+    assert abs(merged.percentile(0.5) - 500) < 6
+
+
+def test_every_room_spans_every_server_and_typists_are_spread():
+    scenario = Scenario("rooms", rooms=50, clients_per_room=4, typists_per_room=1, interval=0.1, duration=1)
+    plan = _assignments(scenario, ["ws://a", "ws://b"], agents=2)
+    clients = [spec for agent in plan for spec in agent]
+    assert len(clients) == 200
+    for room in {spec[1] for spec in clients}:
+        assert {spec[0] for spec in clients if spec[1] == room} == {"ws://a", "ws://b"}
+    typists = [spec[0] for spec in clients if spec[3]]
+    assert typists.count("ws://a") == typists.count("ws://b") == 25
+    assert [len(agent) for agent in plan] == [100, 100]
