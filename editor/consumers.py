@@ -81,6 +81,18 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         # Join before reading the document: an edit committed after the read
         # then arrives as a broadcast, so nothing falls between the two.
         await hub.join(self.slug, self)
+        try:
+            await self._start(query)
+        except BaseException:
+            # Channels calls no disconnect() after a failed connect: undo the
+            # join, or the hub would keep announcing (and buffering for) a ghost.
+            self.closing = True
+            worker_sessions.discard(self)
+            await hub.leave(self.slug, self)
+            raise
+
+    async def _start(self, query: protocol.ConnectQuery) -> None:
+        """Record the session and send the first frame (snapshot or resume), then what was held."""
         start = await in_thread_pool(services.session_connect)(
             slug=self.slug,
             session_id=self.session_id,
@@ -93,13 +105,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             pending_id=query.pending,
         )
         self.session_start = start
-        welcome = protocol.Welcome(
-            session=self.session_id,
-            name=self.name,
-            color=self.color,
-            people=start.people,
-            read_only=start.read_only,
-        )
+        welcome = self._welcome(people=start.people, read_only=start.read_only)
         if start.missed is None:
             frame = protocol.snapshot_frame(
                 rev=start.rev,
@@ -123,15 +129,22 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes; a killed worker never gets here (see liveness.py)."""
         self.closing = True
-        await hub.leave(self.slug, self)
-        if self.session_start is None:
-            return
+        # First, so that this worker stops vouching for the session even if
+        # leaving the hub fails (Redis down): expiry then closes it.
         worker_sessions.discard(self)
-        hub.presence_changed(self.slug, self.session_id, protocol.leave_frame(session=self.session_id))
-        people = await in_thread_pool(services.session_disconnect)(
-            session_id=self.session_id, document_id=self.session_start.document_id, ops_sent=self.ops_sent
-        )
-        self._log("disconnect", people)
+        try:
+            await hub.leave(self.slug, self)
+        finally:
+            if self.session_start is not None:
+                hub.presence_changed(
+                    self.slug, self.session_id, protocol.leave_frame(session=self.session_id), leaving=True
+                )
+                people = await in_thread_pool(services.session_disconnect)(
+                    session_id=self.session_id,
+                    document_id=self.session_start.document_id,
+                    ops_sent=self.ops_sent,
+                )
+                self._log("disconnect", people)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -214,13 +227,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             await self._send_logged(missed)
             return
         snapshot = await in_thread_pool(selectors.document_snapshot)(document_id=document_id)
-        welcome = protocol.Welcome(
-            session=self.session_id,
-            name=self.name,
-            color=self.color,
-            people=snapshot.people,
-            read_only=snapshot.read_only,
-        )
+        welcome = self._welcome(people=snapshot.people, read_only=snapshot.read_only)
         await self.send(
             text_data=protocol.snapshot_frame(rev=snapshot.rev, text=snapshot.text, welcome=welcome)
         )
@@ -235,6 +242,11 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                 rev=logged.rev, op=logged.op, session=logged.session_id, op_id=logged.op_id
             )
             await self.send(text_data=frame)
+
+    def _welcome(self, *, people: int, read_only: bool) -> protocol.Welcome:
+        return protocol.Welcome(
+            session=self.session_id, name=self.name, color=self.color, people=people, read_only=read_only
+        )
 
     def _log(self, event: str, people: int) -> None:
         logger.info(
@@ -269,7 +281,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     async def announce(self) -> None:
         """Tell the document again that this session is here (after expiry wrongly closed it)."""
-        hub.presence_changed(self.slug, self.session_id, self.person_frame())
+        if not self.closing:
+            hub.presence_changed(self.slug, self.session_id, self.person_frame())
 
     async def kick(self, reason: str) -> None:
         """An operator closed this session (admin action), from whichever process."""

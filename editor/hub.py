@@ -62,6 +62,7 @@ class Hub:
         self._subscribed: set[str] = set()
         self._reader: asyncio.Task | None = None
         self._presence: dict[str, dict[str, str]] = {}  # slug -> session -> latest presence frame
+        self._leaving: dict[str, set[str]] = {}  # slug -> sessions whose leave is pending
         self._flushes: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task] = set()
         self._starting: asyncio.Lock | None = None
@@ -136,9 +137,18 @@ class Hub:
             },
         )
 
-    def presence_changed(self, slug: str, session_id: str, frame: str) -> None:
-        """Someone joined, moved, renamed or left: sent with the document's next tick."""
-        self._presence.setdefault(slug, {})[session_id] = frame
+    def presence_changed(self, slug: str, session_id: str, frame: str, *, leaving: bool = False) -> None:
+        """Someone joined, moved, renamed or left: sent with the document's next tick.
+
+        Within a tick a person's latest frame wins, except over a leave: a
+        late update (a heartbeat's re-announcement) must not bring them back.
+        """
+        pending = self._presence.setdefault(slug, {})
+        if session_id in self._leaving.get(slug, ()):
+            return
+        if leaving:
+            self._leaving.setdefault(slug, set()).add(session_id)
+        pending[session_id] = frame
         if slug not in self._flushes:
             self._flushes[slug] = asyncio.get_running_loop().call_later(
                 PRESENCE_TICK, self._flush_later, slug
@@ -151,6 +161,7 @@ class Hub:
 
     async def _flush(self, slug: str) -> None:
         self._flushes.pop(slug, None)
+        self._leaving.pop(slug, None)
         frames = list(self._presence.pop(slug, {}).values())
         if frames:
             await self.publish(slug, protocol.batch_frame(frames))

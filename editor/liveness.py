@@ -98,9 +98,9 @@ class WorkerSessions:
         reopened = await in_thread_pool(services.sessions_heartbeat)(session_ids=list(live), ops_sent=changed)
         self._written_ops.update(changed)
         for session_id in reopened:
-            if session_id in live:
+            if session_id in self.sessions:  # still here now, not only when the round began
                 logger.warning("session %s was expired while alive; announcing it again", session_id)
-                await live[session_id].announce()
+                await self.sessions[session_id].announce()
         now = time.monotonic()
         if self.healthy_since is None:
             self.healthy_since = now

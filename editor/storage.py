@@ -9,6 +9,7 @@ the text now means applying at most that many operations to it.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -23,6 +24,8 @@ from .models import Document, Operation
 # Every this-many-th revision the stored text catches up and the log is
 # compacted, so their cost is spread thinly over the edits.
 COMPACT_EVERY = 100
+
+logger = logging.getLogger(__name__)
 
 _FIELDS = ("rev", "op", "op_id", "session_id")
 _DOCUMENTS = Document._meta.db_table
@@ -125,7 +128,19 @@ class DatabaseDocumentLog:
 
     def _store_text(self) -> None:
         text = self.text
-        Document.objects.filter(pk=self.document.pk).update(text=text, snapshot_rev=self.document.rev)
+        changes = {"text": text, "snapshot_rev": self.document.rev}
+        if len(text) != self.document.length:
+            # The stored length went wrong somehow (a worker of an older
+            # version writing during a rolling deploy): trust the text, which
+            # every client has, and say so, rather than refuse every edit.
+            logger.error(
+                "document %s: stored length %d, text has %d characters; repaired",
+                self.document.slug,
+                self.document.length,
+                len(text),
+            )
+            changes["length"] = self.document.length = len(text)
+        Document.objects.filter(pk=self.document.pk).update(**changes)
         self.document.snapshot_rev = self.document.rev
 
     def _compact(self) -> None:

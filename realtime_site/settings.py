@@ -164,7 +164,14 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # Its groups forget members after a day by default; a process's hub joins
+    # each document's group once, for as long as the document is open.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"group_expiry": 10 * 365 * 86400},
+        }
+    }
 
 # Identifies this process in session rows and log lines.
 WORKER_ID = os.environ.get("WORKER_ID") or f"{socket.gethostname()}:{os.getpid()}"

@@ -197,3 +197,61 @@ async def test_tabs_connecting_at_once_all_hear_the_document(settings):
         assert await tab.receive_type("mode") == {"type": "mode", "read_only": True}
     for tab, _ in tabs:
         await tab.close()
+
+
+async def test_a_connection_that_fails_to_start_leaves_no_ghost(monkeypatch):
+    from editor import services
+    from editor.hub import hub
+
+    alice, alice_first = await open_tab()
+    original = services.session_connect
+
+    def fail_once(**kwargs):
+        monkeypatch.setattr(services, "session_connect", original)
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(services, "session_connect", fail_once)
+    ghost = Tab("/ws/docs/doc/")
+    connected, _ = await ghost.communicator.connect(timeout=TIMEOUT)
+    assert connected  # the handshake is accepted first; the start then fails
+    with pytest.raises(RuntimeError, match="on fire"):  # Daphne closes such a socket with 1011
+        await ghost.communicator.receive_output(timeout=TIMEOUT)
+    assert list(hub.rooms["doc"]) == [alice_first["session"]]
+    carol, _ = await open_tab()
+    names = {frame["session"] for frame in [await carol.receive_type("person")]}
+    assert names == {alice_first["session"]}
+    await alice.close()
+    await carol.close()
+
+
+async def test_a_disconnect_when_the_channel_layer_fails_still_closes_the_session(monkeypatch):
+    from editor.hub import hub
+    from editor.liveness import worker_sessions
+
+    tab, first = await open_tab()
+
+    async def layer_down(*args):
+        raise ConnectionError("Redis went away")
+
+    monkeypatch.setattr(hub.layer, "group_discard", layer_down)
+    with pytest.raises(ConnectionError):
+        await tab.close()
+    assert first["session"] not in worker_sessions.sessions
+    session = await EditingSession.objects.aget(session_id=first["session"])
+    assert session.disconnected_at is not None
+
+
+async def test_a_late_update_does_not_undo_a_leave():
+    from editor import protocol
+    from editor.hub import hub
+
+    alice, _ = await open_tab()
+    hub.presence_changed("doc", "bob", protocol.leave_frame(session="bob"), leaving=True)
+    hub.presence_changed(
+        "doc",
+        "bob",
+        protocol.person_frame(session="bob", seq=9, name="Bob", color="#000000", caret=None, rev=None),
+    )
+    frame = await alice.receive_type("leave")
+    assert frame == {"type": "leave", "session": "bob"}
+    await alice.close()
