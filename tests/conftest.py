@@ -177,3 +177,19 @@ def browser():
     browser.close()
     playwright.stop()
     del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+@pytest.fixture
+def fail_once(monkeypatch):
+    """Make ``module.name`` raise RuntimeError("database on fire") on its next call only."""
+
+    def arm(module, name: str) -> None:
+        original = getattr(module, name)
+
+        def failing(*args, **kwargs):
+            monkeypatch.setattr(module, name, original)
+            raise RuntimeError("database on fire")
+
+        monkeypatch.setattr(module, name, failing)
+
+    return arm

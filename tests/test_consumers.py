@@ -248,15 +248,9 @@ async def test_an_operation_with_too_many_components_is_refused():
     await tab.close()
 
 
-async def test_an_unexpected_failure_is_reported_and_the_connection_survives(monkeypatch):
+async def test_an_unexpected_failure_is_reported_and_the_connection_survives(fail_once):
     tab, _ = await open_tab()
-    original = services.document_apply_operation
-
-    def fail_once(**kwargs):
-        monkeypatch.setattr(services, "document_apply_operation", original)
-        raise RuntimeError("database on fire")
-
-    monkeypatch.setattr(services, "document_apply_operation", fail_once)
+    fail_once(services, "document_apply_operation")
     await tab.send({"type": "op", "rev": 0, "op": ["x"], "id": "a:1"})
     assert (await tab.receive_type("error"))["code"] == "internal-error"
     await tab.send({"type": "op", "rev": 0, "op": ["x"], "id": "a:1"})

@@ -199,18 +199,12 @@ async def test_tabs_connecting_at_once_all_hear_the_document(settings):
         await tab.close()
 
 
-async def test_a_connection_that_fails_to_start_leaves_no_ghost(monkeypatch):
+async def test_a_connection_that_fails_to_start_leaves_no_ghost(fail_once):
     from editor import services
     from editor.hub import hub
 
     alice, alice_first = await open_tab()
-    original = services.session_connect
-
-    def fail_once(**kwargs):
-        monkeypatch.setattr(services, "session_connect", original)
-        raise RuntimeError("database on fire")
-
-    monkeypatch.setattr(services, "session_connect", fail_once)
+    fail_once(services, "session_connect")
     ghost = Tab("/ws/docs/doc/")
     connected, _ = await ghost.communicator.connect(timeout=TIMEOUT)
     assert connected  # the handshake is accepted first; the start then fails
