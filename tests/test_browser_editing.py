@@ -8,10 +8,16 @@ from tests.pages import assert_no_errors, open_editor
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_two_people_typing_at_once_in_different_places_lose_nothing(browser, start_worker):
+def two_people_on_two_workers(browser, start_worker, slug: str):
+    """Two people (browser profiles of their own) on one document, each on a worker of their own."""
     worker_a, worker_b = start_worker("a"), start_worker("b")
-    alice = open_editor(browser.new_context(), f"{worker_a.http_url}/d/duet/")
-    bob = open_editor(browser.new_context(), f"{worker_b.http_url}/d/duet/")
+    first = open_editor(browser.new_context(), f"{worker_a.http_url}/d/{slug}/")
+    second = open_editor(browser.new_context(), f"{worker_b.http_url}/d/{slug}/")
+    return worker_a, first, second
+
+
+def test_two_people_typing_at_once_in_different_places_lose_nothing(browser, start_worker):
+    _worker_a, alice, bob = two_people_on_two_workers(browser, start_worker, "duet")
     alice.locator("#editor").focus()
     alice.keyboard.type("middle")
     expect(bob.locator("#editor")).to_have_value("middle")
@@ -32,9 +38,7 @@ def test_two_people_typing_at_once_in_different_places_lose_nothing(browser, sta
 
 
 def test_typing_while_the_socket_is_cut_arrives_after_reconnecting(browser, start_worker):
-    worker_a, worker_b = start_worker("a"), start_worker("b")
-    writer = open_editor(browser.new_context(), f"{worker_a.http_url}/d/offline/")
-    reader = open_editor(browser.new_context(), f"{worker_b.http_url}/d/offline/")
+    worker_a, writer, reader = two_people_on_two_workers(browser, start_worker, "offline")
     writer.locator("#editor").focus()
     writer.keyboard.type("online. ")
     expect(reader.locator("#editor")).to_have_value("online. ")
@@ -54,9 +58,7 @@ def test_typing_while_the_socket_is_cut_arrives_after_reconnecting(browser, star
 
 
 def test_emoji_and_other_scripts_arrive_intact(browser, start_worker):
-    worker_a, worker_b = start_worker("a"), start_worker("b")
-    writer = open_editor(browser.new_context(), f"{worker_a.http_url}/d/unicode/")
-    reader = open_editor(browser.new_context(), f"{worker_b.http_url}/d/unicode/")
+    _worker_a, writer, reader = two_people_on_two_workers(browser, start_worker, "unicode")
     text = "smile 😀, thumbs 👍🏽, family 👨‍👩‍👧, café, 漢字, e\u0301."
     writer.locator("#editor").focus()
     writer.keyboard.type(text)

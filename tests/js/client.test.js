@@ -8,6 +8,10 @@ function snapshot(rev, text, extra = {}) {
   return { type: "snapshot", rev, text, session: "s", people: 1, ...extra };
 }
 
+function person(session, caret, rev, extra = {}) {
+  return { type: "person", session, seq: 1, name: "Bob", color: "#abcdef", caret, rev, ...extra };
+}
+
 function remote(rev, op, id = "other:1") {
   return { type: "op", rev, op, id, session: "t" };
 }
@@ -276,15 +280,7 @@ describe("EditorClient", () => {
   });
 
   test("people's carets follow remote edits and our pending ones", () => {
-    client.receive({
-      type: "person",
-      session: "b",
-      seq: 1,
-      name: "Bob",
-      color: "#abcdef",
-      caret: [1, 1],
-      rev: 3,
-    });
+    client.receive(person("b", [1, 1], 3));
     client.localEdit(["X", 3]);
     client.receive(remote(4, [2, "yy", 1]));
     const [bob] = client.visiblePeople();
@@ -294,15 +290,7 @@ describe("EditorClient", () => {
   });
 
   test("a reconnection starts the list of people over", () => {
-    client.receive({
-      type: "person",
-      session: "b",
-      seq: 1,
-      name: "Bob",
-      color: "#abcdef",
-      caret: null,
-      rev: null,
-    });
+    client.receive(person("b", null, null));
     client.disconnected();
     client.receive({ type: "resume", rev: 3, session: "s2", name: "Me", color: "#000000", people: 1 });
     assert.deepEqual(client.visiblePeople(), []);
