@@ -99,6 +99,10 @@ class EditorClient(BaseClient):
 
     async def on_message(self, message: str) -> None:
         frame = json.loads(message)
+        for inner in frame["frames"] if frame["type"] == "batch" else [frame]:
+            await self._on_frame(inner)
+
+    async def _on_frame(self, frame: dict) -> None:
         kind = frame["type"]
         if kind == "op":
             now = time.monotonic_ns()

@@ -11,6 +11,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from . import identity, notify, protocol, selectors, services
+from .committer import committer
 from .engine import EditRejected
 from .hub import hub
 from .liveness import worker_sessions
@@ -35,9 +36,9 @@ def _header(scope: dict, name: bytes) -> str:
 class DocumentConsumer(AsyncWebsocketConsumer):
     """One browser tab editing one document.
 
-    Edits are acknowledged to their author and handed to this process's hub
-    (hub.py), which writes them to the document's other local connections and
-    sends one message to each other process serving the document. Presence
+    Edits go to this process's committer (committer.py), which commits them
+    with whatever else is waiting and hands them to the hub (hub.py) for the
+    document's other connections; then they are acknowledged here. Presence
     (who is here, where their caret is) lives in the consumers, not the
     database; the hub coalesces it.
     """
@@ -177,25 +178,31 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             )
 
     async def _receive_op(self, request: protocol.OpRequest) -> None:
+        edit = services.Edit(
+            slug=self.slug,
+            base_rev=request.rev,
+            op=request.op,
+            op_id=request.op_id,
+            session_id=self.session_id,
+        )
         try:
-            accepted = await in_thread_pool(services.document_apply_operation)(
-                slug=self.slug,
-                base_rev=request.rev,
-                op=request.op,
-                op_id=request.op_id,
-                session_id=self.session_id,
-            )
+            accepted = await committer.submit(edit)  # committed, and broadcast to the others
         except EditRejected as error:
             await self.send(text_data=protocol.error_frame(error.code, error.message, request.op_id))
             return
-        operation = accepted.operation
-        await self.send(text_data=protocol.ack_frame(rev=operation.rev, op_id=operation.op_id))
+        except Exception:
+            # Whether it was applied is unknown: the client resumes on a new
+            # connection, where the server tells it what became of the edit.
+            logger.exception("failed to commit edit %s in session %s", request.op_id, self.session_id)
+            await self.send(
+                text_data=protocol.error_frame(
+                    "internal-error", "the server failed to store that edit", request.op_id
+                )
+            )
+            return
+        await self.send(text_data=protocol.ack_frame(rev=accepted.operation.rev, op_id=request.op_id))
         if not accepted.duplicate:
             self.ops_sent += 1
-            frame = protocol.op_frame(
-                rev=operation.rev, op=operation.op, session=operation.session_id, op_id=operation.op_id
-            )
-            await hub.publish_op(self.slug, frame, author=self.session_id)
 
     async def _receive_rename(self, request: protocol.RenameRequest) -> None:
         if self.user_id is not None:

@@ -122,13 +122,15 @@ def accept(
 ) -> Accepted:
     """Store ``op`` as the next revision, or return what became of it the first time."""
     committed_since = []
-    # An edit made on the head revision cannot have been applied already (the
-    # head would be past it then): only an edit on an older one is looked up.
+    # An edit made on revision base_rev can only have been applied after it:
+    # an edit on the head cannot have been applied already, and one on an
+    # older revision is looked for among the operations since.
     if base_rev < log.rev:
-        earlier = log.find(op_id)
-        if earlier is not None:
-            return Accepted(earlier, duplicate=True)
-        committed_since = [logged.op for logged in log.operations_since(base_rev)]
+        logged_since = log.operations_since(base_rev)
+        for earlier in logged_since:
+            if earlier.op_id == op_id:
+                return Accepted(earlier, duplicate=True)
+        committed_since = [logged.op for logged in logged_since]
     op = rebase(
         op, base_rev=base_rev, head_rev=log.rev, head_length=log.length, committed_since=committed_since
     )

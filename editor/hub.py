@@ -12,7 +12,7 @@ for PRESENCE_TICK and travel as one ``batch`` frame, so that a crowd joining
 or moving costs one message per tick instead of one per pair of people.
 
 Message types on the channel layer (all carry ``slug``):
-``hub.op`` an edit's frame, for everyone but its author;
+``hub.ops`` edits' frames with their authors, for everyone but each one's author;
 ``hub.frames`` a frame for everyone (or only the session ``to``);
 ``hub.query`` a newcomer asks every process who is here;
 ``hub.kick`` an operator disconnects a session.
@@ -112,10 +112,11 @@ class Hub:
 
     # Sending
 
-    async def publish_op(self, slug: str, frame: str, author: str) -> None:
-        """An accepted edit: to the local members now, to the other processes through the layer."""
-        await self._deliver(slug, frame, exclude=author)
-        await self._group_send(slug, {"type": "hub.op", "slug": slug, "frame": frame, "author": author})
+    async def publish_ops(self, slug: str, ops: list[tuple[str, str]]) -> None:
+        """Accepted edits, as (frame, author) in revision order: to the local members now, to the
+        other processes in one message. Nobody receives their own edits (they get acks)."""
+        await self._deliver_ops(slug, ops)
+        await self._group_send(slug, {"type": "hub.ops", "slug": slug, "ops": ops})
 
     async def publish(self, slug: str, frame: str) -> None:
         """A frame for everyone on the document, on every process."""
@@ -179,6 +180,20 @@ class Hub:
             if session_id != exclude:
                 await self._deliver_to(member, frame)
 
+    async def _deliver_ops(self, slug: str, ops: list[tuple[str, str]]) -> None:
+        """Several edits reach each member as one frame (a ``batch`` if more than one)."""
+        everyone = ops[0][0] if len(ops) == 1 else protocol.batch_frame([frame for frame, _ in ops])
+        authors = {author for _, author in ops}
+        for session_id, member in list(self.rooms.get(slug, {}).items()):
+            if session_id not in authors:
+                await self._deliver_to(member, everyone)
+                continue
+            others = [frame for frame, author in ops if author != session_id]
+            if others:
+                await self._deliver_to(
+                    member, others[0] if len(others) == 1 else protocol.batch_frame(others)
+                )
+
     @staticmethod
     async def _deliver_to(member: Member, frame: str) -> None:
         """One socket's failure (it closed a moment ago) is not the others'."""
@@ -208,8 +223,8 @@ class Hub:
             return
         if message.get("origin") == self.channel_name:
             return  # our own broadcast: the local members had it already
-        if kind == "hub.op":
-            await self._deliver(slug, message["frame"], exclude=message["author"])
+        if kind == "hub.ops":
+            await self._deliver_ops(slug, [(frame, author) for frame, author in message["ops"]])
         elif kind == "hub.frames" and "to" in message:
             member = self.rooms.get(slug, {}).get(message["to"])
             if member is not None:

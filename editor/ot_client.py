@@ -98,9 +98,9 @@ class ProtocolClient:
         if kind == "pong" and self.rev is not None:
             self.known_head = max(self.known_head, frame.get("rev", 0))
         if kind == "error" and self.outstanding and frame.get("id") == self.outstanding.op_id:
-            if frame.get("code") == "stale-revision":
-                # Not applied, and too old for the server to merge: reconnect,
-                # and the resume decides how to bring it up to date.
+            if frame.get("code") in ("stale-revision", "internal-error"):
+                # Too old for the server to merge, or its fate unknown: reconnect,
+                # and the resume says what became of it and brings it up to date.
                 self.needs_reconnect = True
             else:
                 self._reject_pending()

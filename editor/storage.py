@@ -1,15 +1,18 @@
 """The database implementation of ``engine.DocumentLog``.
 
-An edit costs one small UPDATE (revision, length) and one INSERT (the
-operation): no text is read or written. The stored text is brought up to
-date every COMPACT_EVERY revisions (and the log compacted then), so reading
-the text now means applying at most that many operations to it.
+Edits are appended in memory under the documents' row locks and written by
+``write_appended`` before the transaction commits: one UPDATE (revisions,
+lengths) and one INSERT (the operations) however many documents and edits
+a transaction holds, and no text read or written. The stored text is brought
+up to date every COMPACT_EVERY revisions (and the log compacted then), so
+reading the text now means applying at most that many operations to it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection, Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -33,41 +36,65 @@ _OPERATIONS = Operation._meta.db_table
 
 
 class DatabaseDocumentLog:
-    """A document row and its operation rows; lock the row (select_for_update) to write or read the text."""
+    """A document row and its operation rows; lock the row (``locked``) to write or read the text.
+
+    ``append`` keeps the operation in ``unwritten`` until ``write_appended``
+    stores it, so that edits to many documents share their statements.
+    """
 
     def __init__(self, document: Document) -> None:
         self.document = document
+        self.unwritten: list[LoggedOperation] = []
+        # Stored operations after revision _read_after, as read under the
+        # lock: the edits of one transaction to one document read them once.
+        self._read: list[LoggedOperation] = []
+        self._read_after: int | None = None
 
     @classmethod
     def locked(cls, *, slug: str | None = None, pk: int | None = None) -> DatabaseDocumentLog:
-        """The log of the document with this slug (or pk), its row locked for this transaction.
-
-        Every edit comes through here and ``append``: plain SQL, which costs a
-        third of the CPU of the same statements through the ORM (measured:
-        1.1 against 3.2 ms per edit).
-        """
+        """The log of the document with this slug (or pk), its row locked for this transaction."""
         column, value = ("slug", slug) if pk is None else ("id", pk)
+        logs = cls._lock(column, [value])
+        if not logs:
+            raise Document.DoesNotExist(f"no document with {column} {value!r}")
+        return logs[0]
+
+    @classmethod
+    def locked_many(cls, *, slugs: Collection[str]) -> dict[str, DatabaseDocumentLog]:
+        """The logs of the documents with these slugs that exist, their rows locked, by slug."""
+        return {log.document.slug: log for log in cls._lock("slug", list(slugs))}
+
+    @classmethod
+    def _lock(cls, column: str, values: list) -> list[DatabaseDocumentLog]:
+        """One SELECT ... FOR UPDATE in id order.
+
+        Every writer locks in the same order, so two workers' transactions
+        never wait for each other in a cycle. Every edit comes through here
+        and ``write_appended``: plain SQL, which costs a third of the CPU of
+        the same statements through the ORM (measured: 1.1 against 3.2 ms).
+        """
         lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+        placeholders = ", ".join(["%s"] * len(values))
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT id, slug, rev, length, snapshot_rev, read_only FROM {_DOCUMENTS}"
-                f" WHERE {column} = %s{lock}",
-                [value],
+                f" WHERE {column} IN ({placeholders}) ORDER BY id{lock}",
+                values,
             )
-            row = cursor.fetchone()
-        if row is None:
-            raise Document.DoesNotExist(f"no document with {column} {value!r}")
-        document_id, slug, rev, length, snapshot_rev, read_only = row
-        return cls(
-            Document(
-                id=document_id,
-                slug=slug,
-                rev=rev,
-                length=length,
-                snapshot_rev=snapshot_rev,
-                read_only=bool(read_only),
+            rows = cursor.fetchall()
+        return [
+            cls(
+                Document(
+                    id=document_id,
+                    slug=slug,
+                    rev=rev,
+                    length=length,
+                    snapshot_rev=snapshot_rev,
+                    read_only=bool(read_only),
+                )
             )
-        )
+            for document_id, slug, rev, length, snapshot_rev, read_only in rows
+        ]
 
     @property
     def rev(self) -> int:
@@ -90,41 +117,32 @@ class DatabaseDocumentLog:
         return text
 
     def find(self, op_id: str) -> LoggedOperation | None:
+        for operation in self.unwritten:
+            if operation.op_id == op_id:
+                return operation
         row = Operation.objects.filter(document=self.document, op_id=op_id).values_list(*_FIELDS).first()
         return LoggedOperation(*row) if row else None
 
     def operations_since(self, rev: int) -> list[LoggedOperation]:
-        rows = (
-            Operation.objects.filter(document=self.document, rev__gt=rev)
-            .order_by("rev")
-            .values_list(*_FIELDS)
-        )
-        return [LoggedOperation(*row) for row in rows]
+        if self._read_after is None or rev < self._read_after:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT rev, op, op_id, session_id FROM {_OPERATIONS}"
+                    " WHERE document_id = %s AND rev > %s ORDER BY rev",
+                    [self.document.pk, rev],
+                )
+                rows = cursor.fetchall()
+            # PostgreSQL's driver hands jsonb to Django as text, like SQLite.
+            self._read = [
+                LoggedOperation(rev, json.loads(op) if isinstance(op, str) else op, op_id, session_id)
+                for rev, op, op_id, session_id in rows
+            ]
+            self._read_after = rev
+        return [operation for operation in self._read + self.unwritten if operation.rev > rev]
 
     def append(self, operation: LoggedOperation, length: int) -> None:
-        document = self.document
-        document.rev, document.length = operation.rev, length
-        now = timezone.now()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {_DOCUMENTS} SET rev = %s, length = %s, updated_at = %s WHERE id = %s",
-                [operation.rev, length, now, document.pk],
-            )
-            cursor.execute(
-                f"INSERT INTO {_OPERATIONS} (document_id, rev, op, op_id, session_id, created_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s)",
-                [
-                    document.pk,
-                    operation.rev,
-                    json.dumps(operation.op),
-                    operation.op_id,
-                    operation.session_id,
-                    now,
-                ],
-            )
-        if operation.rev % COMPACT_EVERY == 0:
-            self._store_text()
-            self._compact()
+        self.unwritten.append(operation)
+        self.document.rev, self.document.length = operation.rev, length
 
     def _store_text(self) -> None:
         text = self.text
@@ -162,3 +180,46 @@ class DatabaseDocumentLog:
         if youngest_kept is not None:
             bound = min(bound, youngest_kept - 1)
         Operation.objects.filter(document=document, rev__lte=bound).delete()
+
+
+def write_appended(logs: Iterable[DatabaseDocumentLog]) -> None:
+    """Store what the logs appended: one UPDATE and one INSERT, however many documents and edits.
+
+    Called inside the transaction that locked the logs; the documents whose
+    revision passed a multiple of COMPACT_EVERY then store their text and
+    compact their history.
+    """
+    changed = [log for log in logs if log.unwritten]
+    if not changed:
+        return
+    now = timezone.now()
+    cases = " ".join(["WHEN %s THEN %s"] * len(changed))
+    ids = ", ".join(["%s"] * len(changed))
+    rows = [
+        (log.document.pk, op.rev, json.dumps(op.op), op.op_id, op.session_id, now)
+        for log in changed
+        for op in log.unwritten
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_DOCUMENTS} SET rev = CASE id {cases} END, length = CASE id {cases} END,"
+            f" updated_at = %s WHERE id IN ({ids})",
+            [value for log in changed for value in (log.document.pk, log.rev)]
+            + [value for log in changed for value in (log.document.pk, log.length)]
+            + [now]
+            + [log.document.pk for log in changed],
+        )
+        cursor.execute(
+            f"INSERT INTO {_OPERATIONS} (document_id, rev, op, op_id, session_id, created_at)"
+            f" VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(rows))}",
+            [value for row in rows for value in row],
+        )
+    for log in changed:
+        first_rev = log.unwritten[0].rev
+        if log._read_after is not None:
+            log._read += log.unwritten
+        log.unwritten = []
+        if log.rev // COMPACT_EVERY > (first_rev - 1) // COMPACT_EVERY:
+            log._store_text()
+            log._compact()
+            log._read, log._read_after = [], None

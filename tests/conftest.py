@@ -40,10 +40,12 @@ async def close_async_orm_connections():
     Left open, those connections keep the test database from being dropped.
     """
     yield
+    from editor.committer import committer
     from editor.hub import hub
     from editor.liveness import worker_sessions
 
     await worker_sessions.stop()  # their loop ends with the test
+    await committer.stop()
     await hub.stop()
     await sync_to_async(connections.close_all)()
 

@@ -248,15 +248,27 @@ async def test_an_operation_with_too_many_components_is_refused():
     await tab.close()
 
 
-async def test_an_unexpected_failure_is_reported_and_the_connection_survives(fail_once):
+async def test_an_edit_that_cannot_be_stored_is_reported_with_its_id_and_the_connection_survives(
+    monkeypatch,
+):
+    """The client then resumes on a new connection, which tells it what became of the edit."""
+    store = services.documents_apply_operations
+
+    def failing_on_poison(*, edits):
+        if any(edit.op_id == "poison" for edit in edits):
+            raise RuntimeError("database on fire")
+        return store(edits=edits)
+
+    monkeypatch.setattr(services, "documents_apply_operations", failing_on_poison)
     tab, _ = await open_tab()
-    fail_once(services, "document_apply_operation")
-    await tab.send({"type": "op", "rev": 0, "op": ["x"], "id": "a:1"})
-    assert (await tab.receive_type("error"))["code"] == "internal-error"
-    await tab.send({"type": "op", "rev": 0, "op": ["x"], "id": "a:1"})
+    await tab.send({"type": "op", "rev": 0, "op": ["x"], "id": "poison"})
+    error = await tab.receive_type("error")
+    assert (error["code"], error["id"]) == ("internal-error", "poison")
+    await tab.send({"type": "op", "rev": 0, "op": ["y"], "id": "a:1"})
     assert (await tab.receive_type("ack"))["rev"] == 1
     await tab.close()
     assert not await EditingSession.objects.filter(disconnected_at=None).aexists()
+    assert await aread_document("doc") == (1, "y")
 
 
 async def test_people_joining_and_leaving_are_announced_counted_and_recorded(caplog):

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from editor import engine, ot
 from editor.models import Document, Operation
-from editor.storage import COMPACT_EVERY, DatabaseDocumentLog
+from editor.storage import COMPACT_EVERY, DatabaseDocumentLog, write_appended
 from tests.documents import new_document
 
 MAX_CHARS = 1000
@@ -36,7 +36,8 @@ def new_log(request):
 
 
 def accept(log, op, base_rev=None, op_id="op", session="s1"):
-    return engine.accept(
+    """engine.accept, then (for the database log) the write that services.py does before committing."""
+    accepted = engine.accept(
         log,
         base_rev=log.rev if base_rev is None else base_rev,
         op=op,
@@ -44,6 +45,9 @@ def accept(log, op, base_rev=None, op_id="op", session="s1"):
         session_id=session,
         max_chars=MAX_CHARS,
     )
+    if isinstance(log, DatabaseDocumentLog):
+        write_appended([log])
+    return accepted
 
 
 def test_accept_at_head_gives_the_next_revision(new_log):

@@ -111,9 +111,10 @@ def test_a_snapshot_when_synchronised_replaces_the_text(client):
     assert (client.rev, client.text, client.state) == (90, "new text", "synchronised")
 
 
-def test_stale_revision_asks_for_a_reconnect_and_keeps_the_edit(client):
+@pytest.mark.parametrize("code", ["stale-revision", "internal-error"])
+def test_an_error_about_our_edit_that_needs_a_resume_asks_for_a_reconnect_and_keeps_the_edit(client, code):
     client.local_edit([3, "X"])
-    client.receive({"type": "error", "code": "stale-revision", "message": "", "id": "me:1"})
+    client.receive({"type": "error", "code": code, "message": "", "id": "me:1"})
     assert client.needs_reconnect
     assert client.text == "abcX"
 

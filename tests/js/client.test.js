@@ -157,12 +157,14 @@ describe("EditorClient", () => {
     assert.deepEqual(view.changes.at(-1), [3, " and more"]);
   });
 
-  test("stale-revision resumes on a new connection and keeps the edit", () => {
-    client.localEdit([3, "X"]);
-    client.receive({ type: "error", code: "stale-revision", message: "", id: "me:1" });
-    assert.equal(view.resyncs, 1);
-    assert.equal(client.text, "abcX");
-  });
+  for (const code of ["stale-revision", "internal-error"]) {
+    test(`${code} about our edit resumes on a new connection and keeps the edit`, () => {
+      client.localEdit([3, "X"]);
+      client.receive({ type: "error", code, message: "", id: "me:1" });
+      assert.equal(view.resyncs, 1);
+      assert.equal(client.text, "abcX");
+    });
+  }
 
   test("a rejected edit is taken back and reported", () => {
     client.localEdit([3, "X"]);

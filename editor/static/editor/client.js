@@ -212,9 +212,10 @@ export class EditorClient {
 
   receiveError(frame) {
     if (frame.id !== undefined && frame.id === this.outstanding?.id) {
-      if (frame.code === "stale-revision") {
-        // Not applied, and too old for the server to merge: resume on a new
-        // connection, which brings the edit up to date.
+      if (frame.code === "stale-revision" || frame.code === "internal-error") {
+        // Too old for the server to merge, or its fate unknown (the server
+        // failed to store it): resume on a new connection, which tells us
+        // what became of it and brings it up to date.
         this.hooks.onResync();
         return;
       }

@@ -1,0 +1,161 @@
+"""Group commit: edits waiting together share a transaction, and one failure costs only itself."""
+
+import asyncio
+import json
+import logging
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connection
+
+from editor import committer as committer_module
+from editor import protocol, services
+from editor.committer import commit, committer
+from editor.engine import Accepted, EditRejected
+from editor.models import Operation
+from tests.documents import anew_document, aread_document, new_document, read_document
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def edit(slug: str, op, op_id: str, base_rev: int = 0) -> services.Edit:
+    return services.Edit(slug=slug, base_rev=base_rev, op=op, op_id=op_id, session_id="s1")
+
+
+@pytest.fixture
+def batch_sizes(monkeypatch) -> list[int]:
+    """The number of edits in each transaction the committer runs."""
+    sizes = []
+    store = services.documents_apply_operations
+
+    def counting(*, edits):
+        sizes.append(len(edits))
+        return store(edits=edits)
+
+    monkeypatch.setattr(services, "documents_apply_operations", counting)
+    return sizes
+
+
+async def test_edits_waiting_together_for_many_documents_share_one_transaction(batch_sizes):
+    for slug in ("a", "b", "c"):
+        await anew_document(slug)
+    edits = [
+        edit(slug, [n, "x"] if n else ["x"], f"{slug}{n}", base_rev=n) for n in range(5) for slug in "abc"
+    ]
+    results = await asyncio.gather(*(committer.submit(e) for e in edits))
+    assert batch_sizes == [15]
+    assert [r.operation.rev for r in results] == [n + 1 for n in range(5) for _ in "abc"]
+    for slug in "abc":
+        assert await aread_document(slug) == (5, "xxxxx")
+    assert await Operation.objects.acount() == 15
+
+
+async def test_edits_arriving_during_a_commit_go_together_in_the_next(batch_sizes):
+    await anew_document("doc")
+    first = asyncio.ensure_future(committer.submit(edit("doc", ["a"], "first")))
+    await asyncio.sleep(0)  # the first transaction starts alone
+    rest = [committer.submit(edit("doc", ["b"], f"later{n}")) for n in range(10)]
+    results = await asyncio.gather(first, *rest)
+    assert batch_sizes == [1, 10]
+    assert sorted(r.operation.rev for r in results) == list(range(1, 12))
+    rev, text = await aread_document("doc")
+    assert (rev, sorted(text)) == (11, sorted("a" + "b" * 10))
+
+
+async def test_a_refused_edit_costs_the_others_in_its_transaction_nothing(batch_sizes):
+    await anew_document("doc", text="ab")
+    edits = [edit("doc", [2, "c"], "good"), edit("doc", [5, "c"], "too-long"), edit("gone", ["x"], "nowhere")]
+    good, too_long, nowhere = await asyncio.gather(
+        *(committer.submit(e) for e in edits), return_exceptions=True
+    )
+    assert batch_sizes == [3]
+    assert good.operation.rev == 1
+    assert (too_long.code, nowhere.code) == ("invalid-op", "unknown-document")
+    assert await aread_document("doc") == (1, "abc")
+
+
+def test_a_failing_edit_is_retried_alone_and_fails_alone(monkeypatch, caplog):
+    new_document("doc")
+    store = services.documents_apply_operations
+
+    def failing_on_poison(*, edits):
+        if any(e.op_id == "poison" for e in edits):
+            raise RuntimeError("database on fire")
+        return store(edits=edits)
+
+    monkeypatch.setattr(services, "documents_apply_operations", failing_on_poison)
+    results = commit(
+        [edit("doc", ["a"], "before"), edit("doc", ["b"], "poison"), edit("doc", ["c"], "after")]
+    )
+    assert [type(result) for result in results] == [Accepted, RuntimeError, Accepted]
+    assert read_document("doc")[0] == 2
+    assert "edit poison to doc failed" in caplog.text
+
+
+async def test_an_edit_survives_its_connection_to_the_database_being_cut(caplog):
+    """As after a PostgreSQL restart: the broken connection is replaced and the edit retried."""
+    caplog.set_level(logging.WARNING, logger="editor.committer")
+    await anew_document("doc")
+    assert (await committer.submit(edit("doc", ["a"], "a1"))).operation.rev == 1
+
+    @sync_to_async
+    def cut_every_other_connection() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return cursor.fetchone()[0]
+
+    assert await cut_every_other_connection() >= 1  # the committer's, at least
+    accepted = await committer.submit(edit("doc", [1, "b"], "a2", base_rev=1))
+    assert accepted.operation.rev == 2
+    assert await aread_document("doc") == (2, "ab")
+    assert "retrying them one by one" in caplog.text
+
+
+async def test_an_edit_is_broadcast_even_when_its_author_stopped_waiting(monkeypatch):
+    await anew_document("doc")
+    published = []
+
+    async def publish_ops(slug, ops):
+        published.extend((slug, json.loads(frame)["id"]) for frame, _ in ops)
+
+    monkeypatch.setattr(committer_module.hub, "publish_ops", publish_ops)
+    waiting = asyncio.ensure_future(committer.submit(edit("doc", ["a"], "a1")))
+    await asyncio.sleep(0)
+    waiting.cancel()  # the author's connection closed
+    second = await committer.submit(edit("doc", [1, "b"], "a2", base_rev=1))
+    assert second.operation.rev == 2
+    assert published == [("doc", "a1"), ("doc", "a2")]
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+
+
+def test_edits_need_an_existing_document():
+    with pytest.raises(EditRejected) as rejected:
+        services.document_apply_operation(slug="nope", base_rev=0, op=["x"], op_id="x", session_id="s")
+    assert rejected.value.code == "unknown-document"
+
+
+class Listener:
+    """A hub member that keeps what it is sent."""
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        self.frames: list[dict] = []
+
+    async def deliver(self, frame: str) -> None:
+        self.frames.append(json.loads(frame))
+
+
+async def test_edits_published_together_reach_each_member_in_one_frame_without_their_own():
+    alice, bob, carol = Listener("alice"), Listener("bob"), Listener("carol")
+    for member in (alice, bob, carol):
+        await committer_module.hub.join("doc", member)
+    first = protocol.op_frame(rev=1, op=["a"], session="alice", op_id="a1")
+    second = protocol.op_frame(rev=2, op=[1, "b"], session="bob", op_id="b1")
+    await committer_module.hub.publish_ops("doc", [(first, "alice"), (second, "bob")])
+    assert alice.frames == [json.loads(second)]
+    assert bob.frames == [json.loads(first)]
+    assert carol.frames == [{"type": "batch", "frames": [json.loads(first), json.loads(second)]}]
