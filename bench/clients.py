@@ -22,8 +22,8 @@ from urllib.parse import quote
 
 import websockets
 
-# A received delivery: (send time in ns, receive time in ns).
-Deliver = Callable[[int, int], None]
+# A received frame: (when its oldest keystroke was typed in ns, receive time in ns, keystrokes in it).
+Deliver = Callable[[int, int, int], None]
 
 
 class BaseClient:
@@ -107,9 +107,10 @@ class EditorClient(BaseClient):
         if kind == "op":
             now = time.monotonic_ns()
             op = frame["op"]
-            self.deltas[frame["rev"]] = sum(len(c) if isinstance(c, str) else (c if c < 0 else 0) for c in op)
+            inserted = sum(len(c) for c in op if isinstance(c, str))
+            self.deltas[frame["rev"]] = inserted + sum(c for c in op if isinstance(c, int) and c < 0)
             self._advance()
-            self.deliver(int(frame["id"].rsplit(":", 1)[1]), now)
+            self.deliver(int(frame["id"].rsplit(":", 1)[1]), now, inserted)  # one keystroke, one character
         elif kind == "ack" and frame["id"] == self.in_flight:
             self.deltas[frame["rev"]] = self.in_flight_chars
             self._advance()
@@ -143,7 +144,7 @@ class SocketIOClient(BaseClient):
         if message.startswith("42"):
             now = time.monotonic_ns()
             _, payload = json.loads(message[2:])
-            self.deliver(payload["t"], now)
+            self.deliver(payload["t"], now, 1)
         elif message == "2":
             await self.socket.send("3")
 
@@ -163,7 +164,7 @@ class RawClient(BaseClient):
 
     async def on_message(self, message: str) -> None:
         now = time.monotonic_ns()
-        self.deliver(json.loads(message)["t"], now)
+        self.deliver(json.loads(message)["t"], now, 1)
 
 
 CLIENTS = {"editor": EditorClient, "socketio": SocketIOClient, "ws": RawClient}

@@ -75,6 +75,7 @@ def measure(target: targets.Target, scenario: loadgen.Scenario, agents: int) -> 
         "messages": result.messages,
         "expected": result.expected,
         "received": result.received,
+        "frames": result.frames,
         "lost": result.lost,
         "errors": result.errors,
         "p50_ms": result.percentile_ms(0.5),
@@ -82,6 +83,7 @@ def measure(target: targets.Target, scenario: loadgen.Scenario, agents: int) -> 
         "p99_ms": result.percentile_ms(0.99),
         "max_ms": result.latency.max_us / 1000,
         "deliveries_per_s": result.deliveries_per_second,
+        "frames_per_s": result.frames_per_second,
         "server_cpu_us_per_delivery": 1e6 * server_cpu / result.received if result.received else float("nan"),
         "processes": processes,
     }
@@ -100,8 +102,8 @@ def saturation(target: targets.Target, agents: int, quick: bool) -> dict:
         row["rate_per_typist"] = rate
         steps.append(row)
         print(
-            f"    {rate:5d} keystrokes/s per typist: {row['deliveries_per_s']:9.0f} deliveries/s, "
-            f"p99 {row['p99_ms']:8.1f} ms, lost {row['lost']}",
+            f"    {rate:5d} keystrokes/s per typist: {row['deliveries_per_s']:9.0f} deliveries/s "
+            f"in {row['frames_per_s']:7.0f} frames/s, p99 {row['p99_ms']:8.1f} ms, lost {row['lost']}",
             flush=True,
         )
         if row["p99_ms"] > SATURATION_P99_MS or row["lost"] > 0:
@@ -173,14 +175,14 @@ def scenario_table(name: str, rows: list[dict]) -> str:
     lines = [
         f"#### {name}",
         "",
-        "| target | conns | msgs sent | deliveries (lost) | p50 ms | p90 ms | p99 ms | max ms "
+        "| target | conns | msgs sent | deliveries (lost) | frames | p50 ms | p90 ms | p99 ms | max ms "
         "| deliveries/s | server CPU µs/delivery | p99 vs ref |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row['target']} | {row['connections']} | {row['messages']} "
-            f"| {row['received']} ({row['lost']}) "
+            f"| {row['received']} ({row['lost']}) | {row['frames']} "
             f"| {row['p50_ms']:.1f} | {row['p90_ms']:.1f} | {row['p99_ms']:.1f} | {row['max_ms']:.1f} "
             f"| {row['deliveries_per_s']:.0f} | {row['server_cpu_us_per_delivery']:.0f} "
             f"| {_ratio(row['p99_ms'], reference['p99_ms']) if reference else ''} |"
@@ -260,18 +262,19 @@ def main() -> None:
             "",
         ]
         markdown += [
-            "| target | best deliveries/s | at keystrokes/s per typist | p99 ms there |",
-            "|---|---|---|---|",
+            "| target | best deliveries/s | frames/s there | at keystrokes/s per typist | p99 ms there |",
+            "|---|---|---|---|---|",
         ]
         for entry in report["saturation"]:
             best = entry["best"]
             if best:
                 markdown.append(
-                    f"| {entry['target']} | {best['deliveries_per_s']:.0f} | {best['rate_per_typist']} "
+                    f"| {entry['target']} | {best['deliveries_per_s']:.0f} | {best['frames_per_s']:.0f} "
+                    f"| {best['rate_per_typist']} "
                     f"| {best['p99_ms']:.1f} |"
                 )
             else:
-                markdown.append(f"| {entry['target']} | below the first step | | |")
+                markdown.append(f"| {entry['target']} | below the first step | | | |")
         markdown.append("")
     if report["idle"]:
         markdown += ["#### idle memory (one server process)", ""]

@@ -15,10 +15,10 @@ class Histogram:
         self.count = 0
         self.max_us = 0.0
 
-    def add(self, microseconds: float) -> None:
+    def add(self, microseconds: float, count: int = 1) -> None:
         value = max(microseconds, 1.0)
-        self.buckets[int(math.log(value) / _LOG_GROWTH)] += 1
-        self.count += 1
+        self.buckets[int(math.log(value) / _LOG_GROWTH)] += count
+        self.count += count
         if value > self.max_us:
             self.max_us = value
 

@@ -7,6 +7,13 @@ room spans every server process. The coordinator starts agent processes
 type, wait for the last deliveries to drain, and report counts and a latency
 histogram. Latency is from the moment a keystroke is typed to its arrival at
 each other client of the room.
+
+A delivery is a keystroke reaching another client: the unit the reference
+servers relay, one message per keystroke. The editor's clients keep one edit
+in flight and fold what is typed meanwhile into the next (as the browser
+does), so one of its frames can deliver several keystrokes; frames are
+counted too. Each keystroke of such a frame is given the latency of the
+oldest one, which overstates the others'.
 """
 
 from __future__ import annotations
@@ -44,8 +51,9 @@ class Result:
     connections: int = 0
     keystrokes: int = 0
     messages: int = 0  # frames the typists sent (ops for the product)
-    expected: int = 0  # deliveries owed: each message to every other client of its room
-    received: int = 0
+    expected: int = 0  # deliveries owed: each keystroke to every other client of its room
+    received: int = 0  # keystrokes delivered
+    frames: int = 0  # frames that delivered them
     errors: int = 0
     seconds: float = 0.0
     latency: Histogram = field(default_factory=Histogram)
@@ -57,6 +65,10 @@ class Result:
     @property
     def deliveries_per_second(self) -> float:
         return self.received / self.seconds if self.seconds else 0.0
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
 
     def percentile_ms(self, fraction: float) -> float:
         return self.latency.percentile(fraction) / 1000
@@ -86,12 +98,13 @@ def _assignments(scenario: Scenario, urls: list[str], agents: int) -> list[list[
 
 async def _agent_main(kind: str, specs: list[tuple], scenario: Scenario, barrier, results) -> None:
     histogram = Histogram()
-    received = 0
+    received = frames = 0
 
-    def deliver(sent_ns: int, received_ns: int) -> None:
-        nonlocal received
-        received += 1
-        histogram.add((received_ns - sent_ns) / 1000)
+    def deliver(sent_ns: int, received_ns: int, keystrokes: int) -> None:
+        nonlocal received, frames
+        received += keystrokes
+        frames += 1
+        histogram.add((received_ns - sent_ns) / 1000, keystrokes)
 
     client_class = CLIENTS[kind]
     clients = [client_class(url, room, name, deliver) for url, room, name, _ in specs]
@@ -131,13 +144,17 @@ async def _agent_main(kind: str, specs: list[tuple], scenario: Scenario, barrier
     # Every agent listens until the whole scenario is over, typists or not.
     await asyncio.sleep(max(0.0, begin + scenario.duration - loop.time()) + scenario.drain)
     sent_by_room: dict[str, int] = {}
+    typed_by_room: dict[str, int] = {}
     for client, spec in zip(clients, specs, strict=True):
         sent_by_room[spec[1]] = sent_by_room.get(spec[1], 0) + client.sent
+        typed_by_room[spec[1]] = typed_by_room.get(spec[1], 0) + client.keystrokes
     report = {
         "connections": len(clients),
         "keystrokes": sum(client.keystrokes for client in clients),
         "sent_by_room": sent_by_room,
+        "typed_by_room": typed_by_room,
         "received": received,
+        "frames": frames,
         "errors": sum(client.errors for client in clients),
         "seconds": typed_for,
         "histogram": histogram.state(),
@@ -190,10 +207,11 @@ def run_scenario(kind: str, urls: list[str], scenario: Scenario, agents: int = 2
         result.connections += report["connections"]
         result.keystrokes += report["keystrokes"]
         result.received += report["received"]
+        result.frames += report["frames"]
         result.errors += report["errors"]
         result.seconds = max(result.seconds, report["seconds"])
         result.latency.merge(Histogram.from_state(report["histogram"]))
-        for room, sent in report["sent_by_room"].items():
-            result.messages += sent
-            result.expected += sent * (members[room] - 1)
+        result.messages += sum(report["sent_by_room"].values())
+        for room, typed in report["typed_by_room"].items():
+            result.expected += typed * (members[room] - 1)
     return result

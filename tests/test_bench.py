@@ -1,7 +1,9 @@
 """The load generator's own arithmetic: percentiles and how clients are spread."""
 
+import json
 import random
 
+from bench.clients import EditorClient
 from bench.histogram import Histogram
 from bench.loadgen import Scenario, _assignments
 
@@ -26,6 +28,28 @@ def test_histograms_merge_across_agent_processes():
     merged.merge(Histogram.from_state(other.state()))
     assert merged.count == 1000
     assert abs(merged.percentile(0.5) - 500) < 6
+
+
+def test_a_sample_can_stand_for_several():
+    histogram = Histogram()
+    histogram.add(10.0, 3)
+    histogram.add(1000.0)
+    assert histogram.count == 4
+    assert histogram.percentile(0.75) < 11 < histogram.percentile(1.0)
+
+
+async def test_the_editor_client_counts_every_keystroke_a_batch_delivers():
+    """Folded keystrokes count one each, all with the latency of the oldest."""
+    delivered = []
+    client = EditorClient("ws://x", "room", "me", lambda typed, now, keys: delivered.append((typed, keys)))
+    client.rev, client.length, client.deltas = 0, 0, {}
+    frames = [
+        {"type": "op", "rev": 1, "op": ["kk"], "id": "a:1:100", "session": "a"},
+        {"type": "op", "rev": 2, "op": [2, "k"], "id": "b:1:200", "session": "b"},
+    ]
+    await client.on_message(json.dumps({"type": "batch", "frames": frames}))
+    assert delivered == [(100, 2), (200, 1)]
+    assert (client.rev, client.length) == (2, 3)
 
 
 def test_every_room_spans_every_server_and_typists_are_spread():
