@@ -89,7 +89,10 @@ class Committer:
                     results = await self.loop.run_in_executor(self._executor, commit, edits)
                 except Exception as error:  # the thread itself failed
                     results = [error] * len(edits)
-                await self._publish(edits, results)
+                try:
+                    await self._publish(edits, results)
+                except Exception:  # clients notice the missing revisions and fetch them
+                    logger.exception("failed to broadcast %d committed edits", len(edits))
                 for (_, future), result in zip(batch, results, strict=True):
                     if future.done():  # its author went away meanwhile
                         continue

@@ -132,6 +132,20 @@ async def test_an_edit_is_broadcast_even_when_its_author_stopped_waiting(monkeyp
         await waiting
 
 
+async def test_a_failed_broadcast_still_acknowledges_the_committed_edit(monkeypatch, caplog):
+    """Clients that missed it find the gap in the revisions and fetch it."""
+    await anew_document("doc")
+
+    async def publish_ops(slug, ops):
+        raise ConnectionError("redis is gone")
+
+    monkeypatch.setattr(committer_module.hub, "publish_ops", publish_ops)
+    accepted = await committer.submit(edit("doc", ["a"], "a1"))
+    assert accepted.operation.rev == 1
+    assert await aread_document("doc") == (1, "a")
+    assert "failed to broadcast 1 committed edits" in caplog.text
+
+
 def test_edits_need_an_existing_document():
     with pytest.raises(EditRejected) as rejected:
         services.document_apply_operation(slug="nope", base_rev=0, op=["x"], op_id="x", session_id="s")
