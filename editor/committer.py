@@ -10,7 +10,9 @@ rises, and no edit waits for a timer.
 After each commit the committer hands the accepted edits to the hub, in
 revision order and grouped per document, and only then wakes their authors
 to acknowledge them: an edit is broadcast even if its author's connection
-went away while it was being committed.
+went away while it was being committed. Every COMPACT_EVERY revisions a
+document's stored text is brought up to date, in the background
+(storage.store_text), so that no edit waits for it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from django.db import connection
 from . import protocol, services
 from .engine import Accepted, EditRejected
 from .hub import hub
+from .storage import text_due
+from .threads import in_thread_pool
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +70,7 @@ class Committer:
         self._executor: ThreadPoolExecutor | None = None
         self._waiting: list[tuple[services.Edit, asyncio.Future]] = []
         self._running: asyncio.Task | None = None
+        self._upkeep: set[asyncio.Task] = set()
 
     async def submit(self, edit: services.Edit) -> Accepted:
         """The edit's result once it is committed and broadcast; raises EditRejected if refused."""
@@ -100,8 +105,24 @@ class Committer:
                         future.set_exception(result)
                     else:
                         future.set_result(result)
+                self._start_upkeep(edits, results)
         finally:
             self._running = None
+
+    def _start_upkeep(self, edits: Sequence[services.Edit], results: Sequence[Result]) -> None:
+        """Store the text of documents that are due, in the thread pool, while edits go on."""
+        for edit, result in zip(edits, results, strict=True):
+            if isinstance(result, Accepted) and not result.duplicate and text_due(result.operation.rev):
+                task = self.loop.create_task(self._store_text(edit.slug))
+                self._upkeep.add(task)  # the loop holds tasks weakly
+                task.add_done_callback(self._upkeep.discard)
+
+    @staticmethod
+    async def _store_text(slug: str) -> None:
+        try:
+            await in_thread_pool(services.document_store_text)(slug=slug)
+        except Exception:  # the next due revision tries again; reading the text meanwhile costs more
+            logger.exception("failed to store the text of %s", slug)
 
     @staticmethod
     async def _publish(edits: Sequence[services.Edit], results: Sequence[Result]) -> None:
@@ -120,6 +141,8 @@ class Committer:
         """Finish the work in hand and close the thread's database connection (tests, shutdown)."""
         if self._running is not None and self.loop is asyncio.get_running_loop():
             await self._running
+        if self._upkeep and self.loop is asyncio.get_running_loop():
+            await asyncio.gather(*self._upkeep)
         if self._executor is not None:
             # Not connection.close: that would be the calling thread's connection.
             self._executor.submit(lambda: connection.close()).result()

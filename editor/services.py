@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from . import engine, ot, selectors
 from .models import Document, EditingSession
-from .storage import DatabaseDocumentLog, write_appended
+from .storage import DatabaseDocumentLog, store_text, text_due, write_appended
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +101,18 @@ def document_apply_operation(
     [result] = documents_apply_operations(edits=[edit])
     if isinstance(result, engine.EditRejected):
         raise result
+    if not result.duplicate and text_due(result.operation.rev):
+        document_store_text(slug=slug)
     return result
+
+
+def document_store_text(*, slug: str) -> None:
+    """Store the document's text as of now and compact its history; due after some edits (text_due).
+
+    Not part of any edit's transaction: the committer runs it in the
+    background, and edits never wait for it.
+    """
+    store_text(slug=slug)
 
 
 def documents_set_read_only(*, document_ids: Iterable[int], read_only: bool) -> list[str]:

@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
@@ -144,50 +144,12 @@ class DatabaseDocumentLog:
         self.unwritten.append(operation)
         self.document.rev, self.document.length = operation.rev, length
 
-    def _store_text(self) -> None:
-        text = self.text
-        changes = {"text": text, "snapshot_rev": self.document.rev}
-        if len(text) != self.document.length:
-            # The stored length went wrong somehow (a worker of an older
-            # version writing during a rolling deploy): trust the text, which
-            # every client has, and say so, rather than refuse every edit.
-            logger.error(
-                "document %s: stored length %d, text has %d characters; repaired",
-                self.document.slug,
-                self.document.length,
-                len(text),
-            )
-            changes["length"] = self.document.length = len(text)
-        Document.objects.filter(pk=self.document.pk).update(**changes)
-        self.document.snapshot_rev = self.document.rev
-
-    def _compact(self) -> None:
-        """Forget the oldest operations, always a prefix of the log.
-
-        An operation goes only when it is more than EDITOR_OPLOG_RETAIN
-        revisions and EDITOR_OPLOG_RETAIN_SECONDS old, and so is everything
-        before it: a client whose edit is in flight, or who reconnects within
-        that time, is always told what became of it, and catch-up never meets
-        a hole (even when workers' clocks disagree about created_at). Nothing
-        after the stored text's revision goes: the text now is built from it.
-        """
-        document = self.document
-        cutoff = timezone.now() - timedelta(seconds=settings.EDITOR_OPLOG_RETAIN_SECONDS)
-        bound = min(document.rev - settings.EDITOR_OPLOG_RETAIN, document.snapshot_rev)
-        youngest_kept = Operation.objects.filter(document=document, created_at__gte=cutoff).aggregate(
-            Min("rev")
-        )["rev__min"]
-        if youngest_kept is not None:
-            bound = min(bound, youngest_kept - 1)
-        Operation.objects.filter(document=document, rev__lte=bound).delete()
-
 
 def write_appended(logs: Iterable[DatabaseDocumentLog]) -> None:
     """Store what the logs appended: one UPDATE and one INSERT, however many documents and edits.
 
-    Called inside the transaction that locked the logs; the documents whose
-    revision passed a multiple of COMPACT_EVERY then store their text and
-    compact their history.
+    Called inside the transaction that locked the logs. Storing the text is
+    left to ``store_text`` (see ``text_due``), outside the edits' transaction.
     """
     changed = [log for log in logs if log.unwritten]
     if not changed:
@@ -215,11 +177,79 @@ def write_appended(logs: Iterable[DatabaseDocumentLog]) -> None:
             [value for row in rows for value in row],
         )
     for log in changed:
-        first_rev = log.unwritten[0].rev
-        if log._read_after is not None:
-            log._read += log.unwritten
-        log.unwritten = []
-        if log.rev // COMPACT_EVERY > (first_rev - 1) // COMPACT_EVERY:
-            log._store_text()
-            log._compact()
-            log._read, log._read_after = [], None
+        # What was read holds while the lock does; the next transaction reads again.
+        log.unwritten, log._read, log._read_after = [], [], None
+
+
+def text_due(rev: int) -> bool:
+    """Whether the edit that made revision ``rev`` should be followed by ``store_text``."""
+    return rev % COMPACT_EVERY == 0
+
+
+def store_text(*, slug: str) -> None:
+    """Bring the stored text up to the head revision, then forget old operations.
+
+    Runs after an edit, not inside its transaction, so that edits never wait
+    for it (it costs a few milliseconds every COMPACT_EVERY revisions). It
+    reads without locking: committed operations never change and edits never
+    write the text. The row is written only if its stored text is still the
+    one read (else another worker did this meanwhile), in a short
+    transaction that also does the compaction.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, rev, length, text, snapshot_rev FROM {_DOCUMENTS} WHERE slug = %s", [slug]
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return
+    document_id, rev, length, text, snapshot_rev = row
+    log = DatabaseDocumentLog(Document(id=document_id, slug=slug, rev=rev, length=length))
+    operations = [operation for operation in log.operations_since(snapshot_rev) if operation.rev <= rev]
+    if [operation.rev for operation in operations] != list(range(snapshot_rev + 1, rev + 1)):
+        return  # the text was stored and the log compacted meanwhile
+    for operation in operations:
+        text = ot.apply(text, operation.op)
+    # The stored length went wrong somehow (a worker of an older version
+    # writing during a rolling deploy): trust the text, which every client
+    # has, and say so, rather than refuse every edit. Later edits carried
+    # the error along, so it is corrected by the same amount.
+    drift = len(text) - length
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {_DOCUMENTS} SET text = %s, snapshot_rev = %s, length = length + %s"
+                " WHERE id = %s AND snapshot_rev = %s",
+                [text, rev, drift, document_id, snapshot_rev],
+            )
+            if cursor.rowcount != 1:
+                return
+        if drift:
+            logger.error(
+                "document %s: stored length %d at revision %d, text has %d characters; repaired",
+                slug,
+                length,
+                rev,
+                len(text),
+            )
+        _compact(document_id, stored_rev=rev)
+
+
+def _compact(document_id: int, *, stored_rev: int) -> None:
+    """Forget the oldest operations, always a prefix of the log.
+
+    An operation goes only when it is more than EDITOR_OPLOG_RETAIN
+    revisions older than the stored text (``stored_rev``) and more than
+    EDITOR_OPLOG_RETAIN_SECONDS old, and so is everything before it: a client
+    whose edit is in flight, or who reconnects within that time, is always
+    told what became of it, and catch-up never meets a hole (even when
+    workers' clocks disagree about created_at). Nothing after the stored
+    text's revision goes: the text now is built from it.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.EDITOR_OPLOG_RETAIN_SECONDS)
+    bound = stored_rev - settings.EDITOR_OPLOG_RETAIN
+    operations = Operation.objects.filter(document_id=document_id)
+    youngest_kept = operations.filter(created_at__gte=cutoff).aggregate(Min("rev"))["rev__min"]
+    if youngest_kept is not None:
+        bound = min(bound, youngest_kept - 1)
+    operations.filter(rev__lte=bound).delete()

@@ -12,7 +12,8 @@ from editor import committer as committer_module
 from editor import protocol, services
 from editor.committer import commit, committer
 from editor.engine import Accepted, EditRejected
-from editor.models import Operation
+from editor.models import Document, Operation
+from editor.storage import COMPACT_EVERY
 from tests.documents import anew_document, aread_document, new_document, read_document
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -173,3 +174,16 @@ async def test_edits_published_together_reach_each_member_in_one_frame_without_t
     assert alice.frames == [json.loads(second)]
     assert bob.frames == [json.loads(first)]
     assert carol.frames == [{"type": "batch", "frames": [json.loads(first), json.loads(second)]}]
+
+
+async def test_the_text_is_stored_in_the_background_after_the_due_revision():
+    await anew_document("doc")
+    for n in range(COMPACT_EVERY):
+        await committer.submit(edit("doc", [n, "x"] if n else ["x"], f"e{n}", base_rev=n))
+    await committer.stop()  # waits for the background work
+    stored = await Document.objects.aget(slug="doc")
+    assert (stored.text, stored.snapshot_rev, stored.length) == (
+        "x" * COMPACT_EVERY,
+        COMPACT_EVERY,
+        COMPACT_EVERY,
+    )

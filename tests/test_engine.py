@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from editor import engine, ot
 from editor.models import Document, Operation
-from editor.storage import COMPACT_EVERY, DatabaseDocumentLog, write_appended
+from editor.storage import COMPACT_EVERY, DatabaseDocumentLog, store_text, text_due, write_appended
 from tests.documents import new_document
 
 MAX_CHARS = 1000
@@ -36,7 +36,7 @@ def new_log(request):
 
 
 def accept(log, op, base_rev=None, op_id="op", session="s1"):
-    """engine.accept, then (for the database log) the write that services.py does before committing."""
+    """engine.accept, then (for the database log) what services.py and the committer do after it."""
     accepted = engine.accept(
         log,
         base_rev=log.rev if base_rev is None else base_rev,
@@ -47,6 +47,8 @@ def accept(log, op, base_rev=None, op_id="op", session="s1"):
     )
     if isinstance(log, DatabaseDocumentLog):
         write_appended([log])
+        if text_due(accepted.operation.rev):
+            store_text(slug=log.document.slug)
     return accepted
 
 
@@ -208,3 +210,16 @@ def test_an_edit_writes_no_text_and_the_text_is_stored_now_and_then(settings, dj
     assert (stored.text, stored.snapshot_rev) == ("ab" + "x" * (COMPACT_EVERY - 1) + "y", COMPACT_EVERY)
     # Compaction kept what the history promises and everything after the stored text.
     assert Operation.objects.filter(document=stored).count() == 10
+
+
+@pytest.mark.django_db
+def test_storing_the_text_repairs_a_drifted_length_once(caplog):
+    """A wrong stored length (an older worker's write) is corrected, and only once."""
+    document = new_document("drift", "abc")
+    accept(DatabaseDocumentLog(document), [3, "d"], op_id="one")
+    Document.objects.filter(pk=document.pk).update(length=2)
+    store_text(slug="drift")
+    store_text(slug="drift")  # nothing left to do: no second correction
+    stored = Document.objects.get(pk=document.pk)
+    assert (stored.text, stored.snapshot_rev, stored.length) == ("abcd", 1, 4)
+    assert caplog.text.count("repaired") == 1
