@@ -56,11 +56,17 @@ def commit(edits: Sequence[services.Edit]) -> list[Result]:
     results: list[Result] = []
     for edit in edits:
         try:
-            results += services.documents_apply_operations(edits=[edit])
+            [result] = services.documents_apply_operations(edits=[edit])
         except Exception as error:
             logger.exception("edit %s to %s failed", edit.op_id, edit.slug)
             connection.close()
             results.append(error)
+            continue
+        if isinstance(result, Accepted) and result.duplicate:
+            # The failed batch may have committed it before failing, unseen
+            # by anyone: broadcast it (clients ignore revisions they have).
+            result = Accepted(result.operation, duplicate=False)
+        results.append(result)
     return results
 
 

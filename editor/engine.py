@@ -51,6 +51,8 @@ class DocumentLog(Protocol):
 
     def find(self, op_id: str) -> LoggedOperation | None: ...
 
+    def has_op_id(self, op_id: str) -> bool: ...
+
     def operations_since(self, rev: int) -> list[LoggedOperation]: ...
 
     def append(self, operation: LoggedOperation, length: int) -> None: ...
@@ -131,6 +133,11 @@ def accept(
             if earlier.op_id == op_id:
                 return Accepted(earlier, duplicate=True)
         committed_since = [logged.op for logged in logged_since]
+    if log.has_op_id(op_id):
+        # The id of an edit older than base_rev: a resend could not be that old.
+        raise EditRejected(
+            "duplicate-id", f"operation id {op_id!r} belongs to an earlier edit; each edit needs a new id"
+        )
     op = rebase(
         op, base_rev=base_rev, head_rev=log.rev, head_length=log.length, committed_since=committed_since
     )
@@ -169,6 +176,9 @@ class MemoryDocumentLog:
 
     def find(self, op_id: str) -> LoggedOperation | None:
         return next((logged for _, logged in self.operations if logged.op_id == op_id), None)
+
+    def has_op_id(self, op_id: str) -> bool:
+        return self.find(op_id) is not None
 
     def operations_since(self, rev: int) -> list[LoggedOperation]:
         return [logged for _, logged in self.operations if logged.rev > rev]

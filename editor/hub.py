@@ -32,6 +32,7 @@ from . import protocol
 logger = logging.getLogger(__name__)
 
 PRESENCE_TICK = 0.05  # seconds
+GROUP_SEND_TIMEOUT = 2.0  # seconds
 
 
 def document_group(slug: str) -> str:
@@ -170,7 +171,9 @@ class Hub:
     async def _group_send(self, slug: str, message: dict) -> None:
         message["origin"] = self.channel_name
         try:
-            await self.layer.group_send(document_group(slug), message)
+            # A Redis that hangs must not hold up the edits waiting behind this.
+            async with asyncio.timeout(GROUP_SEND_TIMEOUT):
+                await self.layer.group_send(document_group(slug), message)
         except Exception:
             # Committed edits are not lost: clients find the gap and fetch it.
             logger.exception("broadcast to %s failed", document_group(slug))

@@ -68,7 +68,9 @@ def documents_apply_operations(*, edits: Sequence[Edit]) -> list[engine.Accepted
     """
     results: list[engine.Accepted | engine.EditRejected] = []
     with transaction.atomic():
-        logs = DatabaseDocumentLog.locked_many(slugs={edit.slug for edit in edits})
+        logs = DatabaseDocumentLog.locked_many(
+            slugs={edit.slug for edit in edits}, op_ids={edit.op_id for edit in edits}
+        )
         for edit in edits:
             try:
                 results.append(_accept(logs.get(edit.slug), edit))
@@ -117,9 +119,11 @@ def document_store_text(*, slug: str) -> None:
 
 def documents_set_read_only(*, document_ids: Iterable[int], read_only: bool) -> list[str]:
     """Switch documents to read-only (or back); returns the slugs that changed, to notify."""
-    documents = Document.objects.filter(pk__in=list(document_ids)).exclude(read_only=read_only)
-    slugs = list(documents.values_list("slug", flat=True))
-    Document.objects.filter(slug__in=slugs).update(read_only=read_only)
+    with transaction.atomic():
+        # Locked in id order, as the committer locks them: never a cycle with a batch of edits.
+        documents = Document.objects.filter(pk__in=list(document_ids)).exclude(read_only=read_only)
+        slugs = list(documents.order_by("id").select_for_update().values_list("slug", flat=True))
+        Document.objects.filter(slug__in=slugs).update(read_only=read_only)
     return slugs
 
 

@@ -49,6 +49,9 @@ class DatabaseDocumentLog:
         # lock: the edits of one transaction to one document read them once.
         self._read: list[LoggedOperation] = []
         self._read_after: int | None = None
+        # Of the ids in _checked_ids, those stored for this document (locked_many asks once).
+        self._checked_ids: frozenset[str] = frozenset()
+        self._stored_ids: set[str] = set()
 
     @classmethod
     def locked(cls, *, slug: str | None = None, pk: int | None = None) -> DatabaseDocumentLog:
@@ -60,9 +63,30 @@ class DatabaseDocumentLog:
         return logs[0]
 
     @classmethod
-    def locked_many(cls, *, slugs: Collection[str]) -> dict[str, DatabaseDocumentLog]:
-        """The logs of the documents with these slugs that exist, their rows locked, by slug."""
-        return {log.document.slug: log for log in cls._lock("slug", list(slugs))}
+    def locked_many(
+        cls, *, slugs: Collection[str], op_ids: Collection[str] = ()
+    ) -> dict[str, DatabaseDocumentLog]:
+        """The logs of the documents with these slugs that exist, their rows locked, by slug.
+
+        Which of ``op_ids`` each document has stored is asked in the same
+        breath (one query), for ``has_op_id``.
+        """
+        logs = {log.document.slug: log for log in cls._lock("slug", list(slugs))}
+        if logs and op_ids:
+            by_id = {log.document.pk: log for log in logs.values()}
+            checked = frozenset(op_ids)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT document_id, op_id FROM {_OPERATIONS}"
+                    f" WHERE document_id IN ({', '.join(['%s'] * len(by_id))})"
+                    f" AND op_id IN ({', '.join(['%s'] * len(checked))})",
+                    [*by_id, *checked],
+                )
+                for document_id, op_id in cursor.fetchall():
+                    by_id[document_id]._stored_ids.add(op_id)
+            for log in logs.values():
+                log._checked_ids = checked
+        return logs
 
     @classmethod
     def _lock(cls, column: str, values: list) -> list[DatabaseDocumentLog]:
@@ -123,6 +147,13 @@ class DatabaseDocumentLog:
         row = Operation.objects.filter(document=self.document, op_id=op_id).values_list(*_FIELDS).first()
         return LoggedOperation(*row) if row else None
 
+    def has_op_id(self, op_id: str) -> bool:
+        if any(operation.op_id == op_id for operation in self.unwritten):
+            return True
+        if op_id in self._checked_ids:
+            return op_id in self._stored_ids
+        return self.find(op_id) is not None
+
     def operations_since(self, rev: int) -> list[LoggedOperation]:
         if self._read_after is None or rev < self._read_after:
             with connection.cursor() as cursor:
@@ -179,6 +210,7 @@ def write_appended(logs: Iterable[DatabaseDocumentLog]) -> None:
     for log in changed:
         # What was read holds while the lock does; the next transaction reads again.
         log.unwritten, log._read, log._read_after = [], [], None
+        log._checked_ids, log._stored_ids = frozenset(), set()
 
 
 def text_due(rev: int) -> bool:

@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from django.db import connection
 
 from editor import committer as committer_module
+from editor import hub as hub_module
 from editor import protocol, services
 from editor.committer import commit, committer
 from editor.engine import Accepted, EditRejected
@@ -73,6 +74,49 @@ async def test_a_refused_edit_costs_the_others_in_its_transaction_nothing(batch_
     assert good.operation.rev == 1
     assert (too_long.code, nowhere.code) == ("invalid-op", "unknown-document")
     assert await aread_document("doc") == (1, "abc")
+
+
+async def test_a_reused_id_is_refused_and_costs_its_batch_nothing(batch_sizes):
+    await anew_document("doc")
+    await committer.submit(edit("doc", ["a"], "a1"))
+    reused, good = await asyncio.gather(
+        committer.submit(edit("doc", [1, "b"], "a1", base_rev=1)),
+        committer.submit(edit("doc", [1, "c"], "c1", base_rev=1)),
+        return_exceptions=True,
+    )
+    assert batch_sizes == [1, 2]
+    assert reused.code == "duplicate-id"
+    assert good.operation.rev == 2
+    assert await aread_document("doc") == (2, "ac")
+
+
+async def test_edits_committed_by_a_batch_that_then_failed_are_still_broadcast(monkeypatch):
+    """As when the connection drops after COMMIT: the retry finds them stored, and sends them on."""
+    await anew_document("doc")
+    store = services.documents_apply_operations
+
+    def failing_after_commit(*, edits):
+        results = store(edits=edits)
+        if len(edits) > 1:
+            raise ConnectionError("connection lost after COMMIT")
+        return results
+
+    monkeypatch.setattr(services, "documents_apply_operations", failing_after_commit)
+    published = []
+
+    async def publish_ops(slug, ops):
+        published.extend(json.loads(frame)["id"] for frame, _ in ops)
+
+    monkeypatch.setattr(committer_module.hub, "publish_ops", publish_ops)
+    first = asyncio.ensure_future(committer.submit(edit("doc", ["a"], "a1")))
+    await asyncio.sleep(0)  # the first transaction starts alone; the next two go together
+    results = await asyncio.gather(
+        first,
+        committer.submit(edit("doc", [1, "b"], "b1", base_rev=1)),
+        committer.submit(edit("doc", [1, "c"], "c1", base_rev=1)),
+    )
+    assert [r.operation.rev for r in results] == [1, 2, 3]
+    assert published == ["a1", "b1", "c1"]
 
 
 def test_a_failing_edit_is_retried_alone_and_fails_alone(monkeypatch, caplog):
@@ -187,3 +231,19 @@ async def test_the_text_is_stored_in_the_background_after_the_due_revision():
         COMPACT_EVERY,
         COMPACT_EVERY,
     )
+
+
+async def test_a_hanging_redis_does_not_hold_up_the_edits(monkeypatch, caplog, redis_channel_layer):
+    await anew_document("doc")
+    listener = Listener("bob")
+    await committer_module.hub.join("doc", listener)
+
+    async def hang(group, message):
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(committer_module.hub.layer, "group_send", hang)
+    monkeypatch.setattr(hub_module, "GROUP_SEND_TIMEOUT", 0.05)
+    accepted = await committer.submit(edit("doc", ["a"], "a1"))
+    assert accepted.operation.rev == 1
+    assert [frame["id"] for frame in listener.frames] == ["a1"]  # the local members had it
+    assert "broadcast to doc.doc failed" in caplog.text

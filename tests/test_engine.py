@@ -59,6 +59,20 @@ def test_accept_at_head_gives_the_next_revision(new_log):
     assert (log.rev, log.text) == (1, "hello world")
 
 
+def test_an_id_of_an_earlier_edit_is_refused_on_a_new_edit(new_log):
+    """Only a resend (made before the edit was applied) may repeat an id; it gets the earlier result."""
+    log = new_log("ab")
+    accept(log, [2, "c"], op_id="first")
+    accept(log, [3, "d"], op_id="second")
+    with pytest.raises(engine.EditRejected) as rejected:
+        accept(log, [4, "e"], op_id="first")
+    assert rejected.value.code == "duplicate-id"
+    with pytest.raises(engine.EditRejected):
+        accept(log, [3, "e"], base_rev=1, op_id="first")  # older than the base: not a resend
+    assert accept(log, [2, "c"], base_rev=0, op_id="first").duplicate
+    assert (log.rev, log.text) == (2, "abcd")
+
+
 def test_accept_rebases_a_stale_operation_over_what_was_committed(new_log):
     log = new_log("ac")
     accept(log, [1, "b", 1], op_id="first")
@@ -200,7 +214,8 @@ def test_an_edit_writes_no_text_and_the_text_is_stored_now_and_then(settings, dj
     settings.EDITOR_OPLOG_RETAIN_SECONDS = 0
     log = DatabaseDocumentLog(new_document("lazy", "ab"))
     for n in range(COMPACT_EVERY - 1):
-        with django_assert_max_num_queries(2):  # one UPDATE of rev and length, one INSERT
+        # Is the id new (the committer asks once per batch), one UPDATE of rev and length, one INSERT.
+        with django_assert_max_num_queries(3):
             accept(log, [2 + n, "x"], op_id=f"op{n}")
     stored = Document.objects.get(slug="lazy")
     assert (stored.text, stored.snapshot_rev, stored.length) == ("ab", 0, 2 + COMPACT_EVERY - 1)
