@@ -182,6 +182,22 @@ def browser():
 
 
 @pytest.fixture
+def poison_edits(monkeypatch) -> str:
+    """Make every transaction that holds an edit with the returned id fail ("database on fire")."""
+    from editor import services
+
+    store = services.documents_apply_operations
+
+    def failing(*, edits):
+        if any(edit.op_id == "poison" for edit in edits):
+            raise RuntimeError("database on fire")
+        return store(edits=edits)
+
+    monkeypatch.setattr(services, "documents_apply_operations", failing)
+    return "poison"
+
+
+@pytest.fixture
 def fail_once(monkeypatch):
     """Make ``module.name`` raise RuntimeError("database on fire") on its next call only."""
 

@@ -119,18 +119,10 @@ async def test_edits_committed_by_a_batch_that_then_failed_are_still_broadcast(m
     assert published == ["a1", "b1", "c1"]
 
 
-def test_a_failing_edit_is_retried_alone_and_fails_alone(monkeypatch, caplog):
+def test_a_failing_edit_is_retried_alone_and_fails_alone(poison_edits, caplog):
     new_document("doc")
-    store = services.documents_apply_operations
-
-    def failing_on_poison(*, edits):
-        if any(e.op_id == "poison" for e in edits):
-            raise RuntimeError("database on fire")
-        return store(edits=edits)
-
-    monkeypatch.setattr(services, "documents_apply_operations", failing_on_poison)
     results = commit(
-        [edit("doc", ["a"], "before"), edit("doc", ["b"], "poison"), edit("doc", ["c"], "after")]
+        [edit("doc", ["a"], "before"), edit("doc", ["b"], poison_edits), edit("doc", ["c"], "after")]
     )
     assert [type(result) for result in results] == [Accepted, RuntimeError, Accepted]
     assert read_document("doc")[0] == 2

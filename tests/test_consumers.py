@@ -4,7 +4,6 @@ import logging
 
 import pytest
 
-from editor import services
 from editor.models import Document, EditingSession, Operation
 from tests.documents import anew_document, aread_document
 from tests.tabs import TIMEOUT, Tab, append, open_tab
@@ -249,21 +248,13 @@ async def test_an_operation_with_too_many_components_is_refused():
 
 
 async def test_an_edit_that_cannot_be_stored_is_reported_with_its_id_and_the_connection_survives(
-    monkeypatch,
+    poison_edits,
 ):
     """The client then resumes on a new connection, which tells it what became of the edit."""
-    store = services.documents_apply_operations
-
-    def failing_on_poison(*, edits):
-        if any(edit.op_id == "poison" for edit in edits):
-            raise RuntimeError("database on fire")
-        return store(edits=edits)
-
-    monkeypatch.setattr(services, "documents_apply_operations", failing_on_poison)
     tab, _ = await open_tab()
-    await tab.send({"type": "op", "rev": 0, "op": ["x"], "id": "poison"})
+    await tab.send({"type": "op", "rev": 0, "op": ["x"], "id": poison_edits})
     error = await tab.receive_type("error")
-    assert (error["code"], error["id"]) == ("internal-error", "poison")
+    assert (error["code"], error["id"]) == ("internal-error", poison_edits)
     await tab.send({"type": "op", "rev": 0, "op": ["y"], "id": "a:1"})
     assert (await tab.receive_type("ack"))["rev"] == 1
     await tab.close()
