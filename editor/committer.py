@@ -33,8 +33,9 @@ from .threads import in_thread_pool
 logger = logging.getLogger(__name__)
 
 # Edits per transaction at most: bounds the statements' size (six parameters
-# an edit, well under SQLite's 32,766) and the time the locks are held.
-MAX_BATCH = 200
+# an edit: 900, under the 999 of SQLite before 3.32) and the time the locks
+# are held.
+MAX_BATCH = 150
 
 Result = Accepted | EditRejected | Exception
 

@@ -52,6 +52,15 @@ async def test_edits_waiting_together_for_many_documents_share_one_transaction(b
     assert await Operation.objects.acount() == 15
 
 
+async def test_a_transaction_takes_at_most_max_batch_edits(batch_sizes):
+    await anew_document("doc")
+    count = committer_module.MAX_BATCH + 5
+    results = await asyncio.gather(*(committer.submit(edit("doc", ["x"], f"x{n}")) for n in range(count)))
+    assert batch_sizes == [committer_module.MAX_BATCH, 5]
+    assert sorted(r.operation.rev for r in results) == list(range(1, count + 1))
+    assert await aread_document("doc") == (count, "x" * count)
+
+
 async def test_edits_arriving_during_a_commit_go_together_in_the_next(batch_sizes):
     await anew_document("doc")
     first = asyncio.ensure_future(committer.submit(edit("doc", ["a"], "first")))
