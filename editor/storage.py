@@ -57,10 +57,10 @@ class DatabaseDocumentLog:
     def locked(cls, *, slug: str | None = None, pk: int | None = None) -> DatabaseDocumentLog:
         """The log of the document with this slug (or pk), its row locked for this transaction."""
         column, value = ("slug", slug) if pk is None else ("id", pk)
-        logs = cls._lock(column, [value])
-        if not logs:
+        locked = cls._lock(column, [value])
+        if not locked:
             raise Document.DoesNotExist(f"no document with {column} {value!r}")
-        return logs[0]
+        return locked[0][0]
 
     @classmethod
     def locked_many(
@@ -68,29 +68,31 @@ class DatabaseDocumentLog:
     ) -> dict[str, DatabaseDocumentLog]:
         """The logs of the documents with these slugs that exist, their rows locked, by slug.
 
-        Which of ``op_ids`` each document has stored is asked in the same
-        breath (one query), for ``has_op_id``.
+        Which of ``op_ids`` each document has stored is known after it, for
+        ``has_op_id``: the lock statement counts them, and only a document
+        that has some (a resend, a reused id) costs one more query.
         """
-        logs = {log.document.slug: log for log in cls._lock("slug", list(slugs))}
-        if logs and op_ids:
-            by_id = {log.document.pk: log for log in logs.values()}
-            checked = frozenset(op_ids)
+        checked = frozenset(op_ids)
+        locked = cls._lock("slug", list(slugs), op_ids=checked)
+        for log, _ in locked:
+            log._checked_ids = checked
+        having = {log.document.pk: log for log, stored in locked if stored}
+        if having:
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"SELECT document_id, op_id FROM {_OPERATIONS}"
-                    f" WHERE document_id IN ({', '.join(['%s'] * len(by_id))})"
-                    f" AND op_id IN ({', '.join(['%s'] * len(checked))})",
-                    [*by_id, *checked],
+                    f"SELECT document_id, op_id FROM {_OPERATIONS} WHERE document_id IN"
+                    f" ({_placeholders(having)}) AND op_id IN ({_placeholders(checked)})",
+                    [*having, *checked],
                 )
                 for document_id, op_id in cursor.fetchall():
-                    by_id[document_id]._stored_ids.add(op_id)
-            for log in logs.values():
-                log._checked_ids = checked
-        return logs
+                    having[document_id]._stored_ids.add(op_id)
+        return {log.document.slug: log for log, _ in locked}
 
     @classmethod
-    def _lock(cls, column: str, values: list) -> list[DatabaseDocumentLog]:
-        """One SELECT ... FOR UPDATE in id order.
+    def _lock(
+        cls, column: str, values: list, op_ids: frozenset[str] = frozenset()
+    ) -> list[tuple[DatabaseDocumentLog, int]]:
+        """One SELECT ... FOR UPDATE in id order: each log, and how many of ``op_ids`` it has stored.
 
         Every writer locks in the same order, so two workers' transactions
         never wait for each other in a cycle. Every edit comes through here
@@ -98,26 +100,34 @@ class DatabaseDocumentLog:
         the same statements through the ORM (measured: 1.1 against 3.2 ms).
         """
         lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-        placeholders = ", ".join(["%s"] * len(values))
+        stored = "0"
+        if op_ids:
+            stored = (
+                f"(SELECT COUNT(*) FROM {_OPERATIONS} o"
+                f" WHERE o.document_id = d.id AND o.op_id IN ({_placeholders(op_ids)}))"
+            )
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT id, slug, rev, length, snapshot_rev, read_only FROM {_DOCUMENTS}"
-                f" WHERE {column} IN ({placeholders}) ORDER BY id{lock}",
-                values,
+                f"SELECT d.id, d.slug, d.rev, d.length, d.snapshot_rev, d.read_only, {stored}"
+                f" FROM {_DOCUMENTS} d WHERE d.{column} IN ({_placeholders(values)}) ORDER BY d.id{lock}",
+                [*op_ids, *values],
             )
             rows = cursor.fetchall()
         return [
-            cls(
-                Document(
-                    id=document_id,
-                    slug=slug,
-                    rev=rev,
-                    length=length,
-                    snapshot_rev=snapshot_rev,
-                    read_only=bool(read_only),
-                )
+            (
+                cls(
+                    Document(
+                        id=document_id,
+                        slug=slug,
+                        rev=rev,
+                        length=length,
+                        snapshot_rev=snapshot_rev,
+                        read_only=bool(read_only),
+                    )
+                ),
+                stored,
             )
-            for document_id, slug, rev, length, snapshot_rev, read_only in rows
+            for document_id, slug, rev, length, snapshot_rev, read_only, stored in rows
         ]
 
     @property
@@ -176,6 +186,10 @@ class DatabaseDocumentLog:
         self.document.rev, self.document.length = operation.rev, length
 
 
+def _placeholders(values: Collection) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
 def write_appended(logs: Iterable[DatabaseDocumentLog]) -> None:
     """Store what the logs appended: one UPDATE and one INSERT, however many documents and edits.
 
@@ -187,7 +201,6 @@ def write_appended(logs: Iterable[DatabaseDocumentLog]) -> None:
         return
     now = timezone.now()
     cases = " ".join(["WHEN %s THEN %s"] * len(changed))
-    ids = ", ".join(["%s"] * len(changed))
     rows = [
         (log.document.pk, op.rev, json.dumps(op.op), op.op_id, op.session_id, now)
         for log in changed
@@ -196,7 +209,7 @@ def write_appended(logs: Iterable[DatabaseDocumentLog]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {_DOCUMENTS} SET rev = CASE id {cases} END, length = CASE id {cases} END,"
-            f" updated_at = %s WHERE id IN ({ids})",
+            f" updated_at = %s WHERE id IN ({_placeholders(changed)})",
             [value for log in changed for value in (log.document.pk, log.rev)]
             + [value for log in changed for value in (log.document.pk, log.length)]
             + [now]
