@@ -206,20 +206,29 @@ def write_appended(logs: Iterable[DatabaseDocumentLog]) -> None:
         for log in changed
         for op in log.unwritten
     ]
+    update = (
+        f"UPDATE {_DOCUMENTS} SET rev = CASE id {cases} END, length = CASE id {cases} END,"
+        f" updated_at = %s WHERE id IN ({_placeholders(changed)})",
+        [value for log in changed for value in (log.document.pk, log.rev)]
+        + [value for log in changed for value in (log.document.pk, log.length)]
+        + [now]
+        + [log.document.pk for log in changed],
+    )
+    insert = (
+        f"INSERT INTO {_OPERATIONS} (document_id, rev, op, op_id, session_id, created_at)"
+        f" VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(rows))}",
+        [value for row in rows for value in row],
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {_DOCUMENTS} SET rev = CASE id {cases} END, length = CASE id {cases} END,"
-            f" updated_at = %s WHERE id IN ({_placeholders(changed)})",
-            [value for log in changed for value in (log.document.pk, log.rev)]
-            + [value for log in changed for value in (log.document.pk, log.length)]
-            + [now]
-            + [log.document.pk for log in changed],
-        )
-        cursor.execute(
-            f"INSERT INTO {_OPERATIONS} (document_id, rev, op, op_id, session_id, created_at)"
-            f" VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(rows))}",
-            [value for row in rows for value in row],
-        )
+        if connection.vendor == "postgresql" and not connection.settings_dict["OPTIONS"].get(
+            "server_side_binding"
+        ):
+            # Both in one round trip (psycopg binds on the client side, unless
+            # told otherwise), which shortens the time the rows stay locked.
+            cursor.execute(f"{update[0]}; {insert[0]}", update[1] + insert[1])
+        else:
+            cursor.execute(*update)
+            cursor.execute(*insert)
     for log in changed:
         # What was read holds while the lock does; the next transaction reads again.
         log.unwritten, log._read, log._read_after = [], [], None
