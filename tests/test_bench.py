@@ -62,3 +62,12 @@ def test_every_room_spans_every_server_and_typists_are_spread():
     typists = [spec[0] for spec in clients if spec[3]]
     assert typists.count("ws://a") == typists.count("ws://b") == 25
     assert [len(agent) for agent in plan] == [100, 100]
+
+
+def test_ab_exports_a_revision_that_runs_on_its_own(tmp_path):
+    from bench import ab
+
+    tree = ab.export("HEAD", tmp_path)
+    assert (tree / "bench" / "loadgen.py").exists()
+    assert (tree / "editor" / "committer.py").exists()
+    assert not (tree / ".git").exists()
