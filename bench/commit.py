@@ -50,7 +50,7 @@ def main() -> None:
     _setup()
     from editor import services
     from editor.models import Document
-    from editor.storage import COMPACT_EVERY, text_due
+    from editor.storage import COMPACT_EVERY, store_text, text_due
 
     rows = []
     Document.objects.create(slug="alone")
@@ -60,7 +60,7 @@ def main() -> None:
         edit = services.Edit("alone", n, [n, "x"] if n else ["x"], f"alone-{n}", "bench")
         _timed(alone, lambda edit=edit: services.documents_apply_operations(edits=[edit]))
         if text_due(n + 1):  # the committer does this in the background
-            _timed(upkeep, lambda: services.document_store_text(slug="alone"))
+            _timed(upkeep, lambda: store_text(slug="alone"))
     rows.append(("one edit on the head revision", alone, args.edits / (time.perf_counter() - started)))
     rows.append((f"storing the text (every {COMPACT_EVERY} revisions, not in an edit)", upkeep, None))
 
@@ -81,7 +81,7 @@ def main() -> None:
         _timed(batched, lambda edits=edits: services.documents_apply_operations(edits=edits))
         for slug in slugs:
             if text_due(rev[slug]):
-                services.document_store_text(slug=slug)
+                store_text(slug=slug)
     rows.append(("20 edits over 10 documents", batched, args.edits / (time.perf_counter() - started)))
 
     print("| transaction | p50 ms | p99 ms | max ms | edits/s |")

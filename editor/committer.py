@@ -25,9 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 from django.db import connection
 
 from . import protocol, services
-from .engine import Accepted, EditRejected
+from .engine import Accepted, EditRejected, LoggedOperation
 from .hub import hub
-from .storage import text_due
+from .storage import store_text, text_due
 from .threads import in_thread_pool
 
 logger = logging.getLogger(__name__)
@@ -101,10 +101,16 @@ class Committer:
                     results = await self.loop.run_in_executor(self._executor, commit, edits)
                 except Exception as error:  # the thread itself failed
                     results = [error] * len(edits)
+                # (slug, operation) of the edits applied now, not earlier.
+                applied = [
+                    (edit.slug, result.operation)
+                    for edit, result in zip(edits, results, strict=True)
+                    if isinstance(result, Accepted) and not result.duplicate
+                ]
                 try:
-                    await self._publish(edits, results)
+                    await self._publish(applied)
                 except Exception:  # clients notice the missing revisions and fetch them
-                    logger.exception("failed to broadcast %d committed edits", len(edits))
+                    logger.exception("failed to broadcast %d committed edits", len(applied))
                 for (_, future), result in zip(batch, results, strict=True):
                     if future.done():  # its author went away meanwhile
                         continue
@@ -112,35 +118,33 @@ class Committer:
                         future.set_exception(result)
                     else:
                         future.set_result(result)
-                self._start_upkeep(edits, results)
+                for slug, operation in applied:
+                    if text_due(operation.rev):
+                        self._start_storing_text(slug)
         finally:
             self._running = None
 
-    def _start_upkeep(self, edits: Sequence[services.Edit], results: Sequence[Result]) -> None:
-        """Store the text of documents that are due, in the thread pool, while edits go on."""
-        for edit, result in zip(edits, results, strict=True):
-            if isinstance(result, Accepted) and not result.duplicate and text_due(result.operation.rev):
-                task = self.loop.create_task(self._store_text(edit.slug))
-                self._upkeep.add(task)  # the loop holds tasks weakly
-                task.add_done_callback(self._upkeep.discard)
+    def _start_storing_text(self, slug: str) -> None:
+        """In the thread pool, while edits go on."""
+        task = self.loop.create_task(self._store_text(slug))
+        self._upkeep.add(task)  # the loop holds tasks weakly
+        task.add_done_callback(self._upkeep.discard)
 
     @staticmethod
     async def _store_text(slug: str) -> None:
         try:
-            await in_thread_pool(services.document_store_text)(slug=slug)
+            await in_thread_pool(store_text)(slug=slug)
         except Exception:  # the next due revision tries again; reading the text meanwhile costs more
             logger.exception("failed to store the text of %s", slug)
 
     @staticmethod
-    async def _publish(edits: Sequence[services.Edit], results: Sequence[Result]) -> None:
+    async def _publish(applied: Sequence[tuple[str, LoggedOperation]]) -> None:
         by_document: dict[str, list[tuple[str, str]]] = {}
-        for edit, result in zip(edits, results, strict=True):
-            if isinstance(result, Accepted) and not result.duplicate:
-                operation = result.operation
-                frame = protocol.op_frame(
-                    rev=operation.rev, op=operation.op, session=operation.session_id, op_id=operation.op_id
-                )
-                by_document.setdefault(edit.slug, []).append((frame, operation.session_id))
+        for slug, operation in applied:
+            frame = protocol.op_frame(
+                rev=operation.rev, op=operation.op, session=operation.session_id, op_id=operation.op_id
+            )
+            by_document.setdefault(slug, []).append((frame, operation.session_id))
         for slug, ops in by_document.items():
             await hub.publish_ops(slug, ops)
 

@@ -169,12 +169,18 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                 await self._receive_ping()
         except Exception:
             # One bad frame must not cost the connection (and leave its
-            # session looking connected): report it and carry on.
+            # session looking connected): report it and carry on. About an
+            # edit, the id tells the client to resume on a new connection,
+            # where the server says whether the edit was applied.
             logger.exception(
                 "failed to handle a %s frame in session %s", type(request).__name__, self.session_id
             )
             await self.send(
-                text_data=protocol.error_frame("internal-error", "the server failed to handle that frame")
+                text_data=protocol.error_frame(
+                    "internal-error",
+                    "the server failed to handle that frame",
+                    getattr(request, "op_id", None),
+                )
             )
 
     async def _receive_op(self, request: protocol.OpRequest) -> None:
@@ -189,16 +195,6 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             accepted = await committer.submit(edit)  # committed, and broadcast to the others
         except EditRejected as error:
             await self.send(text_data=protocol.error_frame(error.code, error.message, request.op_id))
-            return
-        except Exception:
-            # Whether it was applied is unknown: the client resumes on a new
-            # connection, where the server tells it what became of the edit.
-            logger.exception("failed to commit edit %s in session %s", request.op_id, self.session_id)
-            await self.send(
-                text_data=protocol.error_frame(
-                    "internal-error", "the server failed to store that edit", request.op_id
-                )
-            )
             return
         await self.send(text_data=protocol.ack_frame(rev=accepted.operation.rev, op_id=request.op_id))
         if not accepted.duplicate:

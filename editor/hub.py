@@ -4,8 +4,9 @@ The tutorial's pattern (every connection joins the document's group, every
 broadcast is one channel-layer message per connection, dispatched through
 each consumer) costs a channel-layer delivery, a task wake-up and a database
 connection check per recipient. Here each process has one channel, joined
-to the groups of the documents it serves: an edit is one message per
-process, encoded once, written by the hub to each local socket.
+to the groups of the documents it serves: the edits a process commits
+together are one message per document, encoded once, written by each
+process's hub to its local sockets.
 
 Presence changes (joins, leaves, carets, renames) are coalesced per document
 for PRESENCE_TICK and travel as one ``batch`` frame, so that a crowd joining
@@ -178,24 +179,19 @@ class Hub:
             # Committed edits are not lost: clients find the gap and fetch it.
             logger.exception("broadcast to %s failed", document_group(slug))
 
-    async def _deliver(self, slug: str, frame: str, *, exclude: str | None = None) -> None:
-        for session_id, member in list(self.rooms.get(slug, {}).items()):
-            if session_id != exclude:
-                await self._deliver_to(member, frame)
+    async def _deliver(self, slug: str, frame: str) -> None:
+        for member in list(self.rooms.get(slug, {}).values()):
+            await self._deliver_to(member, frame)
 
     async def _deliver_ops(self, slug: str, ops: list[tuple[str, str]]) -> None:
         """Several edits reach each member as one frame (a ``batch`` if more than one)."""
-        everyone = ops[0][0] if len(ops) == 1 else protocol.batch_frame([frame for frame, _ in ops])
+        everyone = _one_frame([frame for frame, _ in ops])
         authors = {author for _, author in ops}
         for session_id, member in list(self.rooms.get(slug, {}).items()):
             if session_id not in authors:
                 await self._deliver_to(member, everyone)
-                continue
-            others = [frame for frame, author in ops if author != session_id]
-            if others:
-                await self._deliver_to(
-                    member, others[0] if len(others) == 1 else protocol.batch_frame(others)
-                )
+            elif others := [frame for frame, author in ops if author != session_id]:
+                await self._deliver_to(member, _one_frame(others))
 
     @staticmethod
     async def _deliver_to(member: Member, frame: str) -> None:
@@ -252,6 +248,10 @@ class Hub:
             await self.layer.send(channel_name, message)
         except Exception:
             logger.exception("could not reach %s", channel_name)
+
+
+def _one_frame(frames: list[str]) -> str:
+    return frames[0] if len(frames) == 1 else protocol.batch_frame(frames)
 
 
 hub = Hub()

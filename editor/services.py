@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from . import engine, ot, selectors
 from .models import Document, EditingSession
-from .storage import DatabaseDocumentLog, store_text, text_due, write_appended
+from .storage import DatabaseDocumentLog, write_appended
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,28 +93,6 @@ def _accept(log: DatabaseDocumentLog | None, edit: Edit) -> engine.Accepted:
         session_id=edit.session_id,
         max_chars=settings.EDITOR_MAX_DOCUMENT_CHARS,
     )
-
-
-def document_apply_operation(
-    *, slug: str, base_rev: int, op: ot.Operation, op_id: str, session_id: str
-) -> engine.Accepted:
-    """One edit on its own (tools and tests); raises EditRejected when it is refused."""
-    edit = Edit(slug=slug, base_rev=base_rev, op=op, op_id=op_id, session_id=session_id)
-    [result] = documents_apply_operations(edits=[edit])
-    if isinstance(result, engine.EditRejected):
-        raise result
-    if not result.duplicate and text_due(result.operation.rev):
-        document_store_text(slug=slug)
-    return result
-
-
-def document_store_text(*, slug: str) -> None:
-    """Store the document's text as of now and compact its history; due after some edits (text_due).
-
-    Not part of any edit's transaction: the committer runs it in the
-    background, and edits never wait for it.
-    """
-    store_text(slug=slug)
 
 
 def documents_set_read_only(*, document_ids: Iterable[int], read_only: bool) -> list[str]:

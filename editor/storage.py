@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from . import ot
+from . import engine, ot
 from .engine import LoggedOperation
 from .models import Document, Operation
 
@@ -144,11 +144,7 @@ class DatabaseDocumentLog:
         text, snapshot_rev = (
             Document.objects.filter(pk=self.document.pk).values_list("text", "snapshot_rev").get()
         )
-        for operation in self.operations_since(snapshot_rev):
-            if operation.rev > self.document.rev:
-                break
-            text = ot.apply(text, operation.op)
-        return text
+        return _replayed(text, self.operations_since(snapshot_rev), up_to=self.rev)
 
     def find(self, op_id: str) -> LoggedOperation | None:
         for operation in self.unwritten:
@@ -184,6 +180,15 @@ class DatabaseDocumentLog:
     def append(self, operation: LoggedOperation, length: int) -> None:
         self.unwritten.append(operation)
         self.document.rev, self.document.length = operation.rev, length
+
+
+def _replayed(text: str, operations: Iterable[LoggedOperation], *, up_to: int) -> str:
+    """``text`` with the operations up to revision ``up_to`` applied, in order."""
+    for operation in operations:
+        if operation.rev > up_to:
+            break
+        text = ot.apply(text, operation.op)
+    return text
 
 
 def _placeholders(values: Collection) -> str:
@@ -258,12 +263,10 @@ def store_text(*, slug: str) -> None:
     if row is None:
         return
     document_id, rev, length, text, snapshot_rev = row
-    log = DatabaseDocumentLog(Document(id=document_id, slug=slug, rev=rev, length=length))
-    operations = [operation for operation in log.operations_since(snapshot_rev) if operation.rev <= rev]
-    if [operation.rev for operation in operations] != list(range(snapshot_rev + 1, rev + 1)):
+    operations = engine.catch_up(DatabaseDocumentLog(Document(id=document_id, rev=rev)), snapshot_rev)
+    if operations is None:
         return  # the text was stored and the log compacted meanwhile
-    for operation in operations:
-        text = ot.apply(text, operation.op)
+    text = _replayed(text, operations, up_to=rev)
     # The stored length went wrong somehow (a worker of an older version
     # writing during a rolling deploy): trust the text, which every client
     # has, and say so, rather than refuse every edit. Later edits carried

@@ -12,7 +12,7 @@ from editor import committer as committer_module
 from editor import hub as hub_module
 from editor import protocol, services
 from editor.committer import commit, committer
-from editor.engine import Accepted, EditRejected
+from editor.engine import Accepted
 from editor.models import Document, Operation
 from editor.storage import COMPACT_EVERY
 from tests.documents import anew_document, aread_document, new_document, read_document
@@ -190,12 +190,6 @@ async def test_a_failed_broadcast_still_acknowledges_the_committed_edit(monkeypa
     assert accepted.operation.rev == 1
     assert await aread_document("doc") == (1, "a")
     assert "failed to broadcast 1 committed edits" in caplog.text
-
-
-def test_edits_need_an_existing_document():
-    with pytest.raises(EditRejected) as rejected:
-        services.document_apply_operation(slug="nope", base_rev=0, op=["x"], op_id="x", session_id="s")
-    assert rejected.value.code == "unknown-document"
 
 
 class Listener:
