@@ -28,7 +28,7 @@ from bench import loadgen, targets
 from bench.clients import CLIENTS
 
 RESULTS = Path(__file__).resolve().parent / "results"
-REFERENCE_TARGET = "socketio2"
+REFERENCE_NAME = "socket.io, 2 processes + Redis"  # the row the others are compared with
 
 TARGETS = {
     "editor": lambda: targets.editor(2),
@@ -171,7 +171,7 @@ def _ratio(value: float, reference: float) -> str:
 
 
 def scenario_table(name: str, rows: list[dict]) -> str:
-    reference = next((row for row in rows if row["target"].startswith("socket.io, 2")), None)
+    reference = next((row for row in rows if row["target"] == REFERENCE_NAME), None)
     lines = [
         f"#### {name}",
         "",

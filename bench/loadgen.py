@@ -40,10 +40,6 @@ class Scenario:
     duration: float  # seconds of typing
     drain: float = 3.0  # seconds to wait for the last deliveries
 
-    @property
-    def clients(self) -> int:
-        return self.rooms * self.clients_per_room
-
 
 @dataclass
 class Result:
@@ -143,15 +139,13 @@ async def _agent_main(kind: str, specs: list[tuple], scenario: Scenario, barrier
     typed_for = time.monotonic() - started
     # Every agent listens until the whole scenario is over, typists or not.
     await asyncio.sleep(max(0.0, begin + scenario.duration - loop.time()) + scenario.drain)
-    sent_by_room: dict[str, int] = {}
     typed_by_room: dict[str, int] = {}
     for client, spec in zip(clients, specs, strict=True):
-        sent_by_room[spec[1]] = sent_by_room.get(spec[1], 0) + client.sent
         typed_by_room[spec[1]] = typed_by_room.get(spec[1], 0) + client.keystrokes
     report = {
         "connections": len(clients),
         "keystrokes": sum(client.keystrokes for client in clients),
-        "sent_by_room": sent_by_room,
+        "sent": sum(client.sent for client in clients),
         "typed_by_room": typed_by_room,
         "received": received,
         "frames": frames,
@@ -211,7 +205,7 @@ def run_scenario(kind: str, urls: list[str], scenario: Scenario, agents: int = 2
         result.errors += report["errors"]
         result.seconds = max(result.seconds, report["seconds"])
         result.latency.merge(Histogram.from_state(report["histogram"]))
-        result.messages += sum(report["sent_by_room"].values())
+        result.messages += report["sent"]
         for room, typed in report["typed_by_room"].items():
             result.expected += typed * (members[room] - 1)
     return result

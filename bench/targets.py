@@ -135,7 +135,7 @@ def _fresh_database() -> str:
 
 
 @contextlib.contextmanager
-def editor(workers: int = 2, **settings: str) -> Iterator[Target]:
+def editor(workers: int = 2) -> Iterator[Target]:
     """This product: ``workers`` Daphne processes on Redis and a fresh PostgreSQL database."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-editor-"))
     env = servers.server_environment(
@@ -143,7 +143,6 @@ def editor(workers: int = 2, **settings: str) -> Iterator[Target]:
         REDIS_URL=REDIS_URL,
         REDIS_PREFIX=f"bench-{secrets.token_hex(4)}",
         EDITOR_LOG_LEVEL="WARNING",
-        **settings,
     )
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     started = []

@@ -114,19 +114,6 @@ def start_worker(worker_env, tmp_path):
         worker.stop()
 
 
-async def read_document(slug: str) -> tuple[int, str]:
-    """(rev, text) of a document, read through a thread that closes its connection after.
-
-    Plain async ORM calls would leave a connection open in asgiref's thread,
-    which keeps the test database from being dropped at the end of the run.
-    """
-    from channels.db import database_sync_to_async
-
-    from tests.documents import read_document as read
-
-    return await database_sync_to_async(read)(slug)
-
-
 @pytest.fixture
 def runserver(tmp_path):
     """``manage.py runserver`` as a developer starts it: DEBUG, SQLite, the in-memory layer."""

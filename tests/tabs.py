@@ -43,6 +43,13 @@ class Tab:
             if frame["type"] == kind:
                 return frame
 
+    async def receive_until_quiet(self, quiet: float = 0.3) -> list[dict]:
+        """Every frame that comes until none has come for ``quiet`` seconds (to assert absences)."""
+        frames = []
+        while self._unread or not await self.communicator.receive_nothing(timeout=quiet):
+            frames.append(await self.receive())
+        return frames
+
     async def close(self) -> None:
         await self.communicator.disconnect()
 

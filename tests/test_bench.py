@@ -2,6 +2,8 @@
 
 import json
 import random
+import subprocess
+import sys
 
 from bench.clients import EditorClient
 from bench.histogram import Histogram
@@ -64,10 +66,15 @@ def test_every_room_spans_every_server_and_typists_are_spread():
     assert [len(agent) for agent in plan] == [100, 100]
 
 
-def test_ab_exports_a_revision_that_runs_on_its_own(tmp_path):
+def test_ab_exports_a_revision_whose_bench_imports_from_the_export(tmp_path):
     from bench import ab
 
     tree = ab.export("HEAD", tmp_path)
-    assert (tree / "bench" / "loadgen.py").exists()
-    assert (tree / "editor" / "committer.py").exists()
-    assert not (tree / ".git").exists()
+    imported = subprocess.run(
+        [sys.executable, "-c", "import bench.compare, bench.targets; print(bench.targets.ROOT)"],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert imported.stdout.strip() == str(tree)

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+import threading
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -16,6 +17,7 @@ from editor.engine import Accepted
 from editor.models import Document, Operation
 from editor.storage import COMPACT_EVERY
 from tests.documents import anew_document, aread_document, new_document, read_document
+from tests.tabs import TIMEOUT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,68 +26,103 @@ def edit(slug: str, op, op_id: str, base_rev: int = 0) -> services.Edit:
     return services.Edit(slug=slug, base_rev=base_rev, op=op, op_id=op_id, session_id="s1")
 
 
+class Transactions:
+    """services.documents_apply_operations as the committer calls it: each call's number of
+    edits, and a way to hold the transactions back until the test lets them go."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.sizes: list[int] = []
+        self._started = threading.Event()
+        self._go = threading.Event()
+        self._go.set()
+        store = services.documents_apply_operations
+
+        def counted(*, edits):
+            self.sizes.append(len(edits))
+            self._started.set()
+            assert self._go.wait(TIMEOUT), "the test never let the transaction go"
+            return store(edits=edits)
+
+        monkeypatch.setattr(services, "documents_apply_operations", counted)
+
+    def hold(self) -> None:
+        self._go.clear()
+
+    async def started(self) -> None:
+        """Once the first transaction is under way (in the committer's thread)."""
+        assert await asyncio.to_thread(self._started.wait, TIMEOUT)
+
+    async def let_go(self) -> None:
+        self._go.set()
+
+
 @pytest.fixture
-def batch_sizes(monkeypatch) -> list[int]:
-    """The number of edits in each transaction the committer runs."""
-    sizes = []
-    store = services.documents_apply_operations
-
-    def counting(*, edits):
-        sizes.append(len(edits))
-        return store(edits=edits)
-
-    monkeypatch.setattr(services, "documents_apply_operations", counting)
-    return sizes
+def transactions(monkeypatch) -> Transactions:
+    return Transactions(monkeypatch)
 
 
-async def test_edits_waiting_together_for_many_documents_share_one_transaction(batch_sizes):
+@pytest.fixture
+def published(monkeypatch) -> list[str]:
+    """The ids of the edits the committer hands to the hub, in order (instead of broadcasting them)."""
+    ids = []
+
+    async def publish_ops(slug, ops):
+        ids.extend(json.loads(frame)["id"] for frame, _ in ops)
+
+    monkeypatch.setattr(committer_module.hub, "publish_ops", publish_ops)
+    return ids
+
+
+async def test_edits_waiting_together_for_many_documents_share_one_transaction(transactions):
     for slug in ("a", "b", "c"):
         await anew_document(slug)
     edits = [
         edit(slug, [n, "x"] if n else ["x"], f"{slug}{n}", base_rev=n) for n in range(5) for slug in "abc"
     ]
     results = await asyncio.gather(*(committer.submit(e) for e in edits))
-    assert batch_sizes == [15]
+    assert transactions.sizes == [15]
     assert [r.operation.rev for r in results] == [n + 1 for n in range(5) for _ in "abc"]
     for slug in "abc":
         assert await aread_document(slug) == (5, "xxxxx")
     assert await Operation.objects.acount() == 15
 
 
-async def test_a_transaction_takes_at_most_max_batch_edits(batch_sizes):
+async def test_a_transaction_takes_at_most_max_batch_edits(transactions):
     await anew_document("doc")
     count = committer_module.MAX_BATCH + 5
     results = await asyncio.gather(*(committer.submit(edit("doc", ["x"], f"x{n}")) for n in range(count)))
-    assert batch_sizes == [committer_module.MAX_BATCH, 5]
+    assert transactions.sizes == [committer_module.MAX_BATCH, 5]
     assert sorted(r.operation.rev for r in results) == list(range(1, count + 1))
     assert await aread_document("doc") == (count, "x" * count)
 
 
-async def test_edits_arriving_during_a_commit_go_together_in_the_next(batch_sizes):
+async def test_edits_arriving_during_a_commit_go_together_in_the_next(transactions):
     await anew_document("doc")
+    transactions.hold()
     first = asyncio.ensure_future(committer.submit(edit("doc", ["a"], "first")))
-    await asyncio.sleep(0)  # the first transaction starts alone
+    await transactions.started()
     rest = [committer.submit(edit("doc", ["b"], f"later{n}")) for n in range(10)]
-    results = await asyncio.gather(first, *rest)
-    assert batch_sizes == [1, 10]
+    # Let go once the ten have been submitted (gather starts its tasks in order).
+    *results, _ = await asyncio.gather(first, *rest, transactions.let_go())
+    assert transactions.sizes == [1, 10]
     assert sorted(r.operation.rev for r in results) == list(range(1, 12))
     rev, text = await aread_document("doc")
     assert (rev, sorted(text)) == (11, sorted("a" + "b" * 10))
 
 
-async def test_a_refused_edit_costs_the_others_in_its_transaction_nothing(batch_sizes):
+async def test_a_refused_edit_costs_the_others_in_its_transaction_nothing(transactions):
     await anew_document("doc", text="ab")
     edits = [edit("doc", [2, "c"], "good"), edit("doc", [5, "c"], "too-long"), edit("gone", ["x"], "nowhere")]
     good, too_long, nowhere = await asyncio.gather(
         *(committer.submit(e) for e in edits), return_exceptions=True
     )
-    assert batch_sizes == [3]
+    assert transactions.sizes == [3]
     assert good.operation.rev == 1
     assert (too_long.code, nowhere.code) == ("invalid-op", "unknown-document")
     assert await aread_document("doc") == (1, "abc")
 
 
-async def test_a_reused_id_is_refused_and_costs_its_batch_nothing(batch_sizes):
+async def test_a_reused_id_is_refused_and_costs_its_batch_nothing(transactions):
     await anew_document("doc")
     await committer.submit(edit("doc", ["a"], "a1"))
     reused, good = await asyncio.gather(
@@ -93,13 +130,13 @@ async def test_a_reused_id_is_refused_and_costs_its_batch_nothing(batch_sizes):
         committer.submit(edit("doc", [1, "c"], "c1", base_rev=1)),
         return_exceptions=True,
     )
-    assert batch_sizes == [1, 2]
+    assert transactions.sizes == [1, 2]
     assert reused.code == "duplicate-id"
     assert good.operation.rev == 2
     assert await aread_document("doc") == (2, "ac")
 
 
-async def test_edits_committed_by_a_batch_that_then_failed_are_still_broadcast(monkeypatch):
+async def test_edits_committed_by_a_batch_that_then_failed_are_still_broadcast(monkeypatch, published):
     """As when the connection drops after COMMIT: the retry finds them stored, and sends them on."""
     await anew_document("doc")
     store = services.documents_apply_operations
@@ -111,18 +148,8 @@ async def test_edits_committed_by_a_batch_that_then_failed_are_still_broadcast(m
         return results
 
     monkeypatch.setattr(services, "documents_apply_operations", failing_after_commit)
-    published = []
-
-    async def publish_ops(slug, ops):
-        published.extend(json.loads(frame)["id"] for frame, _ in ops)
-
-    monkeypatch.setattr(committer_module.hub, "publish_ops", publish_ops)
-    first = asyncio.ensure_future(committer.submit(edit("doc", ["a"], "a1")))
-    await asyncio.sleep(0)  # the first transaction starts alone; the next two go together
     results = await asyncio.gather(
-        first,
-        committer.submit(edit("doc", [1, "b"], "b1", base_rev=1)),
-        committer.submit(edit("doc", [1, "c"], "c1", base_rev=1)),
+        *(committer.submit(edit("doc", ["x"], op_id)) for op_id in ("a1", "b1", "c1"))
     )
     assert [r.operation.rev for r in results] == [1, 2, 3]
     assert published == ["a1", "b1", "c1"]
@@ -160,20 +187,16 @@ async def test_an_edit_survives_its_connection_to_the_database_being_cut(caplog)
     assert "retrying them one by one" in caplog.text
 
 
-async def test_an_edit_is_broadcast_even_when_its_author_stopped_waiting(monkeypatch):
+async def test_an_edit_is_broadcast_even_when_its_author_stopped_waiting(transactions, published):
     await anew_document("doc")
-    published = []
-
-    async def publish_ops(slug, ops):
-        published.extend((slug, json.loads(frame)["id"]) for frame, _ in ops)
-
-    monkeypatch.setattr(committer_module.hub, "publish_ops", publish_ops)
+    transactions.hold()
     waiting = asyncio.ensure_future(committer.submit(edit("doc", ["a"], "a1")))
-    await asyncio.sleep(0)
-    waiting.cancel()  # the author's connection closed
+    await transactions.started()
+    waiting.cancel()  # the author's connection closed while its edit was being committed
+    await transactions.let_go()
     second = await committer.submit(edit("doc", [1, "b"], "a2", base_rev=1))
     assert second.operation.rev == 2
-    assert published == [("doc", "a1"), ("doc", "a2")]
+    assert published == ["a1", "a2"]
     with pytest.raises(asyncio.CancelledError):
         await waiting
 

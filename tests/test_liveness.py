@@ -4,12 +4,13 @@ import time
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.core.management import call_command
 from django.utils import timezone
 
 from editor import liveness, services
 from editor.models import Document, EditingSession
+from tests.documents import anew_document, new_document
 from tests.tabs import open_tab
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,7 +23,10 @@ def stale_session(document: Document, session_id: str, *, worker: str = "dead:1"
     return session
 
 
-async def test_a_check_vouches_for_this_workers_sessions_and_records_their_edits(settings):
+astale_session = sync_to_async(stale_session)
+
+
+async def test_a_check_vouches_for_this_workers_sessions_and_records_their_edits():
     tab, first = await open_tab()
     await tab.send({"type": "op", "rev": 0, "op": ["x"], "id": "e1"})
     await tab.receive_type("ack")
@@ -44,9 +48,7 @@ def healthy_for_a_while(settings) -> liveness.WorkerSessions:
 async def test_a_silent_session_is_closed_and_its_document_told(settings):
     settings.EDITOR_SESSION_TIMEOUT_SECONDS = 30
     tab, _ = await open_tab()
-    document = await Document.objects.aget(slug="doc")
-    ghost = await EditingSession.objects.acreate(document=document, session_id="ghost", worker="dead:1")
-    await EditingSession.objects.filter(pk=ghost.pk).aupdate(last_seen=timezone.now() - timedelta(seconds=31))
+    await astale_session(await Document.objects.aget(slug="doc"), "ghost", age=31)
     closed = await healthy_for_a_while(settings).check()
     assert [c.session_id for c in closed] == ["ghost"]
     assert (await EditingSession.objects.aget(session_id="ghost")).disconnected_at is not None
@@ -56,15 +58,16 @@ async def test_a_silent_session_is_closed_and_its_document_told(settings):
 
 async def test_a_session_heard_from_recently_is_kept(settings):
     settings.EDITOR_SESSION_TIMEOUT_SECONDS = 30
-    document = await Document.objects.acreate(slug="doc")
-    await EditingSession.objects.acreate(document=document, session_id="recent", worker="other:1")
+    await EditingSession.objects.acreate(
+        document=await anew_document("doc"), session_id="recent", worker="other:1"
+    )
     assert await healthy_for_a_while(settings).check() == []
     assert (await EditingSession.objects.aget(session_id="recent")).disconnected_at is None
 
 
 def test_a_new_worker_closes_what_its_predecessor_left_open(settings):
     settings.WORKER_ID = "web1"
-    document = Document.objects.create(slug="doc")
+    document = new_document("doc")
     stale_session(document, "left-over", worker="web1", age=5)
     stale_session(document, "elsewhere", worker="web2", age=5)
     sessions = liveness.WorkerSessions()
@@ -74,7 +77,7 @@ def test_a_new_worker_closes_what_its_predecessor_left_open(settings):
 
 
 def test_the_management_command_expires_silent_sessions(capsys):
-    document = Document.objects.create(slug="doc")
+    document = new_document("doc")
     stale_session(document, "old")
     EditingSession.objects.create(document=document, session_id="fresh", worker="w:1")
     call_command("expire_sessions")
@@ -94,9 +97,7 @@ async def test_a_live_session_wrongly_expired_is_reopened_by_its_workers_heartbe
 async def test_a_worker_just_back_from_a_database_outage_expires_nobody(settings):
     """Its own heartbeats failed too: the others' silence is the outage's, not their death."""
     settings.EDITOR_SESSION_TIMEOUT_SECONDS = 30
-    document = await Document.objects.acreate(slug="doc")
-    other = await EditingSession.objects.acreate(document=document, session_id="other", worker="w2:1")
-    await EditingSession.objects.filter(pk=other.pk).aupdate(last_seen=timezone.now() - timedelta(seconds=60))
+    await astale_session(await anew_document("doc"), "other", worker="w2:1", age=60)
     sessions = liveness.WorkerSessions()
     sessions._cleaned_leftovers = True
     assert await sessions.check() == []  # healthy only since now
@@ -121,7 +122,7 @@ async def test_a_session_reopened_by_its_heartbeat_is_announced_again():
 
 def test_heartbeats_scale_linearly_with_sessions(django_assert_max_num_queries):
     """One worker with 2,000 sessions vouches for them in a handful of queries."""
-    document = Document.objects.create(slug="many")
+    document = new_document("many")
     EditingSession.objects.bulk_create(
         [EditingSession(document=document, session_id=f"s{n}", worker="w:1") for n in range(2000)]
     )

@@ -13,7 +13,7 @@ import pytest
 
 from editor import ot
 from tests.admin_http import AdminBrowser
-from tests.conftest import read_document
+from tests.documents import aread_document
 from tests.livetab import LiveTab
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.django_db(transaction=True)]
@@ -104,7 +104,7 @@ async def test_concurrent_random_typing_on_two_workers_converges_with_nothing_lo
 
     for tab in tabs:
         await tab.wait_synchronised()
-    rev, text = await read_document("storm")
+    rev, text = await aread_document("storm")
     for tab in tabs:
         await tab.wait_synchronised(rev=rev)
     assert {tab.text for tab in tabs} == {text}
@@ -138,15 +138,15 @@ async def test_a_restart_of_every_worker_keeps_the_document_and_offline_typing(s
     await reader.connect()
     assert reader.frames[0]["type"] == "snapshot"
     assert (reader.frames[0]["rev"], reader.text) == (rev_before + 1, "one two three offline")
-    assert await read_document("durable") == (rev_before + 1, "one two three offline")
+    assert await aread_document("durable") == (rev_before + 1, "one two three offline")
     await writer.close()
     await reader.close()
 
 
 async def test_presence_crosses_workers_and_an_admin_on_one_disconnects_a_session_on_the_other(
-    start_worker, django_user_model
+    two_workers, django_user_model
 ):
-    worker_a, worker_b = start_worker("a"), start_worker("b")
+    worker_a, worker_b = two_workers
     await django_user_model.objects.acreate_superuser("operator", "op@example.com", "a long enough password")
     on_a = LiveTab(worker_a.ws_url, "crossing", "on-a")
     on_b = LiveTab(worker_b.ws_url, "crossing", "on-b")
@@ -170,13 +170,14 @@ async def test_presence_crosses_workers_and_an_admin_on_one_disconnects_a_sessio
         "/admin/editor/editingsession/",
         {"action": "disconnect", "_selected_action": session_pk, "reason": "crossing workers", "index": "0"},
     )
-    await on_a.wait_for(
-        lambda: any(f["type"] == "error" and f["code"] == "disconnected" for f in on_a.frames),
-        what="the kick",
-    )
-    assert "crossing workers" in on_a.frames[-1]["message"]
+
+    def kick() -> dict | None:
+        return next((f for f in on_a.frames if f["type"] == "error" and f["code"] == "disconnected"), None)
+
+    await on_a.wait_for(lambda: kick() is not None, what="the kick")
+    assert "crossing workers" in kick()["message"]
     await on_a.wait_for(lambda: not on_a.client.live, what="the socket to close")
-    assert on_a.socket is None or on_a.socket.close_code == 4001
+    assert on_a.socket.close_code == 4001
     await on_b.wait_for(
         lambda: {"type": "leave", "session": session_a} in on_b.frames, what="B to hear that A left"
     )
