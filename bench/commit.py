@@ -2,18 +2,21 @@
 
     python -m bench.commit            # 2,000 edits each way
 
-Times ``services.documents_apply_operations`` (what the committer's thread
-runs) for edits one at a time on the head revision of one document, and for
-batches of 20 edits spread over 10 documents, and prints p50 / p99 / max per
-transaction and the edits per second (edits/s includes storing the text,
-which the committer does in the background every COMPACT_EVERY revisions).
-No network clients, no event loop: only the database path, to compare
-changes to it in isolation.
+Times both ways the committer can send a batch: Django's connection
+(``services.documents_apply_operations``, what it runs in a thread on
+SQLite) and the asynchronous PostgreSQL connection (``runners.PostgresRunner``, what it
+runs on PostgreSQL), for edits one at a time on the head revision of one
+document, and for batches of 20 edits spread over 10 documents. Prints p50 /
+p99 / max per transaction and the edits per second (edits/s includes storing
+the text, which the committer does in the background every COMPACT_EVERY
+revisions). No network clients: only the database path, to compare changes
+to it in isolation.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import subprocess
 import sys
@@ -35,10 +38,46 @@ def _setup() -> None:
     django.setup()
 
 
-def _timed(histogram: Histogram, function) -> None:
-    started = time.perf_counter_ns()
-    function()
-    histogram.add((time.perf_counter_ns() - started) / 1000)
+def _time_runner(name: str, apply, *, edits_total: int) -> list[tuple]:
+    """One edit at a time on the head of one document, then batches of 20 over 10 documents."""
+    from editor.batch import Edit
+    from editor.models import Document
+    from editor.storage import COMPACT_EVERY, store_text, text_due
+
+    rows = []
+    Document.objects.create(slug=f"{name}-alone")
+    alone, upkeep = Histogram(), Histogram()
+    started = time.perf_counter()
+    for n in range(edits_total):
+        edit = Edit(f"{name}-alone", n, [n, "x"] if n else ["x"], f"alone-{n}", "bench")
+        alone.add(apply([edit]))
+        if text_due(n + 1):  # the committer does this in the background
+            begun = time.perf_counter_ns()
+            store_text(slug=f"{name}-alone")
+            upkeep.add((time.perf_counter_ns() - begun) / 1000)
+    rate = edits_total / (time.perf_counter() - started)
+    rows.append((name, "one edit on the head revision", alone, rate))
+    rows.append((name, f"storing the text (every {COMPACT_EVERY} revisions, not in an edit)", upkeep, None))
+
+    slugs = [f"{name}-doc{d}" for d in range(10)]
+    for slug in slugs:
+        Document.objects.create(slug=slug)
+    batched = Histogram()
+    rev = dict.fromkeys(slugs, 0)
+    started = time.perf_counter()
+    for batch in range(edits_total // 20):
+        edits = []
+        for k in range(20):
+            slug = slugs[k % 10]
+            op = [rev[slug], "x"] if rev[slug] else ["x"]
+            edits.append(Edit(slug, rev[slug], op, f"b{batch}-{k}", "b"))
+            rev[slug] += 1
+        batched.add(apply(edits))
+        for slug in slugs:
+            if text_due(rev[slug]):
+                store_text(slug=slug)
+    rows.append((name, "20 edits over 10 documents", batched, edits_total / (time.perf_counter() - started)))
+    return rows
 
 
 def main() -> None:
@@ -49,46 +88,32 @@ def main() -> None:
     args = parser.parse_args()
     _setup()
     from editor import services
-    from editor.models import Document
-    from editor.storage import COMPACT_EVERY, store_text, text_due
+    from editor.runners import PostgresRunner
 
-    rows = []
-    Document.objects.create(slug="alone")
-    alone, upkeep = Histogram(), Histogram()
-    started = time.perf_counter()
-    for n in range(args.edits):
-        edit = services.Edit("alone", n, [n, "x"] if n else ["x"], f"alone-{n}", "bench")
-        _timed(alone, lambda edit=edit: services.documents_apply_operations(edits=[edit]))
-        if text_due(n + 1):  # the committer does this in the background
-            _timed(upkeep, lambda: store_text(slug="alone"))
-    rows.append(("one edit on the head revision", alone, args.edits / (time.perf_counter() - started)))
-    rows.append((f"storing the text (every {COMPACT_EVERY} revisions, not in an edit)", upkeep, None))
+    def through_django(edits) -> float:
+        begun = time.perf_counter_ns()
+        services.documents_apply_operations(edits=edits)
+        return (time.perf_counter_ns() - begun) / 1000
 
-    slugs = [f"doc{d}" for d in range(10)]
-    for slug in slugs:
-        Document.objects.create(slug=slug)
-    batched = Histogram()
-    rev = dict.fromkeys(slugs, 0)
-    started = time.perf_counter()
-    for batch in range(args.edits // 20):
-        edits = []
-        for k in range(20):
-            slug = slugs[k % 10]
-            edits.append(
-                services.Edit(slug, rev[slug], [rev[slug], "x"] if rev[slug] else ["x"], f"b{batch}-{k}", "b")
-            )
-            rev[slug] += 1
-        _timed(batched, lambda edits=edits: services.documents_apply_operations(edits=edits))
-        for slug in slugs:
-            if text_due(rev[slug]):
-                store_text(slug=slug)
-    rows.append(("20 edits over 10 documents", batched, args.edits / (time.perf_counter() - started)))
+    loop = asyncio.new_event_loop()
+    runner = PostgresRunner()
 
-    print("| transaction | p50 ms | p99 ms | max ms | edits/s |")
-    print("|---|---|---|---|---|")
-    for name, histogram, rate in rows:
+    def through_psycopg_async(edits) -> float:
+        begun = time.perf_counter_ns()
+        loop.run_until_complete(runner.apply(edits))
+        return (time.perf_counter_ns() - begun) / 1000
+
+    rows = _time_runner("django", through_django, edits_total=args.edits)
+    rows += _time_runner("async", through_psycopg_async, edits_total=args.edits)
+    loop.run_until_complete(runner.close())
+
+    print("| connection | transaction | p50 ms | p99 ms | max ms | edits/s |")
+    print("|---|---|---|---|---|---|")
+    for name, what, histogram, rate in rows:
+        connection = {"django": "Django's, in a thread", "async": "psycopg's asynchronous"}[name]
         print(
-            f"| {name} | {histogram.percentile(0.5) / 1000:.2f} | {histogram.percentile(0.99) / 1000:.2f} "
+            f"| {connection} | {what} | {histogram.percentile(0.5) / 1000:.2f} "
+            f"| {histogram.percentile(0.99) / 1000:.2f} "
             f"| {histogram.max_us / 1000:.2f} | {f'{rate:.0f}' if rate else ''} |"
         )
 

@@ -1,11 +1,16 @@
 """Group commit: the edits waiting for the database at one moment share a transaction.
 
-Each process has one committer, with its own thread and database connection.
-An edit that finds it idle is committed at once; edits that arrive while a
-transaction is running wait for it to end and then go in together (up to
-MAX_BATCH), for whatever documents, in one thread hop, one lock statement,
-one UPDATE, one INSERT and one COMMIT. So the cost per edit falls as the load
-rises, and no edit waits for a timer.
+Each process has one committer. An edit that finds it idle is committed at
+once; edits that arrive while a transaction is running wait for it to end
+and then go in together (up to MAX_BATCH), for whatever documents: one lock
+statement, one UPDATE, one INSERT and one COMMIT (batch.py). So the cost per
+edit falls as the load rises, and no edit waits for a timer.
+
+A runner (runners.py) sends a batch's statements: on PostgreSQL over an
+asynchronous connection on the event loop, on other databases (SQLite in
+development) over Django's connection in a thread; each is the committer's
+own. A batch that fails is retried one edit at a time, so a poison edit
+costs only itself and a database restart costs nothing.
 
 After each commit the committer hands the accepted edits to the hub, in
 revision order and grouped per document, and only then wakes their authors
@@ -20,13 +25,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
-from django.db import connection
-
-from . import protocol, services
-from .engine import Accepted, EditRejected, LoggedOperation
+from . import protocol
+from .batch import Edit, Result
+from .engine import Accepted, LoggedOperation
 from .hub import hub
+from .runners import Runner, new_runner
 from .storage import store_text, text_due
 from .threads import in_thread_pool
 
@@ -37,30 +41,25 @@ logger = logging.getLogger(__name__)
 # are held.
 MAX_BATCH = 150
 
-Result = Accepted | EditRejected | Exception
+Outcome = Result | Exception  # an exception: the edit could not be committed
 
 
-def commit(edits: Sequence[services.Edit]) -> list[Result]:
+async def commit(runner: Runner, edits: Sequence[Edit]) -> list[Outcome]:
     """Commit the edits together; if that fails, each on its own, so one bad edit costs only itself.
 
-    Runs in the committer's thread. The connection is kept between batches
-    (no health check per edit); after a failure it is closed, and the retry
-    opens a new one, which is how a database restart is survived. Retrying
-    is safe even when the failure came after the COMMIT: the edits' ids
-    are recognised and their earlier results returned.
+    Retrying is safe even when the failure came after the COMMIT: the edits'
+    ids are recognised and their earlier results returned.
     """
     try:
-        return services.documents_apply_operations(edits=edits)
+        return await runner.apply(edits)
     except Exception:
         logger.warning("a batch of %d edits failed; retrying them one by one", len(edits), exc_info=True)
-    connection.close()
-    results: list[Result] = []
+    results: list[Outcome] = []
     for edit in edits:
         try:
-            [result] = services.documents_apply_operations(edits=[edit])
+            [result] = await runner.apply([edit])
         except Exception as error:
             logger.exception("edit %s to %s failed", edit.op_id, edit.slug)
-            connection.close()
             results.append(error)
             continue
         if isinstance(result, Accepted) and result.duplicate:
@@ -74,18 +73,18 @@ def commit(edits: Sequence[services.Edit]) -> list[Result]:
 class Committer:
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._executor: ThreadPoolExecutor | None = None
-        self._waiting: list[tuple[services.Edit, asyncio.Future]] = []
+        self.runner: Runner | None = None
+        self._waiting: list[tuple[Edit, asyncio.Future]] = []
         self._running: asyncio.Task | None = None
         self._upkeep: set[asyncio.Task] = set()
 
-    async def submit(self, edit: services.Edit) -> Accepted:
+    async def submit(self, edit: Edit) -> Accepted:
         """The edit's result once it is committed and broadcast; raises EditRejected if refused."""
         loop = asyncio.get_running_loop()
         if self.loop is not loop:  # a new event loop (tests run one per test)
             await self.stop()
             self.loop = loop
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="editor-commit")
+            self.runner = new_runner()
         future = loop.create_future()
         self._waiting.append((edit, future))
         if self._running is None:
@@ -97,10 +96,7 @@ class Committer:
             while self._waiting:
                 batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
                 edits = [edit for edit, _ in batch]
-                try:
-                    results = await self.loop.run_in_executor(self._executor, commit, edits)
-                except Exception as error:  # the thread itself failed
-                    results = [error] * len(edits)
+                results = await commit(self.runner, edits)
                 # (slug, operation) of the edits applied now, not earlier.
                 applied = [
                     (edit.slug, result.operation)
@@ -149,15 +145,17 @@ class Committer:
             await hub.publish_ops(slug, ops)
 
     async def stop(self) -> None:
-        """Finish the work in hand and close the thread's database connection (tests, shutdown)."""
-        if self._running is not None and self.loop is asyncio.get_running_loop():
+        """Finish the work in hand and close the runner's database connection (tests, shutdown)."""
+        same_loop = self.loop is asyncio.get_running_loop()
+        if self._running is not None and same_loop:
             await self._running
-        if self._upkeep and self.loop is asyncio.get_running_loop():
+        if self._upkeep and same_loop:
             await asyncio.gather(*self._upkeep)
-        if self._executor is not None:
-            # Not connection.close: that would be the calling thread's connection.
-            self._executor.submit(lambda: connection.close()).result()
-            self._executor.shutdown()
+        if self.runner is not None:
+            if same_loop:
+                await self.runner.close()
+            else:
+                self.runner.abandon()
         self.__init__()
 
 

@@ -11,6 +11,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from . import identity, notify, protocol, selectors, services
+from .batch import Edit
 from .committer import committer
 from .engine import EditRejected
 from .hub import hub
@@ -184,7 +185,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             )
 
     async def _receive_op(self, request: protocol.OpRequest) -> None:
-        edit = services.Edit(
+        edit = Edit(
             slug=self.slug,
             base_rev=request.rev,
             op=request.op,

@@ -3,9 +3,10 @@
 ``accept`` gives an incoming operation the document's next revision: it
 recognises an operation it has seen (by the client's id), rebases it over
 what was committed since the client's revision, checks limits and stores it.
-The caller provides a ``DocumentLog`` it has locked; the database one lives in
-services.py, ``MemoryDocumentLog`` here is its in-memory twin, and the same
-contract tests run on both. Pure: no Django, no Channels.
+The caller provides a ``DocumentLog`` it has locked; the database one is
+batch.LoadedLog (what a group commit read), ``MemoryDocumentLog`` here is
+its in-memory twin, and the same contract tests run on both. Pure: no
+Django, no Channels.
 """
 
 from __future__ import annotations
@@ -43,17 +44,22 @@ class Accepted:
     duplicate: bool  # applied earlier (its ack was lost): acknowledge again, do not broadcast
 
 
-class DocumentLog(Protocol):
-    """One document's head and recent operations, locked for writing by the caller."""
+class History(Protocol):
+    """One document's head revision and the operations that led to it (the recent ones)."""
 
     rev: int
+
+    def operations_since(self, rev: int) -> list[LoggedOperation]: ...
+
+
+class DocumentLog(History, Protocol):
+    """A document's history, its length and what accepting an edit needs, locked by the caller."""
+
     length: int  # characters at revision ``rev``
 
     def find(self, op_id: str) -> LoggedOperation | None: ...
 
     def has_op_id(self, op_id: str) -> bool: ...
-
-    def operations_since(self, rev: int) -> list[LoggedOperation]: ...
 
     def append(self, operation: LoggedOperation, length: int) -> None: ...
 
@@ -147,7 +153,7 @@ def accept(
     return Accepted(operation, duplicate=False)
 
 
-def catch_up(log: DocumentLog, rev: int) -> list[LoggedOperation] | None:
+def catch_up(log: History, rev: int) -> list[LoggedOperation] | None:
     """The operations after ``rev`` in order, or None when the log no longer reaches back."""
     if rev > log.rev:
         return None

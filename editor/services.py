@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from . import engine, ot, selectors
+from . import engine, selectors
+from .batch import Edit, EditBatch, Result, Statement
 from .models import Document, EditingSession
-from .storage import DatabaseDocumentLog, write_appended
+from .storage import DatabaseDocumentLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,53 +47,31 @@ class ClosedSession:
     slug: str
 
 
-@dataclass(frozen=True, slots=True)
-class Edit:
-    """An operation a client sent: made on ``base_rev`` of the document ``slug``."""
-
-    slug: str
-    base_rev: int
-    op: ot.Operation
-    op_id: str
-    session_id: str
-
-
-def documents_apply_operations(*, edits: Sequence[Edit]) -> list[engine.Accepted | engine.EditRejected]:
+def documents_apply_operations(*, edits: Sequence[Edit]) -> list[Result]:
     """Give each edit its document's next revision (or its earlier result), in one transaction.
 
-    Group commit: the edits waiting at one moment, for any documents, share
-    one lock statement, one UPDATE, one INSERT and one COMMIT (committer.py).
-    The row locks (PostgreSQL) or the write lock (SQLite, IMMEDIATE mode)
-    put every worker's edits to one document in a single order. A refused
-    edit is returned as its EditRejected and costs the others nothing.
+    The group commit (batch.py) through Django's connection, one statement
+    at a time: what the committer uses on SQLite, where the write lock
+    (IMMEDIATE mode) puts every worker's edits in one order. On PostgreSQL
+    the committer sends the same statements asynchronously (runners.py).
     """
-    results: list[engine.Accepted | engine.EditRejected] = []
-    with transaction.atomic():
-        logs = DatabaseDocumentLog.locked_many(
-            slugs={edit.slug for edit in edits}, op_ids={edit.op_id for edit in edits}
-        )
-        for edit in edits:
-            try:
-                results.append(_accept(logs.get(edit.slug), edit))
-            except engine.EditRejected as rejected:
-                results.append(rejected)
-        write_appended(logs.values())
+    batch = EditBatch(
+        edits,
+        max_chars=settings.EDITOR_MAX_DOCUMENT_CHARS,
+        for_update=connection.features.has_select_for_update,
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        reads = batch.locked(_rows(cursor, batch.lock()))
+        batch.read([_rows(cursor, statement) for statement in reads])
+        results, writes = batch.accept(now=timezone.now())
+        for statement in writes:
+            cursor.execute(statement.sql, statement.params)
     return results
 
 
-def _accept(log: DatabaseDocumentLog | None, edit: Edit) -> engine.Accepted:
-    if log is None:
-        raise engine.EditRejected("unknown-document", f"document {edit.slug!r} does not exist")
-    if log.document.read_only:
-        raise engine.EditRejected("read-only", "this document is read-only; edits are not accepted")
-    return engine.accept(
-        log,
-        base_rev=edit.base_rev,
-        op=edit.op,
-        op_id=edit.op_id,
-        session_id=edit.session_id,
-        max_chars=settings.EDITOR_MAX_DOCUMENT_CHARS,
-    )
+def _rows(cursor, statement: Statement) -> list[tuple]:
+    cursor.execute(statement.sql, statement.params)
+    return cursor.fetchall()
 
 
 def documents_set_read_only(*, document_ids: Iterable[int], read_only: bool) -> list[str]:

@@ -1,18 +1,15 @@
-"""The database implementation of ``engine.DocumentLog``.
+"""Reading documents from the database, and the stored text's upkeep.
 
-Edits are appended in memory under the documents' row locks and written by
-``write_appended`` before the transaction commits: one UPDATE (revisions,
-lengths) and one INSERT (the operations) however many documents and edits
-a transaction holds, and no text read or written. The stored text is brought
-up to date every COMPACT_EVERY revisions (and the log compacted then), so
-reading the text now means applying at most that many operations to it.
+Edits write one small row each and no text (batch.py); the stored text is
+brought up to date every COMPACT_EVERY revisions (and the log compacted
+then), so reading the text now means applying at most that many
+operations to it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -21,6 +18,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from . import engine, ot
+from .batch import DOCUMENTS, OPERATIONS, lock_statement, logged_operation
 from .engine import LoggedOperation
 from .models import Document, Operation
 
@@ -31,104 +29,43 @@ COMPACT_EVERY = 100
 logger = logging.getLogger(__name__)
 
 _FIELDS = ("rev", "op", "op_id", "session_id")
-_DOCUMENTS = Document._meta.db_table
-_OPERATIONS = Operation._meta.db_table
 
 
 class DatabaseDocumentLog:
-    """A document row and its operation rows; lock the row (``locked``) to write or read the text.
+    """A document row and its operation rows, read through Django's connection.
 
-    ``append`` keeps the operation in ``unwritten`` until ``write_appended``
-    stores it, so that edits to many documents share their statements.
+    What a new connection, a catch-up and the text's upkeep read; edits are
+    written by batches (batch.py). Lock the row (``locked``) to read the
+    text consistently with the revision.
     """
 
     def __init__(self, document: Document) -> None:
         self.document = document
-        self.unwritten: list[LoggedOperation] = []
-        # Stored operations after revision _read_after, as read under the
-        # lock: the edits of one transaction to one document read them once.
+        # Stored operations after revision _read_after, as last read.
         self._read: list[LoggedOperation] = []
         self._read_after: int | None = None
-        # Of the ids in _checked_ids, those stored for this document (locked_many asks once).
-        self._checked_ids: frozenset[str] = frozenset()
-        self._stored_ids: set[str] = set()
 
     @classmethod
     def locked(cls, *, slug: str | None = None, pk: int | None = None) -> DatabaseDocumentLog:
         """The log of the document with this slug (or pk), its row locked for this transaction."""
         column, value = ("slug", slug) if pk is None else ("id", pk)
-        locked = cls._lock(column, [value])
-        if not locked:
-            raise Document.DoesNotExist(f"no document with {column} {value!r}")
-        return locked[0][0]
-
-    @classmethod
-    def locked_many(
-        cls, *, slugs: Collection[str], op_ids: Collection[str] = ()
-    ) -> dict[str, DatabaseDocumentLog]:
-        """The logs of the documents with these slugs that exist, their rows locked, by slug.
-
-        Which of ``op_ids`` each document has stored is known after it, for
-        ``has_op_id``: the lock statement counts them, and only a document
-        that has some (a resend, a reused id) costs one more query.
-        """
-        checked = frozenset(op_ids)
-        locked = cls._lock("slug", list(slugs), op_ids=checked)
-        for log, _ in locked:
-            log._checked_ids = checked
-        having = {log.document.pk: log for log, stored in locked if stored}
-        if having:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT document_id, op_id FROM {_OPERATIONS} WHERE document_id IN"
-                    f" ({_placeholders(having)}) AND op_id IN ({_placeholders(checked)})",
-                    [*having, *checked],
-                )
-                for document_id, op_id in cursor.fetchall():
-                    having[document_id]._stored_ids.add(op_id)
-        return {log.document.slug: log for log, _ in locked}
-
-    @classmethod
-    def _lock(
-        cls, column: str, values: list, op_ids: frozenset[str] = frozenset()
-    ) -> list[tuple[DatabaseDocumentLog, int]]:
-        """One SELECT ... FOR UPDATE in id order: each log, and how many of ``op_ids`` it has stored.
-
-        Every writer locks in the same order, so two workers' transactions
-        never wait for each other in a cycle. Every edit comes through here
-        and ``write_appended``: plain SQL, which costs a third of the CPU of
-        the same statements through the ORM (measured: 1.1 against 3.2 ms).
-        """
-        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-        stored = "0"
-        if op_ids:
-            stored = (
-                f"(SELECT COUNT(*) FROM {_OPERATIONS} o"
-                f" WHERE o.document_id = d.id AND o.op_id IN ({_placeholders(op_ids)}))"
-            )
+        lock = lock_statement(column, [value], for_update=connection.features.has_select_for_update)
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT d.id, d.slug, d.rev, d.length, d.snapshot_rev, d.read_only, {stored}"
-                f" FROM {_DOCUMENTS} d WHERE d.{column} IN ({_placeholders(values)}) ORDER BY d.id{lock}",
-                [*op_ids, *values],
+            cursor.execute(lock.sql, lock.params)
+            row = cursor.fetchone()
+        if row is None:
+            raise Document.DoesNotExist(f"no document with {column} {value!r}")
+        document_id, slug, rev, length, snapshot_rev, read_only, _ = row
+        return cls(
+            Document(
+                id=document_id,
+                slug=slug,
+                rev=rev,
+                length=length,
+                snapshot_rev=snapshot_rev,
+                read_only=bool(read_only),
             )
-            rows = cursor.fetchall()
-        return [
-            (
-                cls(
-                    Document(
-                        id=document_id,
-                        slug=slug,
-                        rev=rev,
-                        length=length,
-                        snapshot_rev=snapshot_rev,
-                        read_only=bool(read_only),
-                    )
-                ),
-                stored,
-            )
-            for document_id, slug, rev, length, snapshot_rev, read_only, stored in rows
-        ]
+        )
 
     @property
     def rev(self) -> int:
@@ -147,39 +84,20 @@ class DatabaseDocumentLog:
         return _replayed(text, self.operations_since(snapshot_rev), up_to=self.rev)
 
     def find(self, op_id: str) -> LoggedOperation | None:
-        for operation in self.unwritten:
-            if operation.op_id == op_id:
-                return operation
         row = Operation.objects.filter(document=self.document, op_id=op_id).values_list(*_FIELDS).first()
-        return LoggedOperation(*row) if row else None
-
-    def has_op_id(self, op_id: str) -> bool:
-        if any(operation.op_id == op_id for operation in self.unwritten):
-            return True
-        if op_id in self._checked_ids:
-            return op_id in self._stored_ids
-        return self.find(op_id) is not None
+        return logged_operation(*row) if row else None
 
     def operations_since(self, rev: int) -> list[LoggedOperation]:
         if self._read_after is None or rev < self._read_after:
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"SELECT rev, op, op_id, session_id FROM {_OPERATIONS}"
+                    f"SELECT rev, op, op_id, session_id FROM {OPERATIONS}"
                     " WHERE document_id = %s AND rev > %s ORDER BY rev",
                     [self.document.pk, rev],
                 )
-                rows = cursor.fetchall()
-            # PostgreSQL's driver hands jsonb to Django as text, like SQLite.
-            self._read = [
-                LoggedOperation(rev, json.loads(op) if isinstance(op, str) else op, op_id, session_id)
-                for rev, op, op_id, session_id in rows
-            ]
+                self._read = [logged_operation(*row) for row in cursor.fetchall()]
             self._read_after = rev
-        return [operation for operation in self._read + self.unwritten if operation.rev > rev]
-
-    def append(self, operation: LoggedOperation, length: int) -> None:
-        self.unwritten.append(operation)
-        self.document.rev, self.document.length = operation.rev, length
+        return [operation for operation in self._read if operation.rev > rev]
 
 
 def _replayed(text: str, operations: Iterable[LoggedOperation], *, up_to: int) -> str:
@@ -189,55 +107,6 @@ def _replayed(text: str, operations: Iterable[LoggedOperation], *, up_to: int) -
             break
         text = ot.apply(text, operation.op)
     return text
-
-
-def _placeholders(values: Collection) -> str:
-    return ", ".join(["%s"] * len(values))
-
-
-def write_appended(logs: Iterable[DatabaseDocumentLog]) -> None:
-    """Store what the logs appended: one UPDATE and one INSERT, however many documents and edits.
-
-    Called inside the transaction that locked the logs. Storing the text is
-    left to ``store_text`` (see ``text_due``), outside the edits' transaction.
-    """
-    changed = [log for log in logs if log.unwritten]
-    if not changed:
-        return
-    now = timezone.now()
-    cases = " ".join(["WHEN %s THEN %s"] * len(changed))
-    rows = [
-        (log.document.pk, op.rev, json.dumps(op.op), op.op_id, op.session_id, now)
-        for log in changed
-        for op in log.unwritten
-    ]
-    update = (
-        f"UPDATE {_DOCUMENTS} SET rev = CASE id {cases} END, length = CASE id {cases} END,"
-        f" updated_at = %s WHERE id IN ({_placeholders(changed)})",
-        [value for log in changed for value in (log.document.pk, log.rev)]
-        + [value for log in changed for value in (log.document.pk, log.length)]
-        + [now]
-        + [log.document.pk for log in changed],
-    )
-    insert = (
-        f"INSERT INTO {_OPERATIONS} (document_id, rev, op, op_id, session_id, created_at)"
-        f" VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(rows))}",
-        [value for row in rows for value in row],
-    )
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and not connection.settings_dict["OPTIONS"].get(
-            "server_side_binding"
-        ):
-            # Both in one round trip (psycopg binds on the client side, unless
-            # told otherwise), which shortens the time the rows stay locked.
-            cursor.execute(f"{update[0]}; {insert[0]}", update[1] + insert[1])
-        else:
-            cursor.execute(*update)
-            cursor.execute(*insert)
-    for log in changed:
-        # What was read holds while the lock does; the next transaction reads again.
-        log.unwritten, log._read, log._read_after = [], [], None
-        log._checked_ids, log._stored_ids = frozenset(), set()
 
 
 def text_due(rev: int) -> bool:
@@ -256,9 +125,7 @@ def store_text(*, slug: str) -> None:
     transaction that also does the compaction.
     """
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id, rev, length, text, snapshot_rev FROM {_DOCUMENTS} WHERE slug = %s", [slug]
-        )
+        cursor.execute(f"SELECT id, rev, length, text, snapshot_rev FROM {DOCUMENTS} WHERE slug = %s", [slug])
         row = cursor.fetchone()
     if row is None:
         return
@@ -275,7 +142,7 @@ def store_text(*, slug: str) -> None:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {_DOCUMENTS} SET text = %s, snapshot_rev = %s, length = length + %s"
+                f"UPDATE {DOCUMENTS} SET text = %s, snapshot_rev = %s, length = length + %s"
                 " WHERE id = %s AND snapshot_rev = %s",
                 [text, rev, drift, document_id, snapshot_rev],
             )

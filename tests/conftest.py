@@ -170,17 +170,21 @@ def browser():
 
 @pytest.fixture
 def poison_edits(monkeypatch) -> str:
-    """Make every transaction that holds an edit with the returned id fail ("database on fire")."""
-    from editor import services
+    """Make every transaction that holds an edit with the returned id fail ("database on fire").
 
-    store = services.documents_apply_operations
+    It fails inside the transaction, once the documents are locked, on
+    whichever connection the committer uses.
+    """
+    from editor.batch import EditBatch
 
-    def failing(*, edits):
-        if any(edit.op_id == "poison" for edit in edits):
+    locked = EditBatch.locked
+
+    def failing(batch, rows):
+        if "poison" in batch.op_ids:
             raise RuntimeError("database on fire")
-        return store(edits=edits)
+        return locked(batch, rows)
 
-    monkeypatch.setattr(services, "documents_apply_operations", failing)
+    monkeypatch.setattr(EditBatch, "locked", failing)
     return "poison"
 
 

@@ -1,9 +1,12 @@
-"""Group commit: edits waiting together share a transaction, and one failure costs only itself."""
+"""Group commit: edits waiting together share a transaction, and one failure costs only itself.
+
+Every test runs on both of the committer's ways to the database: the
+asynchronous PostgreSQL connection and Django's connection in a thread.
+"""
 
 import asyncio
 import json
 import logging
-import threading
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -11,54 +14,63 @@ from django.db import connection
 
 from editor import committer as committer_module
 from editor import hub as hub_module
-from editor import protocol, services
-from editor.committer import commit, committer
+from editor import protocol, runners
+from editor.batch import Edit
+from editor.committer import committer
 from editor.engine import Accepted
 from editor.models import Document, Operation
 from editor.storage import COMPACT_EVERY
-from tests.documents import anew_document, aread_document, new_document, read_document
+from tests.documents import anew_document, aread_document
 from tests.tabs import TIMEOUT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+RUNNERS = {"postgres": runners.PostgresRunner, "django": runners.DjangoRunner}
 
-def edit(slug: str, op, op_id: str, base_rev: int = 0) -> services.Edit:
-    return services.Edit(slug=slug, base_rev=base_rev, op=op, op_id=op_id, session_id="s1")
+
+@pytest.fixture(params=list(RUNNERS), autouse=True)
+def runner_class(request, monkeypatch):
+    monkeypatch.setattr(committer_module, "new_runner", RUNNERS[request.param])
+    return RUNNERS[request.param]
+
+
+def edit(slug: str, op, op_id: str, base_rev: int = 0) -> Edit:
+    return Edit(slug=slug, base_rev=base_rev, op=op, op_id=op_id, session_id="s1")
 
 
 class Transactions:
-    """services.documents_apply_operations as the committer calls it: each call's number of
-    edits, and a way to hold the transactions back until the test lets them go."""
+    """The runner's batches as the committer sends them: each one's number of edits, and a
+    way to hold them back until the test lets them go."""
 
-    def __init__(self, monkeypatch) -> None:
+    def __init__(self, monkeypatch, runner_class) -> None:
         self.sizes: list[int] = []
-        self._started = threading.Event()
-        self._go = threading.Event()
+        self._started = asyncio.Event()
+        self._go = asyncio.Event()
         self._go.set()
-        store = services.documents_apply_operations
+        apply = runner_class.apply
 
-        def counted(*, edits):
+        async def counted(runner, edits):
             self.sizes.append(len(edits))
             self._started.set()
-            assert self._go.wait(TIMEOUT), "the test never let the transaction go"
-            return store(edits=edits)
+            await asyncio.wait_for(self._go.wait(), TIMEOUT)
+            return await apply(runner, edits)
 
-        monkeypatch.setattr(services, "documents_apply_operations", counted)
+        monkeypatch.setattr(runner_class, "apply", counted)
 
     def hold(self) -> None:
         self._go.clear()
 
     async def started(self) -> None:
-        """Once the first transaction is under way (in the committer's thread)."""
-        assert await asyncio.to_thread(self._started.wait, TIMEOUT)
+        """Once the first batch is on its way."""
+        await asyncio.wait_for(self._started.wait(), TIMEOUT)
 
     async def let_go(self) -> None:
         self._go.set()
 
 
 @pytest.fixture
-def transactions(monkeypatch) -> Transactions:
-    return Transactions(monkeypatch)
+def transactions(monkeypatch, runner_class) -> Transactions:
+    return Transactions(monkeypatch, runner_class)
 
 
 @pytest.fixture
@@ -136,18 +148,20 @@ async def test_a_reused_id_is_refused_and_costs_its_batch_nothing(transactions):
     assert await aread_document("doc") == (2, "ac")
 
 
-async def test_edits_committed_by_a_batch_that_then_failed_are_still_broadcast(monkeypatch, published):
+async def test_edits_committed_by_a_batch_that_then_failed_are_still_broadcast(
+    monkeypatch, published, runner_class
+):
     """As when the connection drops after COMMIT: the retry finds them stored, and sends them on."""
     await anew_document("doc")
-    store = services.documents_apply_operations
+    apply = runner_class.apply
 
-    def failing_after_commit(*, edits):
-        results = store(edits=edits)
+    async def failing_after_commit(runner, edits):
+        results = await apply(runner, edits)
         if len(edits) > 1:
             raise ConnectionError("connection lost after COMMIT")
         return results
 
-    monkeypatch.setattr(services, "documents_apply_operations", failing_after_commit)
+    monkeypatch.setattr(runner_class, "apply", failing_after_commit)
     results = await asyncio.gather(
         *(committer.submit(edit("doc", ["x"], op_id)) for op_id in ("a1", "b1", "c1"))
     )
@@ -155,14 +169,18 @@ async def test_edits_committed_by_a_batch_that_then_failed_are_still_broadcast(m
     assert published == ["a1", "b1", "c1"]
 
 
-def test_a_failing_edit_is_retried_alone_and_fails_alone(poison_edits, caplog):
-    new_document("doc")
-    results = commit(
-        [edit("doc", ["a"], "before"), edit("doc", ["b"], poison_edits), edit("doc", ["c"], "after")]
+async def test_a_failing_edit_is_retried_alone_and_fails_alone(poison_edits, caplog):
+    await anew_document("doc")
+    results = await asyncio.gather(
+        committer.submit(edit("doc", ["a"], "before")),
+        committer.submit(edit("doc", ["b"], poison_edits)),
+        committer.submit(edit("doc", ["c"], "after")),
+        return_exceptions=True,
     )
     assert [type(result) for result in results] == [Accepted, RuntimeError, Accepted]
-    assert read_document("doc")[0] == 2
+    assert "retrying them one by one" in caplog.text
     assert "edit poison to doc failed" in caplog.text
+    assert await aread_document("doc") == (2, "ca")
 
 
 async def test_an_edit_survives_its_connection_to_the_database_being_cut(caplog):
@@ -265,3 +283,25 @@ async def test_a_hanging_redis_does_not_hold_up_the_edits(monkeypatch, caplog, r
     assert accepted.operation.rev == 1
     assert [frame["id"] for frame in listener.frames] == ["a1"]  # the local members had it
     assert "broadcast to doc.doc failed" in caplog.text
+
+
+@pytest.mark.parametrize("runner_class", ["postgres"], indirect=True)
+async def test_on_postgresql_a_batch_on_the_head_takes_two_round_trips(monkeypatch):
+    """BEGIN goes with the lock, the writes with COMMIT; only edits on an older revision read more."""
+    await anew_document("doc")
+    round_trips: list[list[str]] = []
+    execute = runners._execute
+
+    async def counted(cursor, statements):
+        round_trips.append([statement.sql.split()[0] for statement in statements])
+        return await execute(cursor, statements)
+
+    monkeypatch.setattr(runners, "_execute", counted)
+    await committer.submit(edit("doc", ["a"], "a1"))
+    assert round_trips == [["BEGIN", "SELECT"], ["UPDATE", "INSERT", "COMMIT"]]
+    round_trips.clear()
+    # Made on revision 0, now 1 behind: the operation since is read (one more round trip).
+    accepted = await committer.submit(edit("doc", ["b"], "b1"))
+    assert round_trips == [["BEGIN", "SELECT"], ["SELECT"], ["UPDATE", "INSERT", "COMMIT"]]
+    assert accepted.operation.op == ["b", 1]
+    assert await aread_document("doc") == (2, "ba")
