@@ -21,5 +21,6 @@ COPY . .
 USER 10001:10001
 
 EXPOSE 8000
+# Daphne with the editor's frame writer (editor/server.py); Daphne's options.
 # No --proxy-headers: the app reads X-Forwarded-For itself, and only from TRUSTED_PROXIES.
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "realtime_site.asgi:application"]
+CMD ["python", "-m", "editor.server", "-b", "0.0.0.0", "-p", "8000", "realtime_site.asgi:application"]

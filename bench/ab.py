@@ -33,10 +33,8 @@ names, duration = sys.argv[1].split(","), float(sys.argv[2])
 rows = {}
 with targets.editor(2) as target:
     for name in names:
-        result = loadgen.run_scenario(
-            "editor", target.urls, replace(compare.SCENARIOS[name], duration=duration), agents=2
-        )
-        rows[name] = [result.percentile_ms(0.5), result.percentile_ms(0.99), result.lost]
+        row = compare.measure(target, replace(compare.SCENARIOS[name], duration=duration), agents=2)
+        rows[name] = [row["p50_ms"], row["p99_ms"], row["lost"], row["server_cpu_us_per_delivery"]]
 print("ROUND " + json.dumps(rows), flush=True)
 """
 
@@ -82,23 +80,28 @@ def main() -> None:
                 print(
                     f"round {round_number} {revision:>12}: "
                     + ", ".join(
-                        f"{name} p50 {r[0]:.2f} p99 {r[1]:.2f} ms lost {r[2]}" for name, r in rows.items()
+                        f"{name} p50 {r[0]:.2f} p99 {r[1]:.2f} ms lost {r[2]} cpu {r[3]:.0f} µs"
+                        for name, r in rows.items()
                     ),
                     flush=True,
                 )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print()
-    print("| scenario | revision | median p50 ms | median p99 ms | p99 of each round | lost |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| scenario | revision | median p50 ms | median p99 ms | p99 of each round | lost "
+        "| median server CPU µs per delivery |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for name in args.scenarios.split(","):
         for revision, rounds in results.items():
             p50s = [rows[name][0] for rows in rounds]
             p99s = [rows[name][1] for rows in rounds]
             lost = sum(rows[name][2] for rows in rounds)
+            cpu = statistics.median(rows[name][3] for rows in rounds)
             print(
                 f"| {name} | {revision} | {statistics.median(p50s):.2f} | {statistics.median(p99s):.2f} "
-                f"| {' / '.join(f'{p:.1f}' for p in p99s)} | {lost} |"
+                f"| {' / '.join(f'{p:.1f}' for p in p99s)} | {lost} | {cpu:.0f} |"
             )
 
 

@@ -14,6 +14,7 @@ from . import identity, notify, protocol, selectors, services
 from .batch import Edit
 from .committer import committer
 from .engine import EditRejected
+from .frames import WRITER_EXTENSION, Frame
 from .hub import hub
 from .liveness import worker_sessions
 from .network import client_address
@@ -47,6 +48,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     # No channel of its own: everything reaches a connection through the hub.
     channel_layer_alias = None
     session_start: services.SessionStart | None = None
+    # The server's writer for ready-made frames (server.py), if it offers one.
+    _write_frame = None
 
     async def dispatch(self, message: dict) -> None:
         # Channels' dispatch closes stale database connections before every
@@ -69,7 +72,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         self.closing = False
         # Broadcasts that arrive before the first frame is sent wait here:
         # the protocol's first frame is the snapshot (or the resume).
-        self._held: list[str] | None = []
+        self._held: list[Frame] | None = []
+        self._write_frame = self.scope.get("extensions", {}).get(WRITER_EXTENSION, {}).get("write")
         query = protocol.parse_connect_query(self.scope.get("query_string", b""))
         user = self.scope.get("user")
         if user is not None and user.is_authenticated:
@@ -122,7 +126,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             await self._send_logged(start.missed)
         held, self._held = self._held, None
         for frame in held:
-            await self.send(text_data=frame)
+            await self.send_frame(frame)
         worker_sessions.add(self)
         self._log("connect", start.people)
         hub.presence_changed(self.slug, self.session_id, self.person_frame())
@@ -277,11 +281,22 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             signed_in=self.user_id is not None,
         )
 
-    async def deliver(self, frame: str) -> None:
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close=False) -> None:
+        if text_data is not None and bytes_data is None and not close:
+            await self.send_frame(Frame(text_data))
+        else:
+            await super().send(text_data, bytes_data, close)
+
+    async def send_frame(self, frame: Frame) -> None:
+        """Through the server's frame writer when it has one and the socket is open."""
+        if self._write_frame is None or not self._write_frame(frame.wire):
+            await super().send(text_data=frame.text)
+
+    async def deliver(self, frame: Frame) -> None:
         if self._held is not None:
             self._held.append(frame)
         elif not self.closing:
-            await self.send(text_data=frame)
+            await self.send_frame(frame)
 
     async def announce(self) -> None:
         """Tell the document again that this session is here (after expiry wrongly closed it)."""

@@ -6,7 +6,8 @@ each consumer) costs a channel-layer delivery, a task wake-up and a database
 connection check per recipient. Here each process has one channel, joined
 to the groups of the documents it serves: the edits a process commits
 together are one message per document, encoded once, written by each
-process's hub to its local sockets.
+process's hub to its local sockets, each frame built once for all of them
+(frames.py).
 
 Presence changes (joins, leaves, carets, renames) are coalesced per document
 for PRESENCE_TICK and travel as one ``batch`` frame, so that a crowd joining
@@ -29,6 +30,7 @@ from typing import Protocol
 from channels.layers import get_channel_layer
 
 from . import protocol
+from .frames import Frame
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ def document_group(slug: str) -> str:
 class Member(Protocol):
     session_id: str
 
-    async def deliver(self, frame: str) -> None: ...
+    async def deliver(self, frame: Frame) -> None: ...
 
     async def kick(self, reason: str) -> None: ...
 
@@ -129,7 +131,7 @@ class Hub:
         """Tell a newcomer who is here: this process's people at once, the others' on request."""
         local = self.local_people(slug, except_session=newcomer.session_id)
         if local:
-            await self._deliver_to(newcomer, protocol.batch_frame(local))
+            await self._deliver_to(newcomer, Frame(protocol.batch_frame(local)))
         await self._group_send(
             slug,
             {
@@ -179,22 +181,23 @@ class Hub:
             # Committed edits are not lost: clients find the gap and fetch it.
             logger.exception("broadcast to %s failed", document_group(slug))
 
-    async def _deliver(self, slug: str, frame: str) -> None:
+    async def _deliver(self, slug: str, text: str) -> None:
+        frame = Frame(text)
         for member in list(self.rooms.get(slug, {}).values()):
             await self._deliver_to(member, frame)
 
     async def _deliver_ops(self, slug: str, ops: list[tuple[str, str]]) -> None:
         """Several edits reach each member as one frame (a ``batch`` if more than one)."""
-        everyone = _one_frame([frame for frame, _ in ops])
+        everyone = Frame(_one_frame([frame for frame, _ in ops]))
         authors = {author for _, author in ops}
         for session_id, member in list(self.rooms.get(slug, {}).items()):
             if session_id not in authors:
                 await self._deliver_to(member, everyone)
             elif others := [frame for frame, author in ops if author != session_id]:
-                await self._deliver_to(member, _one_frame(others))
+                await self._deliver_to(member, Frame(_one_frame(others)))
 
     @staticmethod
-    async def _deliver_to(member: Member, frame: str) -> None:
+    async def _deliver_to(member: Member, frame: Frame) -> None:
         """One socket's failure (it closed a moment ago) is not the others'."""
         try:
             await member.deliver(frame)
@@ -227,7 +230,7 @@ class Hub:
         elif kind == "hub.frames" and "to" in message:
             member = self.rooms.get(slug, {}).get(message["to"])
             if member is not None:
-                await self._deliver_to(member, message["frame"])
+                await self._deliver_to(member, Frame(message["frame"]))
         elif kind == "hub.frames":
             await self._deliver(slug, message["frame"])
         elif kind == "hub.query":

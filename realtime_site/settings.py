@@ -71,14 +71,15 @@ if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
 INSTALLED_APPS = [
-    "daphne",  # first, so that `manage.py runserver` is Daphne's ASGI runserver
+    # First: its runserver is Daphne's ASGI runserver with the editor's server.
+    "editor",
+    "daphne",  # before staticfiles, whose runserver it replaces
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "editor",
 ]
 
 MIDDLEWARE = [

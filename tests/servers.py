@@ -129,7 +129,7 @@ def daphne_worker(name: str, env: dict[str, str], log_dir: Path, port: int = 0) 
     args = [
         sys.executable,
         "-m",
-        "daphne",
+        "editor.server",
         "-b",
         "127.0.0.1",
         "-p",

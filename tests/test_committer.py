@@ -18,6 +18,7 @@ from editor import protocol, runners
 from editor.batch import Edit
 from editor.committer import committer
 from editor.engine import Accepted
+from editor.frames import Frame
 from editor.models import Document, Operation
 from editor.storage import COMPACT_EVERY
 from tests.documents import anew_document, aread_document
@@ -240,8 +241,8 @@ class Listener:
         self.session_id = session_id
         self.frames: list[dict] = []
 
-    async def deliver(self, frame: str) -> None:
-        self.frames.append(json.loads(frame))
+    async def deliver(self, frame: Frame) -> None:
+        self.frames.append(json.loads(frame.text))
 
 
 async def test_edits_published_together_reach_each_member_in_one_frame_without_their_own():

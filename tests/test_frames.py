@@ -1,0 +1,83 @@
+"""Frames built once for many sockets (frames.py), written by the editor's server (server.py)."""
+
+import asyncio
+import json
+import socket
+
+import pytest
+import websockets
+from websockets.frames import Frame as WebSocketFrame
+from websockets.frames import Opcode
+
+from editor import ot
+from editor.frames import Frame, text_frame
+from tests.livetab import LiveTab
+
+
+@pytest.mark.parametrize("length", [0, 1, 125, 126, 65535, 65536, 200_000])
+def test_a_text_frame_is_what_the_websockets_library_makes_of_the_same_message(length):
+    """Each of the three length encodings, at its bounds."""
+    payload = b"x" * length
+    assert text_frame(payload) == WebSocketFrame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+
+
+def test_a_frame_is_encoded_once_however_many_sockets_it_goes_to():
+    frame = Frame("héllo 😀")
+    assert frame.wire is frame.wire
+    assert frame.wire == text_frame("héllo 😀".encode())
+
+
+async def _slow_reader(worker, slug: str) -> websockets.ClientConnection:
+    """A tab with a tiny receive buffer whose frames nobody reads until the test says so."""
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: the window
+    raw.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(raw, ("127.0.0.1", worker.port))
+    return await websockets.connect(
+        f"{worker.ws_url}/ws/docs/{slug}/",
+        sock=raw,
+        origin=worker.http_url,
+        max_size=2**22,
+        max_queue=1,  # the library stops reading the socket once one frame waits
+        compression=None,
+    )
+
+
+@pytest.mark.multiprocess
+@pytest.mark.django_db(transaction=True)
+async def test_a_tab_that_falls_behind_gets_every_frame_whole_and_in_order(start_worker):
+    """Megabytes of broadcasts to a tab that does not read: the socket's buffers fill, the
+    writer queues the rest behind what the socket took, and nothing is lost or reordered."""
+    worker = start_worker()
+    reader = await _slow_reader(worker, "flood")
+    snapshot = json.loads(await reader.recv())
+    typist = LiveTab(worker.ws_url, "flood", "typist")
+    await typist.connect()
+    chunk = "abcdefghij" * 20_000  # 200,000 characters an insert: 8 MB of broadcasts in all
+    for _ in range(40):
+        await typist.insert(0, chunk)
+        await typist.wait_synchronised()
+        await typist.edit([-len(chunk)])
+        await typist.wait_synchronised()
+    await typist.insert(0, "done")
+    await typist.wait_synchronised()
+    final_rev = typist.client.rev
+
+    text, rev = snapshot["text"], snapshot["rev"]
+    while rev < final_rev:
+        frame = json.loads(await asyncio.wait_for(reader.recv(), timeout=30))
+        for inner in frame["frames"] if frame["type"] == "batch" else [frame]:
+            if inner["type"] == "op":
+                assert inner["rev"] == rev + 1, "a revision came out of order or went missing"
+                text, rev = ot.apply(text, inner["op"]), inner["rev"]
+    assert text == typist.text == "done"
+    await reader.close()
+    await typist.close()
+
+
+@pytest.mark.multiprocess
+@pytest.mark.django_db(transaction=True)
+def test_runserver_and_the_workers_serve_through_the_editors_server(runserver, start_worker):
+    """Development and production take the same path to the sockets."""
+    for server in (runserver, start_worker()):
+        assert "frames for many sockets are built once and written directly" in server.log()
