@@ -92,6 +92,10 @@ def logged_operation(rev: int, op, op_id: str, session_id: str) -> LoggedOperati
     return LoggedOperation(rev, json.loads(op) if isinstance(op, str) else op, op_id, session_id)
 
 
+class NotRead(LookupError):
+    """An edit needs operations that were not read (one made on an older revision than expected)."""
+
+
 class LoadedLog:
     """A locked document as the batch's statements found it: the engine's DocumentLog, with no I/O."""
 
@@ -108,7 +112,7 @@ class LoadedLog:
 
     def operations_since(self, rev: int) -> list[LoggedOperation]:
         if rev < self.loaded_after:
-            raise AssertionError(f"the operations after revision {rev} of {self.slug} were not read")
+            raise NotRead(f"the operations after revision {rev} of {self.slug} were not read")
         return [operation for operation in self.loaded + self.unwritten if operation.rev > rev]
 
     def find(self, op_id: str) -> LoggedOperation | None:

@@ -172,19 +172,19 @@ def browser():
 def poison_edits(monkeypatch) -> str:
     """Make every transaction that holds an edit with the returned id fail ("database on fire").
 
-    It fails inside the transaction, once the documents are locked, on
-    whichever connection the committer uses.
+    It fails while the edits are being applied, on whichever connection and
+    in whichever way (optimistic or locking) the committer sends them.
     """
-    from editor.batch import EditBatch
+    from editor import engine
 
-    locked = EditBatch.locked
+    accept = engine.accept
 
-    def failing(batch, rows):
-        if "poison" in batch.op_ids:
+    def failing(log, **edit):
+        if edit["op_id"] == "poison":
             raise RuntimeError("database on fire")
-        return locked(batch, rows)
+        return accept(log, **edit)
 
-    monkeypatch.setattr(EditBatch, "locked", failing)
+    monkeypatch.setattr(engine, "accept", failing)
     return "poison"
 
 

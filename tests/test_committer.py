@@ -7,17 +7,18 @@ asynchronous PostgreSQL connection and Django's connection in a thread.
 import asyncio
 import json
 import logging
+import random
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection
 
 from editor import committer as committer_module
+from editor import engine, ot, protocol, runners, services
 from editor import hub as hub_module
-from editor import protocol, runners
 from editor.batch import Edit
 from editor.committer import committer
-from editor.engine import Accepted
+from editor.engine import Accepted, EditRejected
 from editor.frames import Frame
 from editor.models import Document, Operation
 from editor.storage import COMPACT_EVERY
@@ -286,23 +287,131 @@ async def test_a_hanging_redis_does_not_hold_up_the_edits(monkeypatch, caplog, r
     assert "broadcast to doc.doc failed" in caplog.text
 
 
-@pytest.mark.parametrize("runner_class", ["postgres"], indirect=True)
-async def test_on_postgresql_a_batch_on_the_head_takes_two_round_trips(monkeypatch):
-    """BEGIN goes with the lock, the writes with COMMIT; only edits on an older revision read more."""
-    await anew_document("doc")
-    round_trips: list[list[str]] = []
-    execute = runners._execute
+@pytest.fixture
+def round_trips(monkeypatch) -> list[list[str]]:
+    """The asynchronous PostgreSQL runner's round trips, each as the first words of its statements."""
+    trips: list[list[str]] = []
+    execute, prepared = runners._execute, runners._prepared
 
     async def counted(cursor, statements):
-        round_trips.append([statement.sql.split()[0] for statement in statements])
+        trips.append([statement.sql.split()[0] for statement in statements])
         return await execute(cursor, statements)
 
+    async def counted_prepared(database, statement):
+        trips.append([statement.sql.split()[0]])
+        return await prepared(database, statement)
+
     monkeypatch.setattr(runners, "_execute", counted)
+    monkeypatch.setattr(runners, "_prepared", counted_prepared)
+    return trips
+
+
+ONE_STATEMENT = ["WITH"]  # the optimistic move, with the head and what came since if it did not move
+
+
+@pytest.mark.parametrize("runner_class", ["postgres"], indirect=True)
+async def test_on_postgresql_an_edit_on_the_head_takes_one_round_trip(round_trips):
+    await anew_document("doc")
     await committer.submit(edit("doc", ["a"], "a1"))
-    assert round_trips == [["BEGIN", "SELECT"], ["UPDATE", "INSERT", "COMMIT"]]
+    assert round_trips == [ONE_STATEMENT]
+    assert await aread_document("doc") == (1, "a")
+
+
+@pytest.mark.parametrize("runner_class", ["postgres"], indirect=True)
+async def test_on_postgresql_an_edit_another_came_before_takes_one_more(round_trips):
+    """The first attempt finds the document moved on and reads what came since; the second lands."""
+    await anew_document("doc")
+    await committer.submit(edit("doc", ["a"], "a1"))
     round_trips.clear()
-    # Made on revision 0, now 1 behind: the operation since is read (one more round trip).
-    accepted = await committer.submit(edit("doc", ["b"], "b1"))
-    assert round_trips == [["BEGIN", "SELECT"], ["SELECT"], ["UPDATE", "INSERT", "COMMIT"]]
+    accepted = await committer.submit(edit("doc", ["b"], "b1"))  # made on revision 0
+    assert round_trips == [ONE_STATEMENT, ONE_STATEMENT]
     assert accepted.operation.op == ["b", 1]
     assert await aread_document("doc") == (2, "ba")
+
+
+@pytest.mark.parametrize("runner_class", ["postgres"], indirect=True)
+async def test_on_postgresql_edits_that_keep_losing_races_go_the_locking_way(round_trips, monkeypatch):
+    """Another worker commits just before each optimistic attempt; the locking batch then settles it."""
+    await anew_document("doc")
+    prepared = runners._prepared
+
+    @sync_to_async
+    def another_worker_types() -> None:
+        head = Document.objects.get(slug="doc")
+        other = edit("doc", [head.length, "z"] if head.length else ["z"], f"z{head.rev}", base_rev=head.rev)
+        [result] = services.documents_apply_operations(edits=[other])
+        assert isinstance(result, Accepted)
+
+    async def racing(database, statement):
+        await another_worker_types()
+        return await prepared(database, statement)
+
+    monkeypatch.setattr(runners, "_prepared", racing)
+    accepted = await committer.submit(edit("doc", ["a"], "a1"))
+    locking = [["BEGIN", "SELECT"], ["SELECT"], ["UPDATE", "INSERT", "COMMIT"]]
+    assert round_trips == [ONE_STATEMENT, ONE_STATEMENT, *locking]
+    assert accepted.operation.rev == 3
+    assert await aread_document("doc") == (3, "azz")
+
+
+@pytest.mark.parametrize("runner_class", ["postgres"], indirect=True)
+async def test_on_postgresql_a_reused_id_fails_the_statement_and_the_locking_way_names_it(round_trips):
+    await anew_document("doc")
+    await committer.submit(edit("doc", ["a"], "a1"))
+    await committer.submit(edit("doc", [1, "b"], "b1", base_rev=1))
+    round_trips.clear()
+    with pytest.raises(EditRejected) as rejected:
+        await committer.submit(edit("doc", [2, "c"], "a1", base_rev=2))  # on the head, an old id
+    assert rejected.value.code == "duplicate-id"
+    assert round_trips == [ONE_STATEMENT, ["BEGIN", "SELECT"], ["SELECT"], ["COMMIT"]]
+    assert await aread_document("doc") == (2, "ab")
+
+
+@pytest.mark.parametrize("documents", [1, 2])
+async def test_random_batches_give_what_the_engine_gives_one_edit_after_another(documents):
+    """Stale revisions, resends and reused ids, in batches for one document (the optimistic way
+    on PostgreSQL) or two (the locking way): every result and every text is what the engine
+    gives applying the same edits in order, one at a time."""
+    rng = random.Random(5)
+    slugs = ("left", "right")[:documents]
+    reference = {slug: engine.MemoryDocumentLog() for slug in slugs}
+    texts = {slug: [""] for slug in slugs}  # each document's text at each revision
+    sent: list[Edit] = []
+    for slug in slugs:
+        await anew_document(slug)
+    for batch_number in range(40):
+        batch = []
+        for n in range(rng.randint(1, 6)):
+            slug = rng.choice(slugs)
+            if sent and rng.random() < 0.1:
+                batch.append(rng.choice(sent))  # a resend
+                continue
+            base = rng.randint(max(0, len(texts[slug]) - 4), len(texts[slug]) - 1)
+            text = texts[slug][base]
+            at = rng.randint(0, len(text))
+            if text and rng.random() < 0.3:
+                at = min(at, len(text) - 1)
+                op = ot.normalize([at, -1, len(text) - at - 1])
+            else:
+                op = ot.normalize([at, rng.choice("abcxyz"), len(text) - at])
+            op_id = f"b{batch_number}-{n}"
+            if sent and rng.random() < 0.05:
+                op_id = rng.choice(sent).op_id  # an id reused on a new edit
+            batch.append(edit(slug, op, op_id, base_rev=base))
+        expected = []
+        for e in batch:
+            log = reference[e.slug]
+            try:
+                expected.append(
+                    engine.accept(
+                        log, base_rev=e.base_rev, op=e.op, op_id=e.op_id, session_id="s1", max_chars=10**6
+                    )
+                )
+            except EditRejected as rejected:
+                expected.append(rejected.code)
+            texts[e.slug][log.rev :] = [log.text]
+        results = await asyncio.gather(*(committer.submit(e) for e in batch), return_exceptions=True)
+        assert [r.code if isinstance(r, EditRejected) else r for r in results] == expected
+        sent += [e for e, r in zip(batch, results, strict=True) if isinstance(r, Accepted)]
+    for slug in slugs:
+        assert await aread_document(slug) == (reference[slug].rev, reference[slug].text)
