@@ -1,12 +1,10 @@
 """One group commit's reads and writes as SQL, apart from how they reach the database.
 
 The committer puts the edits waiting at one moment, for any documents, into
-one transaction. ``EditBatch`` says what that transaction reads and writes,
-and runs the engine in between; a runner sends the statements: the
-committer's asynchronous PostgreSQL connection on the event loop (runners.py:
-BEGIN with the lock in one round trip, the writes with COMMIT in another),
-or Django's connection in a thread (``services.documents_apply_operations``,
-for any database). In order:
+one transaction. ``EditBatch`` says what that transaction reads and writes
+under the documents' row locks, and runs the engine in between; runners.py
+sends the statements (and says in how many round trips). On PostgreSQL a
+lone edit is first tried without holding a lock (optimistic.py). In order:
 
 1. ``lock``: the documents' rows, in id order (every writer locks in that
    order, so two workers' transactions never wait for each other in a
@@ -115,9 +113,6 @@ class LoadedLog:
             raise NotRead(f"the operations after revision {rev} of {self.slug} were not read")
         return [operation for operation in self.loaded + self.unwritten if operation.rev > rev]
 
-    def find(self, op_id: str) -> LoggedOperation | None:
-        return next((o for o in self.loaded + self.unwritten if o.op_id == op_id), None)
-
     def has_op_id(self, op_id: str) -> bool:
         return op_id in self.stored_ids or any(o.op_id == op_id for o in self.unwritten)
 
@@ -127,6 +122,14 @@ class LoadedLog:
 
 
 Result = Accepted | EditRejected
+
+
+def unknown_document(slug: str) -> EditRejected:
+    return EditRejected("unknown-document", f"document {slug!r} does not exist")
+
+
+def read_only() -> EditRejected:
+    return EditRejected("read-only", "this document is read-only; edits are not accepted")
 
 
 class EditBatch:
@@ -213,9 +216,9 @@ class EditBatch:
     def _accept(self, edit: Edit) -> Accepted:
         log = self.logs.get(edit.slug)
         if log is None:
-            raise EditRejected("unknown-document", f"document {edit.slug!r} does not exist")
+            raise unknown_document(edit.slug)
         if log.read_only:
-            raise EditRejected("read-only", "this document is read-only; edits are not accepted")
+            raise read_only()
         return engine.accept(
             log,
             base_rev=edit.base_rev,

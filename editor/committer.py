@@ -2,15 +2,12 @@
 
 Each process has one committer. An edit that finds it idle is committed at
 once; edits that arrive while a transaction is running wait for it to end
-and then go in together (up to MAX_BATCH), for whatever documents: one lock
-statement, one UPDATE, one INSERT and one COMMIT (batch.py). So the cost per
-edit falls as the load rises, and no edit waits for a timer.
-
-A runner (runners.py) sends a batch's statements: on PostgreSQL over an
-asynchronous connection on the event loop, on other databases (SQLite in
-development) over Django's connection in a thread; each is the committer's
-own. A batch that fails is retried one edit at a time, so a poison edit
-costs only itself and a database restart costs nothing.
+and then go in together (up to MAX_BATCH), for whatever documents, in one
+transaction (batch.py). So the cost per edit falls as the load rises, and
+no edit waits for a timer. A runner (runners.py) sends each batch over the
+committer's own connection. A batch that fails is retried one edit at a
+time, so a poison edit costs only itself and a database restart costs
+nothing.
 
 After each commit the committer hands the accepted edits to the hub, in
 revision order and grouped per document, and only then wakes their authors

@@ -14,7 +14,7 @@ from . import identity, notify, protocol, selectors, services
 from .batch import Edit
 from .committer import committer
 from .engine import EditRejected
-from .frames import WRITER_EXTENSION, Frame
+from .frames import Frame, frame_writer
 from .hub import hub
 from .liveness import worker_sessions
 from .network import client_address
@@ -73,7 +73,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         # Broadcasts that arrive before the first frame is sent wait here:
         # the protocol's first frame is the snapshot (or the resume).
         self._held: list[Frame] | None = []
-        self._write_frame = self.scope.get("extensions", {}).get(WRITER_EXTENSION, {}).get("write")
+        self._write_frame = frame_writer(self.scope)
         query = protocol.parse_connect_query(self.scope.get("query_string", b""))
         user = self.scope.get("user")
         if user is not None and user.is_authenticated:

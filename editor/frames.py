@@ -13,10 +13,16 @@ Pure: no Django, no Channels, no Twisted.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 # The scope extension (ASGI ``scope["extensions"]``) by which the server
 # offers a connection's writer: ``{"write": callable(bytes) -> bool}``.
 WRITER_EXTENSION = "editor.frame_writer"
+
+
+def frame_writer(scope: dict) -> Callable[[bytes], bool] | None:
+    """The connection's writer, if its server offers one: takes a frame's bytes, False if not open."""
+    return scope.get("extensions", {}).get(WRITER_EXTENSION, {}).get("write")
 
 
 class Frame:

@@ -1,25 +1,22 @@
-"""A document's edits committed in one statement, on the revision their authors saw (PostgreSQL).
+"""A lone edit committed in one statement, on the revision its author saw (PostgreSQL).
 
-Most edits are made on the head: nobody else's came first. For them the
-locking transaction of batch.py (BEGIN with the lock, then the writes with
-COMMIT: two round trips, the row locked in between) does more than needed.
-An ``Attempt`` applies one document's edits in memory on the revision the
-first was made on, or on what the previous attempt found, and one prepared
-statement, in autocommit, moves the document from that revision to the new
-one only if it is still there, and stores the operations: one round trip,
-the row locked only while it runs. If the document had moved on, the same
-statement returns its head and the operations since, so a lost race costs
-one more round trip, as ShareDB's commits retry.
+Under light load the committer's batches hold one edit, and that edit was
+made on the head: nobody else's came first. For it the locking transaction
+of batch.py (BEGIN with the lock, then the writes with COMMIT: two round
+trips, the row locked in between) does more than needed. An ``Attempt``
+applies the edit in memory on the revision it was made on, or on what the
+previous attempt found, and one prepared statement, in autocommit, moves
+the document from that revision to the new one only if it is still there
+(and writable, and the edit's id is new to it) and stores the operation:
+one round trip, the row locked only while it runs. If the document had
+moved on, the same statement returns its head and the operations since, so
+a stale revision costs one more round trip, as ShareDB's commits retry.
 
-Measured on the database path alone (one edit on the head, interleaved
-runs): 0.96 ms for the bare statement, 1.14 ms with the reads for a lost
-race, against 1.53 ms for the locking transaction. The same for several
-documents at once, written with unnest() over arrays, cost 1.9 ms: batches
-over several documents go the locking way.
-
-Whatever an attempt cannot settle, and a reused id (refused by the unique
-constraint on (document, op_id), which fails the statement), is left to the
-locking batch.
+An attempt that loses a race while waiting for the row (its snapshot then
+shows the very head it expected), a reused id, and whatever two attempts
+do not settle go the locking way, as do batches of several edits: under
+load, when several typists' edits wait together, their revisions differ
+and optimistic attempts would mostly fail.
 """
 
 from __future__ import annotations
@@ -30,129 +27,127 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from . import engine, ot
-from .batch import DOCUMENTS, OPERATIONS, Edit, LoadedLog, NotRead, Result, Statement, logged_operation
+from .batch import (
+    DOCUMENTS,
+    OPERATIONS,
+    Edit,
+    LoadedLog,
+    NotRead,
+    Result,
+    Statement,
+    logged_operation,
+    read_only,
+    unknown_document,
+)
 from .engine import EditRejected, LoggedOperation
 
-# Optimistic attempts before a document's remaining edits go the locking way.
+# Optimistic attempts before the edit goes the locking way.
 ATTEMPTS = 2
 
 
 @dataclass(frozen=True)
 class Found:
-    """A document as an attempt found it: its head, and the operations since ``since``."""
+    """A document as an attempt's statement found it: its head, and the operations since the edit's."""
 
     document_id: int
     rev: int
     length: int
     read_only: bool
-    since: int
     operations: list[LoggedOperation]
 
 
-NOT_READ = "not read"  # what is known of a document before the first attempt
+@dataclass(frozen=True)
+class Settlement:
+    """What one attempt's round trip settled: the edit's result, or what the next attempt needs."""
+
+    result: Result | None = None  # None: not settled
+    found: Found | None = None  # None after a read: there is no such document
+    locking: bool = False  # no more attempts: the locking way
 
 
 class Attempt:
-    """One document's edits (by their index in the batch): which it settles, and what it found."""
+    """One edit, applied in memory on the head it expects; ``found`` is what the last attempt read."""
 
-    def __init__(
-        self, edits: Sequence[tuple[int, Edit]], *, max_chars: int, found: Found | str | None = NOT_READ
-    ) -> None:
-        self.edits = dict(edits)
-        self.slug = edits[0][1].slug
-        self.since = min(edit.base_rev for _, edit in edits)
-        self.results: dict[int, Result] = {}
-        self.log: LoadedLog | None = None  # set if the results need writing
-        self._plan(max_chars, found)
+    def __init__(self, edit: Edit, *, max_chars: int, read: bool = False, found: Found | None = None) -> None:
+        self.edit = edit
+        self.result: Result | None = None
+        self.log: LoadedLog | None = None  # set if the result needs writing
+        self.expected: tuple[int, int] = (edit.base_rev, ot.base_length(edit.op))
+        if read and found is None:
+            self.result = unknown_document(edit.slug)
+        elif read and found.read_only:
+            self.result = read_only()
+        else:
+            self._plan(max_chars, found)
 
-    def _plan(self, max_chars: int, found: Found | str | None) -> None:
-        """Apply the edits in memory; leaves ``results`` empty if that needs reading the document."""
-        first = next(iter(self.edits.values()))
-        if found is None:
-            refusal = EditRejected("unknown-document", f"document {self.slug!r} does not exist")
-            self.results = dict.fromkeys(self.edits, refusal)
-            return
-        if found == NOT_READ:  # expect the revision the first edit was made on
-            log = LoadedLog(
-                document_id=0,
-                slug=self.slug,
-                rev=first.base_rev,
-                length=ot.base_length(first.op),
-                read_only=False,
-            )
-        elif found.read_only:
-            refusal = EditRejected("read-only", "this document is read-only; edits are not accepted")
-            self.results = dict.fromkeys(self.edits, refusal)
-            return
+    def _plan(self, max_chars: int, found: Found | None) -> None:
+        """Apply the edit; ``result`` stays None if that needs reading the document first."""
+        if found is None:  # nothing read yet: expect the revision the edit was made on
+            rev, length = self.expected
+            log = LoadedLog(document_id=0, slug=self.edit.slug, rev=rev, length=length, read_only=False)
         else:
             log = LoadedLog(
                 document_id=found.document_id,
-                slug=self.slug,
+                slug=self.edit.slug,
                 rev=found.rev,
                 length=found.length,
                 read_only=False,
             )
-            log.loaded, log.loaded_after = found.operations, found.since
-        self.expected = (log.rev, log.length)
-        for index, edit in self.edits.items():
-            try:
-                self.results[index] = engine.accept(
-                    log,
-                    base_rev=edit.base_rev,
-                    op=edit.op,
-                    op_id=edit.op_id,
-                    session_id=edit.session_id,
-                    max_chars=max_chars,
-                )
-            except (EditRejected, NotRead) as outcome:
-                if found == NOT_READ or isinstance(outcome, NotRead):
-                    # On an expected head a refusal may be the expectation's
-                    # fault: read the document and try again.
-                    self.results = {}
-                    return
-                self.results[index] = outcome
+            log.loaded, log.loaded_after = found.operations, self.edit.base_rev
+            self.expected = (found.rev, found.length)
+        edit = self.edit
+        try:
+            self.result = engine.accept(
+                log,
+                base_rev=edit.base_rev,
+                op=edit.op,
+                op_id=edit.op_id,
+                session_id=edit.session_id,
+                max_chars=max_chars,
+            )
+        except (EditRejected, NotRead) as outcome:
+            # On the expected head a refusal may be the expectation's fault
+            # (a stale revision): read the document and try again.
+            if found is not None and isinstance(outcome, EditRejected):
+                self.result = outcome
+            return
         if log.unwritten:
             self.log = log
 
     def statement(self, *, now: datetime) -> Statement | None:
-        """The attempt's round trip, or None when it settled everything without the database."""
+        """The attempt's round trip, or None when it settled the edit without the database."""
+        edit = self.edit
         if self.log is None:
-            if self.results:
-                return None
-            return Statement(_READ_SQL, [self.since, self.slug])
-        operations = self.log.unwritten
-        return Statement(
-            _move_sql(len(operations)),
-            [self.log.rev, self.log.length, now, self.slug, *self.expected, now]
-            + [v for op in operations for v in (op.rev, json.dumps(op.op), op.op_id, op.session_id)]
-            + [self.since, self.slug],
-        )
+            return None if self.result is not None else Statement(_READ_SQL, [edit.base_rev, edit.slug])
+        [operation] = self.log.unwritten
+        new = (self.log.rev, self.log.length)
+        stored = (operation.rev, json.dumps(operation.op), operation.op_id, operation.session_id, now)
+        moved = (*new, now, edit.slug, *self.expected, edit.op_id)
+        return Statement(_MOVE_SQL, [*moved, *stored, edit.base_rev, edit.slug])
 
-    def settle(self, rows: Sequence[tuple]) -> tuple[dict[int, Result], Found | None]:
-        """The results if the edits were stored (or needed no writing), else {}; and what was found."""
-        if self.log is None and self.results:
-            return self.results, None
+    def settle(self, rows: Sequence[tuple]) -> Settlement:
+        if self.log is None and self.result is not None:
+            return Settlement(result=self.result)
         if not rows:
-            return {}, None  # no such document
-        document_id, rev, length, read_only, moved, operations = rows[0]
+            return Settlement()  # no such document
+        document_id, rev, length, is_read_only, moved, operations = rows[0]
         if moved:
-            return self.results, None
+            return Settlement(result=self.result)
+        if self.log is not None and (rev, length) == self.expected and not is_read_only:
+            # The head it expected, and yet it did not move: another edit
+            # moved it while this one waited for the row (the snapshot is
+            # older), or the edit's id was used before.
+            return Settlement(locking=True)
         if isinstance(operations, str):  # Django's adapters hand json over as text
             operations = json.loads(operations)
         found = Found(
-            document_id,
-            rev,
-            length,
-            bool(read_only),
-            self.since,
-            [logged_operation(*operation) for operation in operations or []],
+            document_id, rev, length, bool(is_read_only), [logged_operation(*op) for op in operations or []]
         )
-        return {}, found
+        return Settlement(found=found)
 
 
 # The document's head and, if it did not move, the operations since the
-# oldest edit's revision; the statement reads one snapshot, taken before it
-# wrote anything.
+# edit's revision; the statement reads one snapshot, taken before it wrote.
 _HEAD = f"""
 SELECT d.id, d.rev, d.length, d.read_only, {{moved}},
     CASE WHEN {{moved}} THEN NULL ELSE (
@@ -164,19 +159,17 @@ FROM {DOCUMENTS} d {{join}} WHERE d.slug = %s
 
 _READ_SQL = _HEAD.format(moved="false", join="")
 
-
-def _move_sql(operations: int) -> str:
-    """Move the document from the expected revision and length to the new ones, only if it is still
-    there and writable, and store the operations; then its head. The same text for the same number of
-    operations, so that the server plans it once per connection."""
-    values = ", ".join(["(%s::bigint, %s::jsonb, %s::text, %s::text)"] * operations)
-    return (
-        f"WITH moved AS ("
-        f" UPDATE {DOCUMENTS} SET rev = %s::bigint, length = %s::bigint, updated_at = %s"
-        " WHERE slug = %s AND rev = %s::bigint AND length = %s::bigint AND NOT read_only RETURNING id"
-        f"), stored AS ("
-        f" INSERT INTO {OPERATIONS} (document_id, rev, op, op_id, session_id, created_at)"
-        " SELECT moved.id, o.rev, o.op, o.op_id, o.session_id, %s"
-        f" FROM moved, (VALUES {values}) AS o (rev, op, op_id, session_id)"
-        ")" + _HEAD.format(moved="m.id IS NOT NULL", join="LEFT JOIN moved m ON m.id = d.id")
-    )
+# Move the document from the expected revision and length to the new ones,
+# only if it is still there, writable, and has no operation with the edit's
+# id (so that a reused id fails nothing), and only then store the operation.
+_MOVE_SQL = (
+    f"WITH moved AS ("
+    f" UPDATE {DOCUMENTS} d SET rev = %s::bigint, length = %s::bigint, updated_at = %s"
+    " WHERE d.slug = %s AND d.rev = %s::bigint AND d.length = %s::bigint AND NOT d.read_only"
+    f" AND NOT EXISTS (SELECT 1 FROM {OPERATIONS} x WHERE x.document_id = d.id AND x.op_id = %s)"
+    " RETURNING d.id"
+    f"), stored AS ("
+    f" INSERT INTO {OPERATIONS} (document_id, rev, op, op_id, session_id, created_at)"
+    " SELECT moved.id, %s::bigint, %s::jsonb, %s, %s, %s FROM moved"
+    ")" + _HEAD.format(moved="m.id IS NOT NULL", join="LEFT JOIN moved m ON m.id = d.id")
+)

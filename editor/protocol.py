@@ -22,6 +22,9 @@ OP_ID = re.compile(r"[!-~]{1,80}")
 MAX_REVISION = 2**53
 # A bound on the work one edit can cause on the server (see engine.rebase).
 MAX_OP_COMPONENTS = 1000
+# No document is longer (its length is stored in 32 bits), so no operation
+# can span more: a larger count is refused here, not by the database.
+MAX_SPAN = 2**31 - 1
 
 
 class ProtocolError(Exception):
@@ -152,6 +155,8 @@ def parse_client_frame(text: str | None, data: bytes | None, *, max_bytes: int) 
                 raise ProtocolError(
                     "invalid-op", "inserted text must be valid Unicode without NUL characters", op_id
                 )
+        if ot.base_length(op) > MAX_SPAN:
+            raise ProtocolError("invalid-op", f"operations span at most {MAX_SPAN} characters", op_id)
         return OpRequest(rev=rev, op=op, op_id=op_id)
     if kind == "caret":
         caret = frame.get("caret")

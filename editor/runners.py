@@ -1,11 +1,12 @@
 """How the committer's batches reach the database: its own connection, one of two kinds.
 
 ``PostgresRunner``: an asynchronous PostgreSQL connection on the event loop.
-A batch for one document (the usual case) goes optimistically, in one
-prepared statement (optimistic.py); what that cannot settle, and batches
-over several documents, go the locking way of batch.py in two round trips:
-BEGIN with the lock statement, then the writes with COMMIT (joined, with
-client-side binding, so that several statements go as one query). Through
+A lone edit (the usual batch under light load) goes optimistically, in one
+prepared statement (optimistic.py); what that cannot settle, and batches of
+several edits, go the locking way of batch.py in two round trips, three if
+an edit was made on an older revision: BEGIN with the lock statement, the
+reads, then the writes with COMMIT (joined, with client-side binding, so
+that several statements go as one query). Through
 Django's connection the locking way costs four round trips, each waited for
 in a thread that must then win the GIL back from the event loop, busy
 writing to sockets (inside a worker under light load: 2.3 ms p50 against
@@ -13,8 +14,10 @@ writing to sockets (inside a worker under light load: 2.3 ms p50 against
 PostgreSQL answers.
 
 The connection is opened with Django's parameters for the database (the
-same adapters, so jsonb comes back as text) in autocommit mode, the
-transactions being spelled out in the statements. Its prepared statements
+same adapters, so jsonb comes back as text; not its assume_role or
+isolation_level options, which Django applies after connecting: the
+statements rely on PostgreSQL's default, READ COMMITTED) in autocommit
+mode, the transactions being spelled out in the statements. Its prepared statements
 need a direct connection or a pooler that keeps them (PgBouncer 1.21 or
 later with max_prepared_statements). After any failure it is closed, and
 the next batch opens a new one: that is how a PostgreSQL restart is
@@ -39,8 +42,9 @@ from django.utils import timezone
 
 from . import services
 from .batch import Edit, EditBatch, Result, Statement, joined
-from .optimistic import ATTEMPTS, NOT_READ, Attempt
+from .optimistic import ATTEMPTS, Attempt, Settlement
 
+PREPARE_THRESHOLD = 5  # psycopg's default; _prepared prepares at once (prepare=True)
 BEGIN = Statement("BEGIN")
 COMMIT = Statement("COMMIT")
 
@@ -66,40 +70,39 @@ class PostgresRunner:
         self._connection: psycopg.AsyncConnection | None = None
 
     async def apply(self, edits: Sequence[Edit]) -> list[Result]:
-        """Edits to one document: optimistic attempts first (optimistic.py); the rest, and batches
-        over several documents, the locking way."""
+        """A lone edit: optimistic attempts first (optimistic.py); then, and for several, the locking way."""
         database = await self._connected()
         max_chars = settings.EDITOR_MAX_DOCUMENT_CHARS
-        results: dict[int, Result] = {}
         try:
-            if len({edit.slug for edit in edits}) == 1:
-                results = await self._attempt(database, list(enumerate(edits)), max_chars)
-            pending = [(i, edit) for i, edit in enumerate(edits) if i not in results]
-            if pending:
-                async with database.cursor() as cursor:
-                    locked = await self._apply_locked(cursor, [edit for _, edit in pending], max_chars)
-                results.update(zip((i for i, _ in pending), locked, strict=True))
+            if len(edits) == 1:
+                result = await self._attempt(database, edits[0], max_chars)
+                if result is not None:
+                    return [result]
+            async with database.cursor() as cursor:
+                return await self._apply_locked(cursor, edits, max_chars)
         except BaseException:
             # Whatever state the transaction was left in, closing ends it.
             self._connection = None
             await database.close()
             raise
-        return [results[i] for i in range(len(edits))]
 
     @staticmethod
-    async def _attempt(database, edits: list[tuple[int, Edit]], max_chars: int) -> dict[int, Result]:
-        found = NOT_READ
-        for _ in range(ATTEMPTS):
-            attempt = Attempt(edits, max_chars=max_chars, found=found)
+    async def _attempt(database, edit: Edit, max_chars: int) -> Result | None:
+        """The edit's result, or None to go the locking way."""
+        settlement = Settlement()
+        for number in range(ATTEMPTS):
+            attempt = Attempt(edit, max_chars=max_chars, read=number > 0, found=settlement.found)
             statement = attempt.statement(now=timezone.now())
             try:
                 rows = await _prepared(database, statement) if statement else []
-            except psycopg.errors.UniqueViolation:
-                return {}  # a reused id: the locking way tells which edit it was
-            results, found = attempt.settle(rows)
-            if results:
-                return results
-        return {}
+            except (psycopg.errors.UniqueViolation, psycopg.errors.DataError):
+                # The same id, stored by another worker meanwhile; or values
+                # the statement cannot hold: the locking way says which.
+                return None
+            settlement = attempt.settle(rows)
+            if settlement.result is not None or settlement.locking:
+                return settlement.result
+        return None
 
     @staticmethod
     async def _apply_locked(cursor, edits: Sequence[Edit], max_chars: int) -> list[Result]:
@@ -116,6 +119,9 @@ class PostgresRunner:
         if self._connection is None or self._connection.closed:
             params = connections[self.alias].get_connection_params()
             params.pop("cursor_factory")  # Django's is synchronous
+            # Django turns prepared statements off (for poolers); _prepared's
+            # own are the only ones, the other cursors binding on the client.
+            params["prepare_threshold"] = PREPARE_THRESHOLD
             self._connection = await psycopg.AsyncConnection.connect(
                 **params, autocommit=True, cursor_factory=psycopg.AsyncClientCursor
             )

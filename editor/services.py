@@ -50,10 +50,10 @@ class ClosedSession:
 def documents_apply_operations(*, edits: Sequence[Edit]) -> list[Result]:
     """Give each edit its document's next revision (or its earlier result), in one transaction.
 
-    The group commit (batch.py) through Django's connection, one statement
+    The locking way of batch.py through Django's connection, one statement
     at a time: what the committer uses on SQLite, where the write lock
     (IMMEDIATE mode) puts every worker's edits in one order. On PostgreSQL
-    the committer sends the same statements asynchronously (runners.py).
+    the committer has a connection of its own (runners.py).
     """
     batch = EditBatch(
         edits,

@@ -170,10 +170,10 @@ def browser():
 
 @pytest.fixture
 def poison_edits(monkeypatch) -> str:
-    """Make every transaction that holds an edit with the returned id fail ("database on fire").
+    """Make every batch that holds an edit with the returned id fail ("database on fire").
 
-    It fails while the edits are being applied, on whichever connection and
-    in whichever way (optimistic or locking) the committer sends them.
+    It fails when the engine applies that edit: inside the locking
+    transaction, or before the optimistic statement is sent.
     """
     from editor import engine
 

@@ -8,20 +8,22 @@ import asyncio
 import json
 import logging
 import random
+import threading
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connection
+from django.db import connection, transaction
 
 from editor import committer as committer_module
 from editor import engine, ot, protocol, runners, services
 from editor import hub as hub_module
-from editor.batch import Edit
+from editor.batch import Edit, EditBatch
 from editor.committer import committer
 from editor.engine import Accepted, EditRejected
 from editor.frames import Frame
 from editor.models import Document, Operation
 from editor.storage import COMPACT_EVERY
+from tests import servers
 from tests.documents import anew_document, aread_document
 from tests.tabs import TIMEOUT
 
@@ -415,3 +417,94 @@ async def test_random_batches_give_what_the_engine_gives_one_edit_after_another(
         sent += [e for e, r in zip(batch, results, strict=True) if isinstance(r, Accepted)]
     for slug in slugs:
         assert await aread_document(slug) == (reference[slug].rev, reference[slug].text)
+
+
+@pytest.mark.parametrize("runner_class", ["postgres"], indirect=True)
+async def test_on_postgresql_the_optimistic_statement_is_prepared_once_per_connection():
+    await anew_document("doc")
+    for n in range(3):
+        await committer.submit(edit("doc", [n, "x"] if n else ["x"], f"e{n}", base_rev=n))
+    async with committer.runner._connection.cursor() as cursor:
+        await cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = await cursor.fetchall()
+    assert len(prepared) == 1
+    assert prepared[0][0].lstrip().startswith("WITH moved AS")
+
+
+def _someone_waits_for_a_row_lock() -> None:
+    """Polls PostgreSQL (in a thread of its own) until a session waits for a lock."""
+
+    def waiting() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            return cursor.fetchone()[0]
+
+    try:
+        servers.wait_until(waiting, timeout=TIMEOUT, what="a session waiting for a row lock", interval=0.01)
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("runner_class", ["postgres"], indirect=True)
+async def test_on_postgresql_an_edit_that_waited_for_the_row_another_moved_goes_the_locking_way(round_trips):
+    """Its statement's snapshot still shows the head it expected: no second attempt on it."""
+    await anew_document("doc")
+    holding, release = threading.Event(), threading.Event()
+
+    def another_worker() -> None:
+        try:
+            with transaction.atomic():
+                Document.objects.select_for_update().get(slug="doc")
+                holding.set()
+                assert release.wait(TIMEOUT)
+                [result] = services.documents_apply_operations(edits=[edit("doc", ["z"], "z1")])
+                assert isinstance(result, Accepted)
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=another_worker)
+    other.start()
+    assert await asyncio.to_thread(holding.wait, TIMEOUT)
+    submitted = asyncio.ensure_future(committer.submit(edit("doc", ["a"], "a1")))
+    await asyncio.to_thread(_someone_waits_for_a_row_lock)
+    release.set()
+    accepted = await submitted
+    await asyncio.to_thread(other.join, TIMEOUT)
+    assert round_trips == [ONE_STATEMENT, ["BEGIN", "SELECT"], ["SELECT"], ["UPDATE", "INSERT", "COMMIT"]]
+    assert accepted.operation.op == ["a", 1]
+    assert await aread_document("doc") == (2, "az")
+
+
+@pytest.mark.parametrize("runner_class", ["postgres"], indirect=True)
+async def test_on_postgresql_a_failure_inside_the_locking_transaction_closes_its_connection(monkeypatch):
+    """The transaction is left open by the failure; closing the connection ends it, and the
+    edits, retried one by one on a new connection, all land."""
+    for slug in "ab":
+        await anew_document(slug)
+    opened = []
+    connected = runners.PostgresRunner._connected
+
+    async def recorded(runner):
+        database = await connected(runner)
+        if database not in opened:
+            opened.append(database)
+        return database
+
+    accept = EditBatch.accept
+
+    def failing_once(batch, *, now):
+        monkeypatch.setattr(EditBatch, "accept", accept)
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(runners.PostgresRunner, "_connected", recorded)
+    monkeypatch.setattr(EditBatch, "accept", failing_once)
+    results = await asyncio.gather(
+        committer.submit(edit("a", ["x"], "a1")), committer.submit(edit("b", ["y"], "b1"))
+    )
+    assert [r.operation.rev for r in results] == [1, 1]
+    assert len(opened) == 2
+    assert opened[0].closed
+    assert (await aread_document("a"), await aread_document("b")) == ((1, "x"), (1, "y"))

@@ -247,6 +247,27 @@ async def test_an_operation_with_too_many_components_is_refused():
     await tab.close()
 
 
+@pytest.mark.parametrize(
+    ("op", "message"),
+    [
+        ([10**30], "operations span at most"),  # refused as it is read
+        ([2**31 - 1], "spans 2147483647 characters but revision 0 has 0"),  # refused by the engine
+        ([-(2**31 - 1)], "spans 2147483647 characters but revision 0 has 0"),
+    ],
+)
+async def test_an_operation_spanning_more_than_the_document_is_refused_and_nothing_else_fails(op, message):
+    """However large its counts: they never reach the database, whose columns could not hold them."""
+    tab, _ = await open_tab()
+    await tab.send({"type": "op", "rev": 0, "op": op, "id": "huge"})
+    error = await tab.receive_type("error")
+    assert (error["code"], error["id"]) == ("invalid-op", "huge")
+    assert message in error["message"]
+    await tab.send({"type": "op", "rev": 0, "op": ["y"], "id": "a:1"})
+    assert (await tab.receive_type("ack"))["rev"] == 1
+    await tab.close()
+    assert await aread_document("doc") == (1, "y")
+
+
 async def test_an_edit_that_cannot_be_stored_is_reported_with_its_id_and_the_connection_survives(
     poison_edits,
 ):

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 import socket
 
 import pytest
@@ -73,11 +74,26 @@ async def test_a_tab_that_falls_behind_gets_every_frame_whole_and_in_order(start
     assert text == typist.text == "done"
     await reader.close()
     await typist.close()
+    worker.stop()
+    at_once, queued = frames_written(worker)
+    assert at_once > 0, "nothing was sent straight to a socket"
+    assert queued > 0, "the socket's buffers never filled: nothing was queued behind them"
 
 
 @pytest.mark.multiprocess
 @pytest.mark.django_db(transaction=True)
-def test_runserver_and_the_workers_serve_through_the_editors_server(runserver, start_worker):
+async def test_runserver_and_the_workers_send_through_the_frame_writer(runserver, start_worker):
     """Development and production take the same path to the sockets."""
     for server in (runserver, start_worker()):
-        assert "frames for many sockets are built once and written directly" in server.log()
+        tab = LiveTab(server.ws_url, "default", "tab")
+        await tab.connect()  # its first frame, the snapshot, goes through the writer
+        await tab.close()
+        server.stop()
+        assert frames_written(server)[0] >= 1
+
+
+def frames_written(server) -> tuple[int, int]:
+    """(sent at once, queued) as the stopped server logged them."""
+    match = re.search(r"frame writer: (\d+) frames sent at once, (\d+) queued", server.log())
+    assert match, f"{server.name} did not log what its frame writer sent"
+    return int(match.group(1)), int(match.group(2))
