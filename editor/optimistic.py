@@ -49,7 +49,6 @@ ATTEMPTS = 2
 class Found:
     """A document as an attempt's statement found it: its head, and the operations since the edit's."""
 
-    document_id: int
     rev: int
     length: int
     read_only: bool
@@ -82,20 +81,14 @@ class Attempt:
 
     def _plan(self, max_chars: int, found: Found | None) -> None:
         """Apply the edit; ``result`` stays None if that needs reading the document first."""
-        if found is None:  # nothing read yet: expect the revision the edit was made on
-            rev, length = self.expected
-            log = LoadedLog(document_id=0, slug=self.edit.slug, rev=rev, length=length, read_only=False)
-        else:
-            log = LoadedLog(
-                document_id=found.document_id,
-                slug=self.edit.slug,
-                rev=found.rev,
-                length=found.length,
-                read_only=False,
-            )
-            log.loaded, log.loaded_after = found.operations, self.edit.base_rev
-            self.expected = (found.rev, found.length)
         edit = self.edit
+        # The head expected: the one read, or else the revision the edit was made on.
+        if found is not None:
+            self.expected = (found.rev, found.length)
+        rev, length = self.expected
+        log = LoadedLog(document_id=0, slug=edit.slug, rev=rev, length=length, read_only=False)
+        if found is not None:
+            log.loaded, log.loaded_after = found.operations, edit.base_rev
         try:
             self.result = engine.accept(
                 log,
@@ -126,11 +119,10 @@ class Attempt:
         return Statement(_MOVE_SQL, [*moved, *stored, edit.base_rev, edit.slug])
 
     def settle(self, rows: Sequence[tuple]) -> Settlement:
-        if self.log is None and self.result is not None:
-            return Settlement(result=self.result)
+        """What the attempt's statement (``statement`` was not None) settled."""
         if not rows:
             return Settlement()  # no such document
-        document_id, rev, length, is_read_only, moved, operations = rows[0]
+        rev, length, is_read_only, moved, operations = rows[0]
         if moved:
             return Settlement(result=self.result)
         if self.log is not None and (rev, length) == self.expected and not is_read_only:
@@ -140,16 +132,14 @@ class Attempt:
             return Settlement(locking=True)
         if isinstance(operations, str):  # Django's adapters hand json over as text
             operations = json.loads(operations)
-        found = Found(
-            document_id, rev, length, bool(is_read_only), [logged_operation(*op) for op in operations or []]
-        )
+        found = Found(rev, length, bool(is_read_only), [logged_operation(*op) for op in operations or []])
         return Settlement(found=found)
 
 
 # The document's head and, if it did not move, the operations since the
 # edit's revision; the statement reads one snapshot, taken before it wrote.
 _HEAD = f"""
-SELECT d.id, d.rev, d.length, d.read_only, {{moved}},
+SELECT d.rev, d.length, d.read_only, {{moved}},
     CASE WHEN {{moved}} THEN NULL ELSE (
         SELECT json_agg(json_build_array(o.rev, o.op, o.op_id, o.session_id) ORDER BY o.rev)
         FROM {OPERATIONS} o WHERE o.document_id = d.id AND o.rev > %s::bigint

@@ -42,7 +42,7 @@ from django.utils import timezone
 
 from . import services
 from .batch import Edit, EditBatch, Result, Statement, joined
-from .optimistic import ATTEMPTS, Attempt, Settlement
+from .optimistic import ATTEMPTS, Attempt
 
 PREPARE_THRESHOLD = 5  # psycopg's default; _prepared prepares at once (prepare=True)
 BEGIN = Statement("BEGIN")
@@ -89,12 +89,14 @@ class PostgresRunner:
     @staticmethod
     async def _attempt(database, edit: Edit, max_chars: int) -> Result | None:
         """The edit's result, or None to go the locking way."""
-        settlement = Settlement()
+        found = None
         for number in range(ATTEMPTS):
-            attempt = Attempt(edit, max_chars=max_chars, read=number > 0, found=settlement.found)
+            attempt = Attempt(edit, max_chars=max_chars, read=number > 0, found=found)
             statement = attempt.statement(now=timezone.now())
+            if statement is None:  # settled on what was read
+                return attempt.result
             try:
-                rows = await _prepared(database, statement) if statement else []
+                rows = await _prepared(database, statement)
             except (psycopg.errors.UniqueViolation, psycopg.errors.DataError):
                 # The same id, stored by another worker meanwhile; or values
                 # the statement cannot hold: the locking way says which.
@@ -102,6 +104,7 @@ class PostgresRunner:
             settlement = attempt.settle(rows)
             if settlement.result is not None or settlement.locking:
                 return settlement.result
+            found = settlement.found
         return None
 
     @staticmethod

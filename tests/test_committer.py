@@ -193,16 +193,8 @@ async def test_an_edit_survives_its_connection_to_the_database_being_cut(caplog)
     await anew_document("doc")
     assert (await committer.submit(edit("doc", ["a"], "a1"))).operation.rev == 1
 
-    @sync_to_async
-    def cut_every_other_connection() -> int:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            return cursor.fetchone()[0]
-
-    assert await cut_every_other_connection() >= 1  # the committer's, at least
+    # The committer's connection, at least.
+    assert await sync_to_async(_other_sessions)("count(pg_terminate_backend(pid))") >= 1
     accepted = await committer.submit(edit("doc", [1, "b"], "a2", base_rev=1))
     assert accepted.operation.rev == 2
     assert await aread_document("doc") == (2, "ab")
@@ -431,19 +423,25 @@ async def test_on_postgresql_the_optimistic_statement_is_prepared_once_per_conne
     assert prepared[0][0].lstrip().startswith("WITH moved AS")
 
 
+def _other_sessions(select: str, where: str = "true") -> int:
+    """``select`` over the other sessions on the test database (pg_stat_activity)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {select} FROM pg_stat_activity"
+            f" WHERE datname = current_database() AND pid <> pg_backend_pid() AND {where}"
+        )
+        return cursor.fetchone()[0]
+
+
 def _someone_waits_for_a_row_lock() -> None:
     """Polls PostgreSQL (in a thread of its own) until a session waits for a lock."""
-
-    def waiting() -> int:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            return cursor.fetchone()[0]
-
     try:
-        servers.wait_until(waiting, timeout=TIMEOUT, what="a session waiting for a row lock", interval=0.01)
+        servers.wait_until(
+            lambda: _other_sessions("count(*)", "wait_event_type = 'Lock'"),
+            timeout=TIMEOUT,
+            what="a session waiting for a row lock",
+            interval=0.01,
+        )
     finally:
         connection.close()
 
