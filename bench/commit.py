@@ -40,9 +40,9 @@ def _setup() -> None:
 
 def _time_runner(name: str, apply, *, edits_total: int) -> list[tuple]:
     """One edit at a time on the head of one document, then batches of 20 over 10 documents."""
-    from editor.batch import Edit
     from editor.models import Document
-    from editor.storage import COMPACT_EVERY, store_text, text_due
+    from editor.ot.server import Edit
+    from editor.store.storage import COMPACT_EVERY, store_text, text_due
 
     rows = []
     Document.objects.create(slug=f"{name}-alone")
@@ -88,7 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     _setup()
     from editor import services
-    from editor.runners import PostgresRunner
+    from editor.store.runners import PostgresRunner
 
     def through_django(edits) -> float:
         begun = time.perf_counter_ns()

@@ -7,7 +7,8 @@ from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
-from . import notify, selectors, services
+from . import selectors, services
+from .live import notify
 from .models import Document, EditingSession, Operation
 
 RECENT_OPERATIONS = 50

@@ -10,15 +10,16 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import identity, notify, protocol, selectors, services
-from .batch import Edit
-from .committer import committer
-from .engine import EditRejected
-from .frames import Frame, frame_writer
-from .hub import hub
-from .liveness import worker_sessions
+from . import selectors, services
+from .live import notify
+from .live.committer import committer
+from .live.hub import hub
+from .live.liveness import worker_sessions
+from .live.sockets import Frame, frame_writer
+from .live.threads import in_thread_pool
 from .network import client_address
-from .threads import in_thread_pool
+from .ot.server import Edit, EditRejected
+from .wire import names, protocol
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +78,10 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         query = protocol.parse_connect_query(self.scope.get("query_string", b""))
         user = self.scope.get("user")
         if user is not None and user.is_authenticated:
-            self.user_id, self.name = user.pk, identity.clean_name(user.get_username()) or "user"
+            self.user_id, self.name = user.pk, names.clean_name(user.get_username()) or "user"
         else:
-            self.user_id, self.name = None, query.name or identity.generated_name()
-        self.color = identity.color_for(self.name)
+            self.user_id, self.name = None, query.name or names.generated_name()
+        self.color = names.color_for(self.name)
         # Complete the handshake first: under a storm of connections the rest
         # waits its turn, and Daphne drops handshakes not accepted in 5 s.
         await self.accept()
@@ -219,7 +220,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             )
             return
         self._renamed_at = time.monotonic()
-        self.name, self.color = request.name, identity.color_for(request.name)
+        self.name, self.color = request.name, names.color_for(request.name)
         await in_thread_pool(services.session_rename)(session_id=self.session_id, display_name=self.name)
         frame = self.person_frame()
         await self.send(text_data=frame)  # the renamer learns its new colour at once

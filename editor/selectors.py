@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from . import engine
 from .models import Document, EditingSession
-from .storage import DatabaseDocumentLog
+from .ot import server as engine
+from .store.storage import DatabaseDocumentLog
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import tcp
 
-from .frames import WRITER_EXTENSION
+from .live.sockets import WRITER_EXTENSION
 
 logger = logging.getLogger(__name__)
 

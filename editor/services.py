@@ -15,10 +15,12 @@ from django.db import connection, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from . import engine, selectors
-from .batch import Edit, EditBatch, Result, Statement
+from . import selectors
 from .models import Document, EditingSession
-from .storage import DatabaseDocumentLog
+from .ot import server as engine
+from .ot.server import Edit
+from .store.batch import EditBatch, Result, Statement
+from .store.storage import DatabaseDocumentLog
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,9 +40,9 @@ async def close_async_orm_connections():
     Left open, those connections keep the test database from being dropped.
     """
     yield
-    from editor.committer import committer
-    from editor.hub import hub
-    from editor.liveness import worker_sessions
+    from editor.live.committer import committer
+    from editor.live.hub import hub
+    from editor.live.liveness import worker_sessions
 
     await worker_sessions.stop()  # their loop ends with the test
     await committer.stop()
@@ -175,7 +175,7 @@ def poison_edits(monkeypatch) -> str:
     It fails when the engine applies that edit: inside the locking
     transaction, or before the optimistic statement is sent.
     """
-    from editor import engine
+    from editor.ot import server as engine
 
     accept = engine.accept
 

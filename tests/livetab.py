@@ -1,6 +1,6 @@
 """A browser tab's behaviour over a real WebSocket, for multi-process tests.
 
-Wraps ``editor.ot_client.ProtocolClient`` (the Python twin of the browser's
+Wraps ``editor.ot.client.ProtocolClient`` (the Python twin of the browser's
 client.js) with a socket from the ``websockets`` library: it answers frames,
 fetches gaps that stay open, reconnects and resumes when told to.
 """
@@ -15,7 +15,7 @@ from collections.abc import Callable
 import websockets
 
 from editor import ot
-from editor.ot_client import ProtocolClient
+from editor.ot.client import ProtocolClient
 
 GAP_TIMEOUT = 0.5
 

@@ -14,15 +14,18 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 
-from editor import committer as committer_module
-from editor import engine, ot, protocol, runners, services
-from editor import hub as hub_module
-from editor.batch import Edit, EditBatch
-from editor.committer import committer
-from editor.engine import Accepted, EditRejected
-from editor.frames import Frame
+from editor import ot, services
+from editor.live import committer as committer_module
+from editor.live import hub as hub_module
+from editor.live.committer import committer
+from editor.live.sockets import Frame
 from editor.models import Document, Operation
-from editor.storage import COMPACT_EVERY
+from editor.ot import server as engine
+from editor.ot.server import Accepted, Edit, EditRejected
+from editor.store import runners
+from editor.store.batch import EditBatch
+from editor.store.storage import COMPACT_EVERY
+from editor.wire import protocol
 from tests import servers
 from tests.documents import anew_document, aread_document
 from tests.tabs import TIMEOUT

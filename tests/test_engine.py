@@ -7,10 +7,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from editor import engine, ot, selectors, services
-from editor.batch import Edit
+from editor import ot, selectors, services
 from editor.models import Document, Operation
-from editor.storage import COMPACT_EVERY, DatabaseDocumentLog, store_text, text_due
+from editor.ot import server as engine
+from editor.ot.server import Edit
+from editor.store.storage import COMPACT_EVERY, DatabaseDocumentLog, store_text, text_due
 from tests.documents import new_document
 
 MAX_CHARS = 1000

@@ -11,7 +11,7 @@ from websockets.frames import Frame as WebSocketFrame
 from websockets.frames import Opcode
 
 from editor import ot
-from editor.frames import Frame, text_frame
+from editor.live.sockets import Frame, text_frame
 from tests.livetab import LiveTab
 
 

@@ -8,7 +8,8 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.core.management import call_command
 from django.utils import timezone
 
-from editor import liveness, services
+from editor import services
+from editor.live import liveness
 from editor.models import Document, EditingSession
 from tests.documents import anew_document, new_document
 from tests.tabs import open_tab

@@ -2,7 +2,7 @@
 
 import pytest
 
-from editor.ot_client import ProtocolClient
+from editor.ot.client import ProtocolClient
 
 
 def snapshot(rev: int, text: str, **extra) -> dict:

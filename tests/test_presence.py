@@ -7,7 +7,8 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.test import Client
 
-from editor import notify, services
+from editor import services
+from editor.live import notify
 from editor.models import Document, EditingSession
 from tests.documents import anew_document, aread_document
 from tests.tabs import ORIGIN, TIMEOUT, Tab, open_tab
@@ -202,7 +203,7 @@ async def test_tabs_connecting_at_once_all_hear_the_document():
 
 async def test_a_connection_that_fails_to_start_leaves_no_ghost(fail_once):
     from editor import services
-    from editor.hub import hub
+    from editor.live.hub import hub
 
     alice, alice_first = await open_tab()
     fail_once(services, "session_connect")
@@ -224,8 +225,8 @@ async def test_a_connection_that_fails_to_start_leaves_no_ghost(fail_once):
 
 
 async def test_a_disconnect_when_the_channel_layer_fails_still_closes_the_session(monkeypatch):
-    from editor.hub import hub
-    from editor.liveness import worker_sessions
+    from editor.live.hub import hub
+    from editor.live.liveness import worker_sessions
 
     tab, first = await open_tab()
 
@@ -241,8 +242,8 @@ async def test_a_disconnect_when_the_channel_layer_fails_still_closes_the_sessio
 
 
 async def test_a_late_update_does_not_undo_a_leave():
-    from editor import protocol
-    from editor.hub import hub
+    from editor.live.hub import hub
+    from editor.wire import protocol
 
     alice, _ = await open_tab()
     hub.presence_changed("doc", "bob", protocol.leave_frame(session="bob"), leaving=True)

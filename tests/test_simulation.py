@@ -12,8 +12,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from editor import engine, ot
-from editor.ot_client import ProtocolClient
+from editor import ot
+from editor.ot import server as engine
+from editor.ot.client import ProtocolClient
 
 
 class Keystrokes:

@@ -5,7 +5,7 @@ import json
 import pytest
 from django.utils import timezone
 
-from editor import notify
+from editor.live import notify
 from editor.models import Document, EditingSession, Operation
 from tests.documents import new_document
 

@@ -9,7 +9,8 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from editor import liveness, services
+from editor import services
+from editor.live import liveness
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 // The protocol state machine of one tab: knows revisions, pending edits and
 // the frames of docs/protocol.md, and nothing of the DOM or of WebSockets.
-// Its Python twin is editor/ot_client.py; tests/js/client.test.js and
+// Its Python twin is editor/ot/client.py; tests/js/client.test.js and
 // tests/test_ot_client.py walk both through the same steps.
 //
 // States, as in ot.js: synchronised (nothing pending), awaiting ack (one

@@ -27,23 +27,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from . import engine, ot
-from .engine import Accepted, EditRejected, LoggedOperation
-from .models import Document, Operation
+from editor.models import Document, Operation
+from editor.ot import server as engine
+from editor.ot.server import Accepted, Edit, EditRejected, LoggedOperation
 
 DOCUMENTS = Document._meta.db_table
 OPERATIONS = Operation._meta.db_table
-
-
-@dataclass(frozen=True, slots=True)
-class Edit:
-    """An operation a client sent: made on ``base_rev`` of the document ``slug``."""
-
-    slug: str
-    base_rev: int
-    op: ot.Operation
-    op_id: str
-    session_id: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from . import ot
+from .. import ot
 
 
 class EditRejected(Exception):
@@ -26,6 +26,17 @@ class EditRejected(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """An operation a client sent: made on ``base_rev`` of the document ``slug``."""
+
+    slug: str
+    base_rev: int
+    op: ot.Operation
+    op_id: str
+    session_id: str
 
 
 @dataclass(frozen=True, slots=True)

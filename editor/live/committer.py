@@ -23,12 +23,13 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from . import protocol
-from .batch import Edit, Result
-from .engine import Accepted, LoggedOperation
+from editor.ot.server import Accepted, Edit, LoggedOperation
+from editor.store.batch import Result
+from editor.store.runners import Runner, new_runner
+from editor.store.storage import store_text, text_due
+from editor.wire import protocol
+
 from .hub import hub
-from .runners import Runner, new_runner
-from .storage import store_text, text_due
 from .threads import in_thread_pool
 
 logger = logging.getLogger(__name__)

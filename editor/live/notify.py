@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from . import protocol
+from editor.wire import protocol
+
 from .hub import document_group
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from . import identity, ot
+from editor import ot
+
+from . import names
 
 # Ids are printable ASCII without spaces; clients should draw them at random,
 # since an id another client can predict lets it pre-empt the edit.
@@ -105,7 +107,7 @@ def parse_connect_query(query_string: bytes) -> ConnectQuery:
     return ConnectQuery(
         rev=int(rev) if re.fullmatch(r"[0-9]{1,15}", rev) else None,
         pending=pending if OP_ID.fullmatch(pending) else None,
-        name=identity.clean_name(query.get("name", [""])[0]),
+        name=names.clean_name(query.get("name", [""])[0]),
     )
 
 
@@ -169,7 +171,7 @@ def parse_client_frame(text: str | None, data: bytes | None, *, max_bytes: int) 
             raise ProtocolError("invalid-frame", "caret must be [start, end] with 0 <= start <= end")
         return CaretRequest(rev=_revision(frame), start=caret[0], end=caret[1])
     if kind == "rename":
-        name = identity.clean_name(frame.get("name"))
+        name = names.clean_name(frame.get("name"))
         if name is None:
             raise ProtocolError("invalid-frame", "name must be a non-empty string")
         return RenameRequest(name=name)

@@ -17,10 +17,12 @@ from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from . import engine, ot
+from editor import ot
+from editor.models import Document, Operation
+from editor.ot import server as engine
+from editor.ot.server import LoggedOperation
+
 from .batch import DOCUMENTS, OPERATIONS, lock_statement, logged_operation
-from .engine import LoggedOperation
-from .models import Document, Operation
 
 # Every this-many-th revision the stored text catches up and the log is
 # compacted, so their cost is spread thinly over the edits.

@@ -27,7 +27,9 @@ from typing import Protocol
 from django.conf import settings
 from django.utils import timezone
 
-from . import notify, services
+from editor import services
+
+from . import notify
 from .threads import in_thread_pool
 
 logger = logging.getLogger(__name__)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from editor import identity
 from editor.network import client_address, parse_networks
+from editor.wire import names
 
 
 @pytest.mark.parametrize(
@@ -22,17 +22,17 @@ from editor.network import client_address, parse_networks
     ],
 )
 def test_names_are_cleaned_for_showing_to_others(raw, clean):
-    assert identity.clean_name(raw) == clean
+    assert names.clean_name(raw) == clean
 
 
 def test_the_same_name_gets_the_same_colour():
-    assert identity.color_for("Ada") == identity.color_for("Ada")
-    assert identity.color_for("Ada") in identity.PALETTE
-    assert len({identity.color_for(f"person {n}") for n in range(100)}) > 6
+    assert names.color_for("Ada") == names.color_for("Ada")
+    assert names.color_for("Ada") in names.PALETTE
+    assert len({names.color_for(f"person {n}") for n in range(100)}) > 6
 
 
 def test_generated_names_are_two_capitalised_words():
-    adjective, animal = identity.generated_name().split(" ")
+    adjective, animal = names.generated_name().split(" ")
     assert adjective.istitle()
     assert animal.istitle()
 

@@ -29,8 +29,9 @@ from typing import Protocol
 
 from channels.layers import get_channel_layer
 
-from . import protocol
-from .frames import Frame
+from editor.wire import protocol
+
+from .sockets import Frame
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from . import engine, ot
+from editor import ot
+from editor.ot import server as engine
+from editor.ot.server import EditRejected, LoggedOperation
+
 from .batch import (
     DOCUMENTS,
     OPERATIONS,
@@ -39,7 +42,6 @@ from .batch import (
     read_only,
     unknown_document,
 )
-from .engine import EditRejected, LoggedOperation
 
 # Optimistic attempts before the edit goes the locking way.
 ATTEMPTS = 2

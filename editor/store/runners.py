@@ -40,7 +40,8 @@ from django.conf import settings
 from django.db import connection, connections
 from django.utils import timezone
 
-from . import services
+from editor import services
+
 from .batch import Edit, EditBatch, Result, Statement, joined
 from .optimistic import ATTEMPTS, Attempt
 

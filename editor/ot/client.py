@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from . import ot
+from .. import ot
 
 Frame = dict[str, Any]
 
