@@ -2,11 +2,12 @@
 
     python -m bench.commit            # 2,000 edits each way
 
-Times both ways the committer can send a batch: Django's connection
-(``services.documents_apply_operations``, what it runs in a thread on
-SQLite) and the asynchronous PostgreSQL connection (``runners.PostgresRunner``, what it
-runs on PostgreSQL), for edits one at a time on the head revision of one
-document, and for batches of 20 edits spread over 10 documents. Prints p50 /
+Times the one commit plan (store/commit.py) through both of the committer's
+drivers: Django's connection (``drivers.DjangoDriver``, what it runs in a
+thread on databases other than PostgreSQL) and the asynchronous PostgreSQL
+connection (``drivers.PsycopgDriver``, what it runs on PostgreSQL), for
+edits one at a time on the head revision of one document, and for batches
+of 20 edits spread over 10 documents. Prints p50 /
 p99 / max per transaction and the edits per second (edits/s includes storing
 the text, which the committer does in the background every COMPACT_EVERY
 revisions). No network clients: only the database path, to compare changes
@@ -42,7 +43,7 @@ def _time_runner(name: str, apply, *, edits_total: int) -> list[tuple]:
     """One edit at a time on the head of one document, then batches of 20 over 10 documents."""
     from editor.models import Document
     from editor.ot.server import Edit
-    from editor.store.storage import COMPACT_EVERY, store_text, text_due
+    from editor.store.documents import COMPACT_EVERY, store_text, text_due
 
     rows = []
     Document.objects.create(slug=f"{name}-alone")
@@ -87,25 +88,26 @@ def main() -> None:
     parser.add_argument("--edits", type=int, default=2000)
     args = parser.parse_args()
     _setup()
-    from editor import services
-    from editor.store.runners import PostgresRunner
+    from editor.store import commit, drivers
+
+    django_driver = drivers.DjangoDriver()
 
     def through_django(edits) -> float:
         begun = time.perf_counter_ns()
-        services.documents_apply_operations(edits=edits)
+        django_driver.run(commit.commit_plan(edits, dialect=django_driver.dialect))
         return (time.perf_counter_ns() - begun) / 1000
 
     loop = asyncio.new_event_loop()
-    runner = PostgresRunner()
+    psycopg_driver = drivers.PsycopgDriver()
 
     def through_psycopg_async(edits) -> float:
         begun = time.perf_counter_ns()
-        loop.run_until_complete(runner.apply(edits))
+        loop.run_until_complete(psycopg_driver.run(commit.commit_plan(edits, dialect=psycopg_driver.dialect)))
         return (time.perf_counter_ns() - begun) / 1000
 
     rows = _time_runner("django", through_django, edits_total=args.edits)
     rows += _time_runner("async", through_psycopg_async, edits_total=args.edits)
-    loop.run_until_complete(runner.close())
+    loop.run_until_complete(psycopg_driver.close())
 
     print("| connection | transaction | p50 ms | p99 ms | max ms | edits/s |")
     print("|---|---|---|---|---|---|")

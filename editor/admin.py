@@ -7,9 +7,9 @@ from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
-from . import selectors, services
 from .live import notify
-from .models import Document, EditingSession, Operation
+from .models import Document, EditingSession
+from .store import documents
 
 RECENT_OPERATIONS = 50
 
@@ -79,7 +79,7 @@ class DocumentAdmin(admin.ModelAdmin):
         if document.pk is None:
             return ""
         return format_html(
-            "<pre style='white-space: pre-wrap'>{}</pre>", selectors.document_text(document_id=document.pk)
+            "<pre style='white-space: pre-wrap'>{}</pre>", documents.snapshot(document_id=document.pk).text
         )
 
     @admin.display(description="people now", ordering="people_now")
@@ -88,11 +88,11 @@ class DocumentAdmin(admin.ModelAdmin):
 
     @admin.display(description=f"history (latest {RECENT_OPERATIONS} operations)")
     def recent_operations(self, document: Document) -> str:
-        operations = Operation.objects.filter(document=document).order_by("-rev")[:RECENT_OPERATIONS]
+        operations = documents.recent_operations(document_id=document.pk, limit=RECENT_OPERATIONS)
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-            ((op.rev, op.created_at, op.session_id, _summary(op.op)) for op in operations),
+            ((op.rev, stored_at, op.session_id, _summary(op.op)) for op, stored_at in operations),
         )
         return format_html(
             "<table><thead><tr><th>revision</th><th>at</th><th>session</th><th>change</th></tr></thead>"
@@ -109,7 +109,7 @@ class DocumentAdmin(admin.ModelAdmin):
         self._set_read_only(request, queryset, False)
 
     def _set_read_only(self, request, queryset, read_only: bool) -> None:
-        slugs = services.documents_set_read_only(
+        slugs = documents.set_read_only(
             document_ids=queryset.values_list("pk", flat=True), read_only=read_only
         )
         notify.documents_mode_changed(slugs, read_only)

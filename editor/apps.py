@@ -5,3 +5,10 @@ class EditorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "editor"
     verbose_name = "Collaborative editor"
+
+    def ready(self) -> None:
+        # The live layer writes the sessions table through the face's services.
+        from . import services
+        from .live import worker
+
+        worker.configure(records=services.session_records)

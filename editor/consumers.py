@@ -1,4 +1,4 @@
-"""WebSocket consumers: decode frames, call services, send and broadcast results."""
+"""WebSocket consumers: decode frames, call the worker's parts and services, send the results."""
 
 from __future__ import annotations
 
@@ -11,20 +11,16 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from . import selectors, services
-from .live import notify
-from .live.committer import committer
-from .live.hub import hub
-from .live.liveness import worker_sessions
-from .live.sockets import Frame, frame_writer
+from .live import worker
+from .live.sockets import ClientSocket, EncodedFrame
 from .live.threads import in_thread_pool
 from .network import client_address
 from .ot.server import Edit, EditRejected
+from .store import documents
 from .wire import names, protocol
 
 logger = logging.getLogger(__name__)
 
-# Close code for paths under /ws/ that are not a document's.
-CLOSE_UNKNOWN_ENDPOINT = 4404
 # A rename is a database write and a broadcast to everyone: at most one a second.
 RENAME_INTERVAL = 1.0
 
@@ -39,18 +35,17 @@ def _header(scope: dict, name: bytes) -> str:
 class DocumentConsumer(AsyncWebsocketConsumer):
     """One browser tab editing one document.
 
-    Edits go to this process's committer (committer.py), which commits them
-    with whatever else is waiting and hands them to the hub (hub.py) for the
-    document's other connections; then they are acknowledged here. Presence
-    (who is here, where their caret is) lives in the consumers, not the
-    database; the hub coalesces it.
+    Edits go to this process's committer (live/committer.py), which commits
+    them with whatever else is waiting and hands them to the hub
+    (live/hub.py) for the document's other connections; then they are
+    acknowledged here. Presence (who is here, where their caret is) lives in
+    the consumers, not the database; the hub coalesces it. Every frame to
+    the client goes through ``self.socket`` (live/sockets.py).
     """
 
     # No channel of its own: everything reaches a connection through the hub.
     channel_layer_alias = None
     session_start: services.SessionStart | None = None
-    # The server's writer for ready-made frames (server.py), if it offers one.
-    _write_frame = None
 
     async def dispatch(self, message: dict) -> None:
         # Channels' dispatch closes stale database connections before every
@@ -62,6 +57,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def connect(self) -> None:
+        """Called when the handshake arrives: accept, join the document, send its text."""
         self.slug = self.scope["url_route"]["kwargs"]["slug"]
         self.session_id = secrets.token_hex(6)
         self.client_address = client_address(self.scope, settings.TRUSTED_PROXY_NETWORKS)
@@ -73,8 +69,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         self.closing = False
         # Broadcasts that arrive before the first frame is sent wait here:
         # the protocol's first frame is the snapshot (or the resume).
-        self._held: list[Frame] | None = []
-        self._write_frame = frame_writer(self.scope)
+        self._held: list[EncodedFrame] | None = []
+        self.socket = ClientSocket(self.scope, fallback=self.send)
         query = protocol.parse_connect_query(self.scope.get("query_string", b""))
         user = self.scope.get("user")
         if user is not None and user.is_authenticated:
@@ -82,20 +78,21 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         else:
             self.user_id, self.name = None, query.name or names.generated_name()
         self.color = names.color_for(self.name)
+        self.worker = await worker.current()
         # Complete the handshake first: under a storm of connections the rest
         # waits its turn, and Daphne drops handshakes not accepted in 5 s.
         await self.accept()
         # Join before reading the document: an edit committed after the read
         # then arrives as a broadcast, so nothing falls between the two.
-        await hub.join(self.slug, self)
+        await self.worker.hub.join(self.slug, self)
         try:
             await self._start(query)
         except BaseException:
             # Channels calls no disconnect() after a failed connect: undo the
             # join, or the hub would keep announcing (and buffering for) a ghost.
             self.closing = True
-            worker_sessions.discard(self)
-            await hub.leave(self.slug, self)
+            self.worker.liveness.discard(self)
+            await self.worker.hub.leave(self.slug, self)
             raise
 
     async def _start(self, query: protocol.ConnectQuery) -> None:
@@ -121,29 +118,30 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                 pending_id=query.pending,
                 pending_rev=start.pending_rev,
             )
-            await self.send(text_data=frame)
+            await self.socket.send(frame)
         else:
-            await self.send(text_data=protocol.resume_frame(rev=start.rev, welcome=welcome))
+            await self.socket.send(protocol.resume_frame(rev=start.rev, welcome=welcome))
             await self._send_logged(start.missed)
         held, self._held = self._held, None
         for frame in held:
-            await self.send_frame(frame)
-        worker_sessions.add(self)
+            await self.socket.send(frame)
+        self.worker.liveness.add(self)
         self._log("connect", start.people)
+        hub = self.worker.hub
         hub.presence_changed(self.slug, self.session_id, self.person_frame())
         await hub.ask_who_is_here(self.slug, self)
 
     async def disconnect(self, code: int) -> None:
-        """Called when the socket closes; a killed worker never gets here (see liveness.py)."""
+        """Called when the socket closes; a killed worker never gets here (see live/liveness.py)."""
         self.closing = True
         # First, so that this worker stops vouching for the session even if
         # leaving the hub fails (Redis down): expiry then closes it.
-        worker_sessions.discard(self)
+        self.worker.liveness.discard(self)
         try:
-            await hub.leave(self.slug, self)
+            await self.worker.hub.leave(self.slug, self)
         finally:
             if self.session_start is not None:
-                hub.presence_changed(
+                self.worker.hub.presence_changed(
                     self.slug, self.session_id, protocol.leave_frame(session=self.session_id), leaving=True
                 )
                 people = await in_thread_pool(services.session_disconnect)(
@@ -154,25 +152,27 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                 self._log("disconnect", people)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Called with each frame from the client."""
         try:
             request = protocol.parse_client_frame(
                 text_data, bytes_data, max_bytes=settings.EDITOR_MAX_FRAME_BYTES
             )
         except protocol.ProtocolError as error:
-            await self.send(text_data=protocol.error_frame(error.code, error.message, error.op_id))
+            await self.socket.send(protocol.error_frame(error.code, error.message, error.op_id))
             return
         try:
-            if isinstance(request, protocol.OpRequest):
-                await self._receive_op(request)
-            elif isinstance(request, protocol.CaretRequest):
-                self.caret, self.caret_rev = (request.start, request.end), request.rev
-                hub.presence_changed(self.slug, self.session_id, self.person_frame())
-            elif isinstance(request, protocol.FetchRequest):
-                await self._receive_fetch(request)
-            elif isinstance(request, protocol.RenameRequest):
-                await self._receive_rename(request)
-            else:
-                await self._receive_ping()
+            match request:
+                case protocol.OpRequest():
+                    await self._receive_op(request)
+                case protocol.CaretRequest():
+                    self.caret, self.caret_rev = (request.start, request.end), request.rev
+                    self.worker.hub.presence_changed(self.slug, self.session_id, self.person_frame())
+                case protocol.FetchRequest():
+                    await self._receive_fetch(request)
+                case protocol.RenameRequest():
+                    await self._receive_rename(request)
+                case protocol.PingRequest():
+                    await self._receive_ping()
         except Exception:
             # One bad frame must not cost the connection (and leave its
             # session looking connected): report it and carry on. About an
@@ -181,8 +181,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             logger.exception(
                 "failed to handle a %s frame in session %s", type(request).__name__, self.session_id
             )
-            await self.send(
-                text_data=protocol.error_frame(
+            await self.socket.send(
+                protocol.error_frame(
                     "internal-error",
                     "the server failed to handle that frame",
                     getattr(request, "op_id", None),
@@ -198,59 +198,51 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             session_id=self.session_id,
         )
         try:
-            accepted = await committer.submit(edit)  # committed, and broadcast to the others
+            accepted = await self.worker.committer.submit(edit)  # committed, and broadcast to the others
         except EditRejected as error:
-            await self.send(text_data=protocol.error_frame(error.code, error.message, request.op_id))
+            await self.socket.send(protocol.error_frame(error.code, error.message, request.op_id))
             return
-        await self.send(text_data=protocol.ack_frame(rev=accepted.operation.rev, op_id=request.op_id))
+        await self.socket.send(protocol.ack_frame(rev=accepted.operation.rev, op_id=request.op_id))
         if not accepted.duplicate:
             self.ops_sent += 1
 
     async def _receive_rename(self, request: protocol.RenameRequest) -> None:
         if self.user_id is not None:
-            await self.send(
-                text_data=protocol.error_frame(
-                    "rename-refused", "signed-in people are shown by their user name"
-                )
+            await self.socket.send(
+                protocol.error_frame("rename-refused", "signed-in people are shown by their user name")
             )
             return
         if time.monotonic() - self._renamed_at < RENAME_INTERVAL:
-            await self.send(
-                text_data=protocol.error_frame("rename-too-fast", "one rename per second, please")
-            )
+            await self.socket.send(protocol.error_frame("rename-too-fast", "one rename per second, please"))
             return
         self._renamed_at = time.monotonic()
         self.name, self.color = request.name, names.color_for(request.name)
         await in_thread_pool(services.session_rename)(session_id=self.session_id, display_name=self.name)
         frame = self.person_frame()
-        await self.send(text_data=frame)  # the renamer learns its new colour at once
-        hub.presence_changed(self.slug, self.session_id, frame)
+        await self.socket.send(frame)  # the renamer learns its new colour at once
+        self.worker.hub.presence_changed(self.slug, self.session_id, frame)
 
     async def _receive_fetch(self, request: protocol.FetchRequest) -> None:
         """A client saw a gap in the revisions (a lost or late broadcast) and asks to fill it."""
         document_id = self.session_start.document_id
-        missed = await in_thread_pool(selectors.document_operations_since)(
-            document_id=document_id, rev=request.rev
-        )
+        missed = await in_thread_pool(documents.operations_since)(document_id=document_id, rev=request.rev)
         if missed is not None:
             await self._send_logged(missed)
             return
         snapshot = await in_thread_pool(selectors.document_snapshot)(document_id=document_id)
         welcome = self._welcome(people=snapshot.people, read_only=snapshot.read_only)
-        await self.send(
-            text_data=protocol.snapshot_frame(rev=snapshot.rev, text=snapshot.text, welcome=welcome)
-        )
+        await self.socket.send(protocol.snapshot_frame(rev=snapshot.rev, text=snapshot.text, welcome=welcome))
 
     async def _receive_ping(self) -> None:
-        rev = await in_thread_pool(selectors.document_head)(document_id=self.session_start.document_id)
-        await self.send(text_data=protocol.pong_frame(rev=rev))
+        rev = await in_thread_pool(documents.head)(document_id=self.session_start.document_id)
+        await self.socket.send(protocol.pong_frame(rev=rev))
 
     async def _send_logged(self, operations) -> None:
         for logged in operations:
             frame = protocol.op_frame(
                 rev=logged.rev, op=logged.op, session=logged.session_id, op_id=logged.op_id
             )
-            await self.send(text_data=frame)
+            await self.socket.send(frame)
 
     def _welcome(self, *, people: int, read_only: bool) -> protocol.Welcome:
         return protocol.Welcome(
@@ -268,7 +260,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             people,
         )
 
-    # What the hub and the liveness task call.
+    # What the hub and the liveness task call (live/hub.py Member, live/liveness.py LiveSession).
 
     def person_frame(self) -> str:
         self._person_seq += 1
@@ -282,33 +274,22 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             signed_in=self.user_id is not None,
         )
 
-    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close=False) -> None:
-        if text_data is not None and bytes_data is None and not close:
-            await self.send_frame(Frame(text_data))
-        else:
-            await super().send(text_data, bytes_data, close)
-
-    async def send_frame(self, frame: Frame) -> None:
-        """Through the server's frame writer when it has one and the socket is open."""
-        if self._write_frame is None or not self._write_frame(frame.wire):
-            await super().send(text_data=frame.text)
-
-    async def deliver(self, frame: Frame) -> None:
+    async def deliver(self, frame: EncodedFrame) -> None:
         if self._held is not None:
             self._held.append(frame)
         elif not self.closing:
-            await self.send_frame(frame)
+            await self.socket.send(frame)
 
     async def announce(self) -> None:
         """Tell the document again that this session is here (after expiry wrongly closed it)."""
         if not self.closing:
-            hub.presence_changed(self.slug, self.session_id, self.person_frame())
+            self.worker.hub.presence_changed(self.slug, self.session_id, self.person_frame())
 
     async def kick(self, reason: str) -> None:
         """An operator closed this session (admin action), from whichever process."""
         message = f"An operator disconnected you: {reason}" if reason else "An operator disconnected you."
-        await self.send(text_data=protocol.error_frame("disconnected", message))
-        await self.close(code=notify.CLOSE_DISCONNECTED)
+        await self.socket.send(protocol.error_frame("disconnected", message))
+        await self.close(code=protocol.CLOSE_DISCONNECTED)
 
 
 class UnknownEndpointConsumer(AsyncWebsocketConsumer):
@@ -324,4 +305,4 @@ class UnknownEndpointConsumer(AsyncWebsocketConsumer):
                 "no such endpoint; documents live at /ws/docs/<slug>/ with slug [A-Za-z0-9_-]{1,64}",
             )
         )
-        await self.close(code=CLOSE_UNKNOWN_ENDPOINT)
+        await self.close(code=protocol.CLOSE_UNKNOWN_ENDPOINT)

@@ -1,26 +1,25 @@
-"""Everything that changes state: edits, documents' modes, sessions' lives.
+"""Everything that changes the sessions table: connections' lives, heartbeats, expiry.
 
-Functions here run synchronously inside database transactions; consumers call
-them through ``database_sync_to_async`` and do the sending themselves.
+Functions here run synchronously (in transactions where they need one);
+consumers call them through ``live.threads.in_thread_pool`` and do the
+sending themselves. Documents change only through ``editor.store``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from . import selectors
-from .models import Document, EditingSession
-from .ot import server as engine
-from .ot.server import Edit
-from .store.batch import EditBatch, Result, Statement
-from .store.storage import DatabaseDocumentLog
+from .live.liveness import ClosedSession, SessionRecords
+from .models import EditingSession
+from .ot.server import LoggedOperation
+from .store import documents
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,54 +35,8 @@ class SessionStart:
     text: str
     people: int
     read_only: bool
-    missed: list[engine.LoggedOperation] | None
+    missed: list[LoggedOperation] | None
     pending_rev: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ClosedSession:
-    """A session closed by someone other than its own connection (expiry, cleanup)."""
-
-    session_id: str
-    document_id: int
-    slug: str
-
-
-def documents_apply_operations(*, edits: Sequence[Edit]) -> list[Result]:
-    """Give each edit its document's next revision (or its earlier result), in one transaction.
-
-    The locking way of batch.py through Django's connection, one statement
-    at a time: what the committer uses on SQLite, where the write lock
-    (IMMEDIATE mode) puts every worker's edits in one order. On PostgreSQL
-    the committer has a connection of its own (runners.py).
-    """
-    batch = EditBatch(
-        edits,
-        max_chars=settings.EDITOR_MAX_DOCUMENT_CHARS,
-        for_update=connection.features.has_select_for_update,
-    )
-    with transaction.atomic(), connection.cursor() as cursor:
-        reads = batch.locked(_rows(cursor, batch.lock()))
-        batch.read([_rows(cursor, statement) for statement in reads])
-        results, writes = batch.accept(now=timezone.now())
-        for statement in writes:
-            cursor.execute(statement.sql, statement.params)
-    return results
-
-
-def _rows(cursor, statement: Statement) -> list[tuple]:
-    cursor.execute(statement.sql, statement.params)
-    return cursor.fetchall()
-
-
-def documents_set_read_only(*, document_ids: Iterable[int], read_only: bool) -> list[str]:
-    """Switch documents to read-only (or back); returns the slugs that changed, to notify."""
-    with transaction.atomic():
-        # Locked in id order, as the committer locks them: never a cycle with a batch of edits.
-        documents = Document.objects.filter(pk__in=list(document_ids)).exclude(read_only=read_only)
-        slugs = list(documents.order_by("id").select_for_update().values_list("slug", flat=True))
-        Document.objects.filter(slug__in=slugs).update(read_only=read_only)
-    return slugs
 
 
 def session_connect(
@@ -103,37 +56,24 @@ def session_connect(
     Called after the consumer joined the document's group, so any edit
     committed after the read below also reaches the client as a broadcast.
     """
-    document, _ = Document.objects.get_or_create(slug=slug)
-    missed = pending = None
-    text = ""
-    with transaction.atomic():
-        # Under the row lock no edit commits between reading the text and
-        # looking for the pending edit, so the answer matches the snapshot.
-        log = DatabaseDocumentLog.locked(pk=document.pk)
-        document = log.document
-        EditingSession.objects.create(
-            document=document,
-            session_id=session_id,
-            display_name=display_name,
-            user_id=user_id,
-            client_address=client_address[:64],
-            user_agent=user_agent[:512],
-            worker=worker,
-        )
-        if resume_rev is not None:
-            missed = engine.catch_up(log, resume_rev)
-        if missed is None:
-            text = log.text
-            if pending_id is not None:
-                pending = log.find(pending_id)
+    opening = documents.open_document(slug=slug, resume_rev=resume_rev, pending_id=pending_id)
+    EditingSession.objects.create(
+        document_id=opening.document_id,
+        session_id=session_id,
+        display_name=display_name,
+        user_id=user_id,
+        client_address=client_address[:64],
+        user_agent=user_agent[:512],
+        worker=worker,
+    )
     return SessionStart(
-        document_id=document.pk,
-        rev=document.rev,
-        text=text,
-        people=selectors.document_people_count(document_id=document.pk),
-        read_only=document.read_only,
-        missed=missed,
-        pending_rev=pending.rev if pending else None,
+        document_id=opening.document_id,
+        rev=opening.rev,
+        text=opening.text,
+        people=selectors.document_people_count(document_id=opening.document_id),
+        read_only=opening.read_only,
+        missed=opening.missed,
+        pending_rev=opening.pending_rev,
     )
 
 
@@ -206,3 +146,9 @@ _CHUNK = 500  # ids per query: well under SQLite's 32,766 parameters
 def _chunks(items: list[str]) -> Iterator[list[str]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
+
+
+# What the live layer's liveness task does to the sessions table (live/worker.py).
+session_records = SessionRecords(
+    close_leftovers=sessions_close_leftovers, heartbeat=sessions_heartbeat, expire=sessions_expire
+)

@@ -35,18 +35,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture
 async def close_async_orm_connections():
-    """Close what the async ORM opened in asgiref's thread, as a request's end would.
+    """Stop the test's worker (its loop ends with the test), as a worker process's end would,
+    and close what the async ORM opened in asgiref's thread, as a request's end would.
 
     Left open, those connections keep the test database from being dropped.
     """
     yield
-    from editor.live.committer import committer
-    from editor.live.hub import hub
-    from editor.live.liveness import worker_sessions
+    from editor.live import worker
 
-    await worker_sessions.stop()  # their loop ends with the test
-    await committer.stop()
-    await hub.stop()
+    await worker.stop()
     await sync_to_async(connections.close_all)()
 
 
@@ -175,16 +172,16 @@ def poison_edits(monkeypatch) -> str:
     It fails when the engine applies that edit: inside the locking
     transaction, or before the optimistic statement is sent.
     """
-    from editor.ot import server as engine
+    from editor.ot import server
 
-    accept = engine.accept
+    accept = server.accept
 
-    def failing(log, **edit):
-        if edit["op_id"] == "poison":
+    def failing(log, edit, **limits):
+        if edit.op_id == "poison":
             raise RuntimeError("database on fire")
-        return accept(log, **edit)
+        return accept(log, edit, **limits)
 
-    monkeypatch.setattr(engine, "accept", failing)
+    monkeypatch.setattr(server, "accept", failing)
     return "poison"
 
 

@@ -8,8 +8,10 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from editor import services
-from editor.live import notify
+from editor.live import notify, worker
 from editor.models import Document, EditingSession
+from editor.store import documents
+from editor.wire import protocol
 from tests.documents import anew_document, aread_document
 from tests.tabs import ORIGIN, TIMEOUT, Tab, open_tab
 
@@ -156,7 +158,7 @@ async def test_a_read_only_document_refuses_edits_and_open_pages_are_told():
     tab, first = await open_tab()
     assert first["read_only"] is False
     document = await Document.objects.aget(slug="doc")
-    slugs = await sync_to_async(services.documents_set_read_only)(document_ids=[document.pk], read_only=True)
+    slugs = await sync_to_async(documents.set_read_only)(document_ids=[document.pk], read_only=True)
     await notify.mode_changed(slugs, True)
     assert await tab.receive_type("mode") == {"type": "mode", "read_only": True}
     await tab.send({"type": "op", "rev": 0, "op": ["x"], "id": "ro1"})
@@ -202,10 +204,8 @@ async def test_tabs_connecting_at_once_all_hear_the_document():
 
 
 async def test_a_connection_that_fails_to_start_leaves_no_ghost(fail_once):
-    from editor import services
-    from editor.live.hub import hub
-
     alice, alice_first = await open_tab()
+    hub = (await worker.current()).hub
     fail_once(services, "session_connect")
     ghost = Tab("/ws/docs/doc/")
     connected, _ = await ghost.communicator.connect(timeout=TIMEOUT)
@@ -225,27 +225,23 @@ async def test_a_connection_that_fails_to_start_leaves_no_ghost(fail_once):
 
 
 async def test_a_disconnect_when_the_channel_layer_fails_still_closes_the_session(monkeypatch):
-    from editor.live.hub import hub
-    from editor.live.liveness import worker_sessions
-
     tab, first = await open_tab()
+    live = await worker.current()
 
     async def layer_down(*args):
         raise ConnectionError("Redis went away")
 
-    monkeypatch.setattr(hub.layer, "group_discard", layer_down)
+    monkeypatch.setattr(live.hub.layer, "group_discard", layer_down)
     with pytest.raises(ConnectionError):
         await tab.close()
-    assert first["session"] not in worker_sessions.sessions
+    assert first["session"] not in live.liveness.sessions
     session = await EditingSession.objects.aget(session_id=first["session"])
     assert session.disconnected_at is not None
 
 
 async def test_a_late_update_does_not_undo_a_leave():
-    from editor.live.hub import hub
-    from editor.wire import protocol
-
     alice, _ = await open_tab()
+    hub = (await worker.current()).hub
     hub.presence_changed("doc", "bob", protocol.leave_frame(session="bob"), leaving=True)
     hub.presence_changed(
         "doc",

@@ -1,0 +1,16 @@
+"""This process's asyncio side: what every worker process runs on its event loop.
+
+- ``worker``: the one lifecycle, starting and stopping the parts below;
+- ``committer``: group commit of the edits waiting at one moment;
+- ``hub``: this process's connections by document, the fan-out of edits and
+  presence, and ``messages``, every channel-layer message defined once;
+- ``liveness``: heartbeats and expiry that keep the sessions table true;
+- ``notify``: messages to connected clients from outside their connection;
+- ``sockets``: the socket writer, the one module that knows Twisted;
+- ``threads``: where synchronous database work runs.
+
+May import: ``editor.store``, ``editor.wire``, ``editor.ot``, Channels,
+Django's settings and utilities, Twisted (``sockets`` only). Not the Django
+face (models, services, consumers): what it needs of the sessions table is
+handed to it (``worker.configure``).
+"""

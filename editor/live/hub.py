@@ -7,17 +7,14 @@ connection check per recipient. Here each process has one channel, joined
 to the groups of the documents it serves: the edits a process commits
 together are one message per document, encoded once, written by each
 process's hub to its local sockets, each frame built once for all of them
-(frames.py).
+(sockets.py).
 
 Presence changes (joins, leaves, carets, renames) are coalesced per document
 for PRESENCE_TICK and travel as one ``batch`` frame, so that a crowd joining
 or moving costs one message per tick instead of one per pair of people.
 
-Message types on the channel layer (all carry ``slug``):
-``hub.ops`` edits' frames with their authors, for everyone but each one's author;
-``hub.frames`` a frame for everyone (or only the session ``to``);
-``hub.query`` a newcomer asks every process who is here;
-``hub.kick`` an operator disconnects a session.
+The messages between hubs are defined in messages.py; each is handled here
+by the method named after its type.
 """
 
 from __future__ import annotations
@@ -27,11 +24,12 @@ import contextlib
 import logging
 from typing import Protocol
 
-from channels.layers import get_channel_layer
+from channels.consumer import get_handler_name
 
 from editor.wire import protocol
 
-from .sockets import Frame
+from . import messages
+from .sockets import EncodedFrame
 
 logger = logging.getLogger(__name__)
 
@@ -45,22 +43,25 @@ def document_group(slug: str) -> str:
 
 
 class Member(Protocol):
+    """A connection, as the hub knows it."""
+
     session_id: str
 
-    async def deliver(self, frame: Frame) -> None: ...
+    async def deliver(self, frame: EncodedFrame) -> None:
+        """Called with each frame for this connection: others' edits and presence."""
 
-    async def kick(self, reason: str) -> None: ...
+    async def kick(self, reason: str) -> None:
+        """Called when an operator disconnects this session."""
 
-    def person_frame(self) -> str: ...
+    def person_frame(self) -> str:
+        """Who this connection is and where its caret is, as a ``person`` frame."""
 
 
 class Hub:
-    def __init__(self) -> None:
-        self._reset(None)
+    """Started and stopped with the rest of the worker (worker.py), on one event loop."""
 
-    def _reset(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        self.loop = loop
-        self.layer = None
+    def __init__(self, layer) -> None:
+        self.layer = layer
         self.channel_name: str | None = None
         self.rooms: dict[str, dict[str, Member]] = {}
         self._subscriptions: dict[str, asyncio.Lock] = {}
@@ -70,31 +71,25 @@ class Hub:
         self._leaving: dict[str, set[str]] = {}  # slug -> sessions whose leave is pending
         self._flushes: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task] = set()
-        self._starting: asyncio.Lock | None = None
 
-    async def _ready(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self.loop is not loop:  # a new event loop (tests run one per test)
-            self._reset(loop)
-            self._starting = asyncio.Lock()
-        async with self._starting:  # connections arrive together: one channel, one reader
-            if self.channel_name is None:
-                self.layer = get_channel_layer()
-                self.channel_name = await self.layer.new_channel("hub.")
-                self._reader = loop.create_task(self._read(), name="editor-hub")
+    async def start(self) -> None:
+        self.channel_name = await self.layer.new_channel("hub.")
+        self._reader = asyncio.get_running_loop().create_task(self._read(), name="editor-hub")
 
     async def stop(self) -> None:
-        if self._reader is not None and self.loop is asyncio.get_running_loop():
-            self._reader.cancel()
+        for flush in self._flushes.values():
+            flush.cancel()
+        tasks = [task for task in (self._reader, *self._tasks) if task is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-        self._reset(None)
+                await task
 
     # Membership
 
     async def join(self, slug: str, member: Member) -> None:
         """Add a connection; returns once this process hears the document's broadcasts."""
-        await self._ready()
         async with self._subscriptions.setdefault(slug, asyncio.Lock()):
             if slug not in self._subscribed:
                 await self.layer.group_add(document_group(slug), self.channel_name)
@@ -104,7 +99,7 @@ class Hub:
     async def leave(self, slug: str, member: Member) -> None:
         room = self.rooms.get(slug, {})
         room.pop(member.session_id, None)
-        if room or self.layer is None:
+        if room:
             return
         async with self._subscriptions.setdefault(slug, asyncio.Lock()):
             if not self.rooms.get(slug) and slug in self._subscribed:
@@ -121,27 +116,22 @@ class Hub:
         """Accepted edits, as (frame, author) in revision order: to the local members now, to the
         other processes in one message. Nobody receives their own edits (they get acks)."""
         await self._deliver_ops(slug, ops)
-        await self._group_send(slug, {"type": "hub.ops", "slug": slug, "ops": ops})
+        await self._group_send(slug, messages.hub_ops(slug, ops, origin=self.channel_name))
 
     async def publish(self, slug: str, frame: str) -> None:
         """A frame for everyone on the document, on every process."""
         await self._deliver(slug, frame)
-        await self._group_send(slug, {"type": "hub.frames", "slug": slug, "frame": frame})
+        await self._group_send(slug, messages.hub_frames(slug, frame, origin=self.channel_name))
 
     async def ask_who_is_here(self, slug: str, newcomer: Member) -> None:
         """Tell a newcomer who is here: this process's people at once, the others' on request."""
         local = self.local_people(slug, except_session=newcomer.session_id)
         if local:
-            await self._deliver_to(newcomer, Frame(protocol.batch_frame(local)))
-        await self._group_send(
-            slug,
-            {
-                "type": "hub.query",
-                "slug": slug,
-                "session": newcomer.session_id,
-                "reply_to": self.channel_name,
-            },
+            await self._deliver_to(newcomer, EncodedFrame(protocol.batch_frame(local)))
+        query = messages.hub_query(
+            slug, session=newcomer.session_id, reply_to=self.channel_name, origin=self.channel_name
         )
+        await self._group_send(slug, query)
 
     def presence_changed(self, slug: str, session_id: str, frame: str, *, leaving: bool = False) -> None:
         """Someone joined, moved, renamed or left: sent with the document's next tick.
@@ -172,8 +162,7 @@ class Hub:
         if frames:
             await self.publish(slug, protocol.batch_frame(frames))
 
-    async def _group_send(self, slug: str, message: dict) -> None:
-        message["origin"] = self.channel_name
+    async def _group_send(self, slug: str, message: messages.Message) -> None:
         try:
             # A Redis that hangs must not hold up the edits waiting behind this.
             async with asyncio.timeout(GROUP_SEND_TIMEOUT):
@@ -183,79 +172,72 @@ class Hub:
             logger.exception("broadcast to %s failed", document_group(slug))
 
     async def _deliver(self, slug: str, text: str) -> None:
-        frame = Frame(text)
+        frame = EncodedFrame(text)
         for member in list(self.rooms.get(slug, {}).values()):
             await self._deliver_to(member, frame)
 
     async def _deliver_ops(self, slug: str, ops: list[tuple[str, str]]) -> None:
         """Several edits reach each member as one frame (a ``batch`` if more than one)."""
-        everyone = Frame(_one_frame([frame for frame, _ in ops]))
+        everyone = EncodedFrame(_one_frame([frame for frame, _ in ops]))
         authors = {author for _, author in ops}
         for session_id, member in list(self.rooms.get(slug, {}).items()):
             if session_id not in authors:
                 await self._deliver_to(member, everyone)
             elif others := [frame for frame, author in ops if author != session_id]:
-                await self._deliver_to(member, Frame(_one_frame(others)))
+                await self._deliver_to(member, EncodedFrame(_one_frame(others)))
 
     @staticmethod
-    async def _deliver_to(member: Member, frame: Frame) -> None:
+    async def _deliver_to(member: Member, frame: EncodedFrame) -> None:
         """One socket's failure (it closed a moment ago) is not the others'."""
         try:
             await member.deliver(frame)
         except Exception:
             logger.debug("could not deliver to %s", member.session_id, exc_info=True)
 
-    # Receiving
+    # Receiving: one method per message type (messages.py)
 
     async def _read(self) -> None:
         while True:
             try:
                 message = await self.layer.receive(self.channel_name)
-                await self._handle(message)
+                if message.get("origin") == self.channel_name:
+                    continue  # our own broadcast: the local members had it already
+                handler = getattr(self, get_handler_name(message), None)
+                if handler is None:
+                    logger.error("no handler for message type %s", message["type"])
+                    continue
+                await handler(message)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("hub failed to handle a message")
 
-    async def _handle(self, message: dict) -> None:
-        kind, slug = message["type"], message["slug"]
-        if kind == "hub.kick":
-            member = self.rooms.get(slug, {}).get(message["session"])
-            if member is not None:
-                await member.kick(message["reason"])
-            return
-        if message.get("origin") == self.channel_name:
-            return  # our own broadcast: the local members had it already
-        if kind == "hub.ops":
-            await self._deliver_ops(slug, [(frame, author) for frame, author in message["ops"]])
-        elif kind == "hub.frames" and "to" in message:
-            member = self.rooms.get(slug, {}).get(message["to"])
-            if member is not None:
-                await self._deliver_to(member, Frame(message["frame"]))
-        elif kind == "hub.frames":
-            await self._deliver(slug, message["frame"])
-        elif kind == "hub.query":
-            local = self.local_people(slug)
-            if local:
-                await self._send_to(
-                    message["reply_to"],
-                    {
-                        "type": "hub.frames",
-                        "slug": slug,
-                        "frame": protocol.batch_frame(local),
-                        "to": message["session"],
-                    },
-                )
+    async def hub_ops(self, message: messages.Message) -> None:
+        await self._deliver_ops(message["slug"], [(frame, author) for frame, author in message["ops"]])
 
-    async def _send_to(self, channel_name: str, message: dict) -> None:
+    async def hub_frames(self, message: messages.Message) -> None:
+        slug = message["slug"]
+        if "to" not in message:
+            await self._deliver(slug, message["frame"])
+        elif (member := self.rooms.get(slug, {}).get(message["to"])) is not None:
+            await self._deliver_to(member, EncodedFrame(message["frame"]))
+
+    async def hub_query(self, message: messages.Message) -> None:
+        slug = message["slug"]
+        local = self.local_people(slug)
+        if not local:
+            return
+        answer = messages.hub_frames(slug, protocol.batch_frame(local), to=message["session"])
         try:
-            await self.layer.send(channel_name, message)
+            await self.layer.send(message["reply_to"], answer)
         except Exception:
-            logger.exception("could not reach %s", channel_name)
+            logger.exception("could not reach %s", message["reply_to"])
+
+    async def hub_kick(self, message: messages.Message) -> None:
+        member = self.rooms.get(message["slug"], {}).get(message["session"])
+        if member is not None:
+            await member.kick(message["reason"])
 
 
 def _one_frame(frames: list[str]) -> str:
     return frames[0] if len(frames) == 1 else protocol.batch_frame(frames)
-
-
-hub = Hub()

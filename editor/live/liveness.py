@@ -22,12 +22,12 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from django.conf import settings
 from django.utils import timezone
-
-from editor import services
 
 from . import notify
 from .threads import in_thread_pool
@@ -35,17 +35,44 @@ from .threads import in_thread_pool
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class ClosedSession:
+    """A session closed by someone other than its own connection (expiry, cleanup)."""
+
+    session_id: str
+    document_id: int
+    slug: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecords:
+    """What liveness does to the sessions table, synchronous database work.
+
+    The face provides it (editor/services.py): this layer does not import
+    the models.
+    """
+
+    close_leftovers: Callable[..., list[ClosedSession]]  # (*, worker: str, started_at: datetime)
+    heartbeat: Callable[..., list[str]]  # (*, session_ids: list[str], ops_sent: Mapping[str, int])
+    expire: Callable[..., list[ClosedSession]]  # (*, timeout_seconds: float)
+
+
 class LiveSession(Protocol):
     session_id: str
     ops_sent: int
 
-    async def announce(self) -> None: ...
+    async def announce(self) -> None:
+        """Called when expiry closed this live session by mistake: tell the document again."""
 
 
-class WorkerSessions:
-    """The live sessions of this process, and the task that vouches for them."""
+class Liveness:
+    """The live sessions of this process, and the task that vouches for them.
 
-    def __init__(self) -> None:
+    Started and stopped with the rest of the worker (worker.py).
+    """
+
+    def __init__(self, records: SessionRecords) -> None:
+        self.records = records
         self.sessions: dict[str, LiveSession] = {}
         self.started_at = timezone.now()
         self.healthy_since: float | None = None  # monotonic time of the first heartbeat of a good run
@@ -55,16 +82,13 @@ class WorkerSessions:
 
     def add(self, session: LiveSession) -> None:
         self.sessions[session.session_id] = session
-        self._ensure_running()
 
     def discard(self, session: LiveSession) -> None:
         self.sessions.pop(session.session_id, None)
         self._written_ops.pop(session.session_id, None)
 
-    def _ensure_running(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
-            self._task = loop.create_task(self._run(), name="editor-liveness")
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="editor-liveness")
 
     async def stop(self) -> None:
         if self._task is not None and not self._task.done():
@@ -83,11 +107,11 @@ class WorkerSessions:
                 self.healthy_since = None
                 logger.exception("liveness check failed; retrying")
 
-    async def check(self) -> list[services.ClosedSession]:
+    async def check(self) -> list[ClosedSession]:
         """One round: clean leftovers (once), vouch for ours, expire the silent."""
         closed = []
         if not self._cleaned_leftovers:
-            closed += await in_thread_pool(services.sessions_close_leftovers)(
+            closed += await in_thread_pool(self.records.close_leftovers)(
                 worker=settings.WORKER_ID, started_at=self.started_at
             )
             self._cleaned_leftovers = True
@@ -97,7 +121,7 @@ class WorkerSessions:
             for session_id, session in live.items()
             if self._written_ops.get(session_id) != session.ops_sent
         }
-        reopened = await in_thread_pool(services.sessions_heartbeat)(session_ids=list(live), ops_sent=changed)
+        reopened = await in_thread_pool(self.records.heartbeat)(session_ids=list(live), ops_sent=changed)
         self._written_ops.update(changed)
         for session_id in reopened:
             if session_id in self.sessions:  # still here now, not only when the round began
@@ -107,7 +131,7 @@ class WorkerSessions:
         if self.healthy_since is None:
             self.healthy_since = now
         if now - self.healthy_since >= settings.EDITOR_SESSION_TIMEOUT_SECONDS:
-            closed += await in_thread_pool(services.sessions_expire)(
+            closed += await in_thread_pool(self.records.expire)(
                 timeout_seconds=settings.EDITOR_SESSION_TIMEOUT_SECONDS
             )
         if closed:
@@ -115,13 +139,10 @@ class WorkerSessions:
         return closed
 
 
-async def announce_closed(closed: list[services.ClosedSession]) -> None:
+async def announce_closed(closed: list[ClosedSession]) -> None:
     """Tell each document that these people left."""
     for session in closed:
         logger.info(
             "expired doc=%s session=%s (its worker stopped vouching for it)", session.slug, session.session_id
         )
     await notify.people_left((session.slug, session.session_id) for session in closed)
-
-
-worker_sessions = WorkerSessions()

@@ -16,22 +16,20 @@ from channels.layers import get_channel_layer
 
 from editor.wire import protocol
 
+from . import messages
 from .hub import document_group
 
 logger = logging.getLogger(__name__)
 
-# Close code for a connection an operator disconnected; the browser does not
-# reconnect after it (RFC 6455 leaves 4000-4999 to applications).
-CLOSE_DISCONNECTED = 4001
 
-
-async def _send(messages: Iterable[tuple[str, dict]]) -> None:
+async def _send(each: Iterable[messages.Message]) -> None:
     layer = get_channel_layer()
-    for slug, message in messages:
+    for message in each:
+        group = document_group(message["slug"])
         try:
-            await layer.group_send(document_group(slug), {"slug": slug, **message})
+            await layer.group_send(group, message)
         except Exception:
-            logger.exception("could not notify %s", document_group(slug))
+            logger.exception("could not notify %s", group)
 
 
 async def people_left(departures: Iterable[tuple[str, str]]) -> None:
@@ -39,22 +37,17 @@ async def people_left(departures: Iterable[tuple[str, str]]) -> None:
     by_slug: dict[str, list[str]] = {}
     for slug, session_id in departures:
         by_slug.setdefault(slug, []).append(protocol.leave_frame(session=session_id))
-    await _send(
-        (slug, {"type": "hub.frames", "frame": protocol.batch_frame(frames)})
-        for slug, frames in by_slug.items()
-    )
+    await _send(messages.hub_frames(slug, protocol.batch_frame(frames)) for slug, frames in by_slug.items())
 
 
 async def mode_changed(slugs: Iterable[str], read_only: bool) -> None:
     frame = protocol.mode_frame(read_only=read_only)
-    await _send((slug, {"type": "hub.frames", "frame": frame}) for slug in slugs)
+    await _send(messages.hub_frames(slug, frame) for slug in slugs)
 
 
 async def disconnect(sessions: Iterable[tuple[str, str]], reason: str) -> None:
     """(slug, session id) pairs: close those connections, on whichever process holds them."""
-    await _send(
-        (slug, {"type": "hub.kick", "session": session_id, "reason": reason}) for slug, session_id in sessions
-    )
+    await _send(messages.hub_kick(slug, session=session_id, reason=reason) for slug, session_id in sessions)
 
 
 def documents_mode_changed(slugs: Iterable[str], read_only: bool) -> None:

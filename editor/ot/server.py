@@ -1,18 +1,19 @@
-"""The server's half of the editing algorithm, behind a small storage interface.
+"""The server's half of the editing algorithm, over a document's log.
 
-``accept`` gives an incoming operation the document's next revision: it
-recognises an operation it has seen (by the client's id), rebases it over
-what was committed since the client's revision, checks limits and stores it.
-The caller provides a ``DocumentLog`` it has locked; the database one is
-batch.LoadedLog (what a group commit read), ``MemoryDocumentLog`` here is
-its in-memory twin, and the same contract tests run on both. Pure: no
-Django, no Channels.
+``accept`` gives an incoming edit the document's next revision: it
+recognises an edit it has seen (by the client's id), rebases it over what
+was committed since the client's revision, checks limits and appends it
+to the log. The caller holds the document (a row lock, a transaction) and
+stores what was appended; the caller also sends the results (ot.js's
+server.js: "it's the caller's responsibility to send the operation to all
+connected clients"). Logs: ``MemoryLog`` here, ``store.log.DatabaseLog``
+over the database's rows; the same contract tests run on both.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -26,6 +27,14 @@ class EditRejected(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+    @classmethod
+    def unknown_document(cls, slug: str) -> EditRejected:
+        return cls("unknown-document", f"document {slug!r} does not exist")
+
+    @classmethod
+    def read_only(cls) -> EditRejected:
+        return cls("read-only", "this document is read-only; edits are not accepted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,18 +64,17 @@ class Accepted:
     duplicate: bool  # applied earlier (its ack was lost): acknowledge again, do not broadcast
 
 
-class History(Protocol):
-    """One document's head revision and the operations that led to it (the recent ones)."""
+# What the server decided about an edit: each client is told one or the other.
+Decision = Accepted | EditRejected
+
+
+class DocumentLog(Protocol):
+    """One document's head, the operations that led to it (the recent ones), and appending."""
 
     rev: int
+    length: int  # characters at revision ``rev``
 
     def operations_since(self, rev: int) -> list[LoggedOperation]: ...
-
-
-class DocumentLog(History, Protocol):
-    """A document's history, its length and what accepting an edit needs, locked by the caller."""
-
-    length: int  # characters at revision ``rev``
 
     def has_op_id(self, op_id: str) -> bool: ...
 
@@ -134,10 +142,9 @@ def checked_length(length: int, op: ot.Operation, *, max_chars: int) -> int:
     return new_length
 
 
-def accept(
-    log: DocumentLog, *, base_rev: int, op: ot.Operation, op_id: str, session_id: str, max_chars: int
-) -> Accepted:
-    """Store ``op`` as the next revision, or return what became of it the first time."""
+def accept(log: DocumentLog, edit: Edit, *, max_chars: int) -> Accepted:
+    """Append ``edit`` as the next revision, or return what became of it the first time."""
+    base_rev, op, op_id = edit.base_rev, edit.op, edit.op_id
     committed_since = []
     # An edit made on revision base_rev can only have been applied after it:
     # an edit on the head cannot have been applied already, and one on an
@@ -157,12 +164,12 @@ def accept(
         op, base_rev=base_rev, head_rev=log.rev, head_length=log.length, committed_since=committed_since
     )
     length = checked_length(log.length, op, max_chars=max_chars)
-    operation = LoggedOperation(log.rev + 1, op, op_id, session_id)
+    operation = LoggedOperation(log.rev + 1, op, op_id, edit.session_id)
     log.append(operation, length)
     return Accepted(operation, duplicate=False)
 
 
-def catch_up(log: History, rev: int) -> list[LoggedOperation] | None:
+def catch_up(log: DocumentLog, rev: int) -> list[LoggedOperation] | None:
     """The operations after ``rev`` in order, or None when the log no longer reaches back."""
     if rev > log.rev:
         return None
@@ -174,12 +181,21 @@ def catch_up(log: History, rev: int) -> list[LoggedOperation] | None:
     return missed
 
 
-@dataclass
-class MemoryDocumentLog:
-    """The in-memory twin of the database log.
+def text_at(text: str, operations: Iterable[LoggedOperation], rev: int) -> str:
+    """``text`` with the operations up to revision ``rev`` applied, in order."""
+    for operation in operations:
+        if operation.rev > rev:
+            break
+        text = ot.apply(text, operation.op)
+    return text
 
-    Like it, it forgets an operation once it is both more than ``retain``
-    revisions old and older than ``retain_age`` on ``clock``.
+
+@dataclass
+class MemoryLog:
+    """A whole document in memory: its text and its operations; the database log's twin.
+
+    Like the database, it forgets an operation once it is both more than
+    ``retain`` revisions old and older than ``retain_age`` on ``clock``.
     """
 
     text: str = ""

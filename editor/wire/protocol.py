@@ -22,7 +22,11 @@ from . import names
 OP_ID = re.compile(r"[!-~]{1,80}")
 # Revisions stay within the integers JSON and JavaScript represent exactly.
 MAX_REVISION = 2**53
-# A bound on the work one edit can cause on the server (see engine.rebase).
+# Close codes (RFC 6455 leaves 4000-4999 to applications). The browser does
+# not reconnect after either.
+CLOSE_DISCONNECTED = 4001  # an operator disconnected the session
+CLOSE_UNKNOWN_ENDPOINT = 4404  # a path under /ws/ that is not a document's
+# A bound on the work one edit can cause on the server (see ot.server.rebase).
 MAX_OP_COMPONENTS = 1000
 # No document is longer (its length is stored in 32 bits), so no operation
 # can span more: a larger count is refused here, not by the database.

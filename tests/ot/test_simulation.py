@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from editor import ot
-from editor.ot import server as engine
+from editor.ot import server
 from editor.ot.client import ProtocolClient
 
 
@@ -58,9 +58,7 @@ class SimulatedServer:
 
     def __init__(self, rng: random.Random, retain: int, retain_age: int) -> None:
         self.now = 0  # the simulation's clock: one tick per step
-        self.log = engine.MemoryDocumentLog(
-            text="", retain=retain, retain_age=retain_age, clock=lambda: self.now
-        )
+        self.log = server.MemoryLog(text="", retain=retain, retain_age=retain_age, clock=lambda: self.now)
         self.rng = rng
         self.inboxes: dict[int, list[tuple[bool, dict]]] = {}
 
@@ -75,7 +73,7 @@ class SimulatedServer:
         self.inboxes[index].extend((False, frame) for frame in frames)
 
     @staticmethod
-    def _op_frame(logged: engine.LoggedOperation) -> dict:
+    def _op_frame(logged: server.LoggedOperation) -> dict:
         return {
             "type": "op",
             "rev": logged.rev,
@@ -88,7 +86,7 @@ class SimulatedServer:
         self.inboxes[index] = []
         query = parse_qs(client.resume_query().lstrip("?"))
         pending = query.get("pending", [None])[0]
-        missed = engine.catch_up(self.log, int(query["rev"][0])) if "rev" in query else None
+        missed = server.catch_up(self.log, int(query["rev"][0])) if "rev" in query else None
         if missed is None:
             self._direct(index, self._snapshot(index, pending))
         else:
@@ -97,22 +95,18 @@ class SimulatedServer:
 
     def handle(self, index: int, frame: dict) -> None:
         if frame["type"] == "fetch":
-            missed = engine.catch_up(self.log, frame["rev"])
+            missed = server.catch_up(self.log, frame["rev"])
             if missed is None:
                 self._direct(index, self._snapshot(index, None))
             else:
                 self._direct(index, *(self._op_frame(m) for m in missed))
             return
         try:
-            accepted = engine.accept(
-                self.log,
-                base_rev=frame["rev"],
-                op=frame["op"],
-                op_id=frame["id"],
-                session_id=str(index),
-                max_chars=10**6,
+            edit = server.Edit(
+                slug="doc", base_rev=frame["rev"], op=frame["op"], op_id=frame["id"], session_id=str(index)
             )
-        except engine.EditRejected as error:
+            accepted = server.accept(self.log, edit, max_chars=10**6)
+        except server.EditRejected as error:
             self._direct(
                 index, {"type": "error", "code": error.code, "message": error.message, "id": frame["id"]}
             )

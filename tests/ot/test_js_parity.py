@@ -8,7 +8,7 @@ from pathlib import Path
 
 from editor import ot
 
-RUNNER = Path(__file__).parent / "js" / "parity-runner.js"
+RUNNER = Path(__file__).parent.parent / "js" / "parity-runner.js"
 PIECES = ["a", "b", " ", "\n", "\r\n", "\r", "😀", "👍🏽", "𝄞", "é", "e\u0301", "漢", "\u200d"]
 
 

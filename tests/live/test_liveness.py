@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from editor import services
-from editor.live import liveness
+from editor.live import liveness, worker
 from editor.models import Document, EditingSession
 from tests.documents import anew_document, new_document
 from tests.tabs import open_tab
@@ -32,16 +32,16 @@ async def test_a_check_vouches_for_this_workers_sessions_and_records_their_edits
     await tab.send({"type": "op", "rev": 0, "op": ["x"], "id": "e1"})
     await tab.receive_type("ack")
     before = (await EditingSession.objects.aget(session_id=first["session"])).last_seen
-    await liveness.worker_sessions.check()
+    await (await worker.current()).liveness.check()
     session = await EditingSession.objects.aget(session_id=first["session"])
     assert session.last_seen > before
     assert session.ops_sent == 1
     await tab.close()
 
 
-def healthy_for_a_while(settings) -> liveness.WorkerSessions:
+async def healthy_for_a_while(settings) -> liveness.Liveness:
     """This worker's sessions, vouched for without a failure for longer than the timeout."""
-    sessions = liveness.worker_sessions
+    sessions = (await worker.current()).liveness
     sessions.healthy_since = time.monotonic() - settings.EDITOR_SESSION_TIMEOUT_SECONDS
     return sessions
 
@@ -50,7 +50,7 @@ async def test_a_silent_session_is_closed_and_its_document_told(settings):
     settings.EDITOR_SESSION_TIMEOUT_SECONDS = 30
     tab, _ = await open_tab()
     await astale_session(await Document.objects.aget(slug="doc"), "ghost", age=31)
-    closed = await healthy_for_a_while(settings).check()
+    closed = await (await healthy_for_a_while(settings)).check()
     assert [c.session_id for c in closed] == ["ghost"]
     assert (await EditingSession.objects.aget(session_id="ghost")).disconnected_at is not None
     assert await tab.receive_type("leave") == {"type": "leave", "session": "ghost"}
@@ -62,7 +62,7 @@ async def test_a_session_heard_from_recently_is_kept(settings):
     await EditingSession.objects.acreate(
         document=await anew_document("doc"), session_id="recent", worker="other:1"
     )
-    assert await healthy_for_a_while(settings).check() == []
+    assert await (await healthy_for_a_while(settings)).check() == []
     assert (await EditingSession.objects.aget(session_id="recent")).disconnected_at is None
 
 
@@ -71,7 +71,7 @@ def test_a_new_worker_closes_what_its_predecessor_left_open(settings):
     document = new_document("doc")
     stale_session(document, "left-over", worker="web1", age=5)
     stale_session(document, "elsewhere", worker="web2", age=5)
-    sessions = liveness.WorkerSessions()
+    sessions = liveness.Liveness(services.session_records)
     closed = async_to_sync(sessions.check)()
     assert [c.session_id for c in closed] == ["left-over"]
     assert EditingSession.objects.get(session_id="elsewhere").disconnected_at is None
@@ -90,7 +90,7 @@ def test_the_management_command_expires_silent_sessions(capsys):
 async def test_a_live_session_wrongly_expired_is_reopened_by_its_workers_heartbeat():
     tab, first = await open_tab()
     await EditingSession.objects.filter(session_id=first["session"]).aupdate(disconnected_at=timezone.now())
-    await liveness.worker_sessions.check()
+    await (await worker.current()).liveness.check()
     assert (await EditingSession.objects.aget(session_id=first["session"])).disconnected_at is None
     await tab.close()
 
@@ -99,7 +99,7 @@ async def test_a_worker_just_back_from_a_database_outage_expires_nobody(settings
     """Its own heartbeats failed too: the others' silence is the outage's, not their death."""
     settings.EDITOR_SESSION_TIMEOUT_SECONDS = 30
     await astale_session(await anew_document("doc"), "other", worker="w2:1", age=60)
-    sessions = liveness.WorkerSessions()
+    sessions = liveness.Liveness(services.session_records)
     sessions._cleaned_leftovers = True
     assert await sessions.check() == []  # healthy only since now
     sessions.healthy_since -= 30
@@ -112,7 +112,7 @@ async def test_a_session_reopened_by_its_heartbeat_is_announced_again():
     await EditingSession.objects.filter(session_id=bob_first["session"]).aupdate(
         disconnected_at=timezone.now()
     )
-    await liveness.worker_sessions.check()
+    await (await worker.current()).liveness.check()
     while True:
         frame = await alice.receive_type("person")
         if frame["session"] == bob_first["session"] and frame["seq"] > 1:

@@ -1,4 +1,9 @@
-"""Contract tests of the server's algorithm, run on the in-memory log and on the database log."""
+"""Contract tests of the server's algorithm, run on the in-memory log and on the database.
+
+On the database every edit goes the way the committer sends it: the commit
+plan (store/commit.py) on Django's connection, then the text stored when it
+is due.
+"""
 
 from datetime import timedelta
 
@@ -7,86 +12,89 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from editor import ot, selectors, services
+from editor import ot
 from editor.models import Document, Operation
-from editor.ot import server as engine
+from editor.ot import server
 from editor.ot.server import Edit
-from editor.store.storage import COMPACT_EVERY, DatabaseDocumentLog, store_text, text_due
+from editor.store import commit, documents, drivers
+from editor.store.documents import COMPACT_EVERY
 from tests.documents import new_document
 
 MAX_CHARS = 1000
 
 
-class DatabaseLog:
-    """A document in the database, edited as the committer edits it: a batch per edit
-    (services.documents_apply_operations), then the text stored when it is due."""
+class StoredDocument:
+    """A document in the database, edited as the committer edits it, read as clients are told."""
 
     def __init__(self, document: Document) -> None:
         self.document_id = document.pk
-
-    @property
-    def _history(self) -> DatabaseDocumentLog:
-        return DatabaseDocumentLog(Document.objects.get(pk=self.document_id))
+        self.slug = document.slug
 
     @property
     def rev(self) -> int:
-        return self._history.rev
+        return documents.head(document_id=self.document_id)
 
     @property
     def text(self) -> str:
-        return selectors.document_text(document_id=self.document_id)
+        return documents.snapshot(document_id=self.document_id).text
 
-    def find(self, op_id: str) -> engine.LoggedOperation | None:
-        return self._history.find(op_id)
+    def find(self, op_id: str) -> Operation | None:
+        return Operation.objects.filter(document_id=self.document_id, op_id=op_id).first()
 
-    def operations_since(self, rev: int) -> list[engine.LoggedOperation]:
-        return self._history.operations_since(rev)
+    def operations_since(self, rev: int) -> list[server.LoggedOperation] | None:
+        return documents.operations_since(document_id=self.document_id, rev=rev)
 
-    def accept(self, *, base_rev: int, op, op_id: str, session_id: str) -> engine.Accepted:
-        slug = Document.objects.get(pk=self.document_id).slug
-        edit = Edit(slug=slug, base_rev=base_rev, op=op, op_id=op_id, session_id=session_id)
-        [result] = services.documents_apply_operations(edits=[edit])
-        if isinstance(result, engine.EditRejected):
-            raise result
-        if text_due(result.operation.rev):
-            store_text(slug=slug)
-        return result
+    def accept(self, edit: Edit) -> server.Accepted:
+        driver = drivers.DjangoDriver()
+        [decision] = driver.run(commit.commit_plan([edit], dialect=driver.dialect, max_chars=MAX_CHARS))
+        if isinstance(decision, server.EditRejected):
+            raise decision
+        if documents.text_due(decision.operation.rev):
+            documents.store_text(slug=self.slug)
+        return decision
 
 
-class DatabaseLogFactory:
+class StoredDocumentFactory:
     def __init__(self, settings) -> None:
         self.settings = settings
-        settings.EDITOR_MAX_DOCUMENT_CHARS = MAX_CHARS
 
-    def __call__(self, text: str = "", retain: int = 1000, retain_age: int = 0) -> DatabaseLog:
+    def __call__(self, text: str = "", retain: int = 1000, retain_age: int = 0) -> StoredDocument:
         self.settings.EDITOR_OPLOG_RETAIN = retain
         self.settings.EDITOR_OPLOG_RETAIN_SECONDS = retain_age
-        return DatabaseLog(new_document(f"doc-{Document.objects.count()}", text))
+        return StoredDocument(new_document(f"doc-{Document.objects.count()}", text))
 
 
 @pytest.fixture(params=["memory", "database"])
 def new_log(request):
     """Makes a document log with some text, in memory or in the database."""
     if request.param == "memory":
-        return lambda text="", retain=1000, retain_age=0: engine.MemoryDocumentLog(
+        return lambda text="", retain=1000, retain_age=0: server.MemoryLog(
             text=text, retain=retain, retain_age=retain_age
         )
     request.getfixturevalue("db")
-    return DatabaseLogFactory(request.getfixturevalue("settings"))
+    return StoredDocumentFactory(request.getfixturevalue("settings"))
+
+
+def catch_up(log, rev: int):
+    """server.catch_up on the in-memory log; what a fetch gets on the database."""
+    if isinstance(log, StoredDocument):
+        return log.operations_since(rev)
+    return server.catch_up(log, rev)
 
 
 def accept(log, op, base_rev=None, op_id="op", session="s1"):
-    """engine.accept on the in-memory log; the committer's way on the database one."""
+    """server.accept on the in-memory log; the committer's way on the database."""
     base_rev = log.rev if base_rev is None else base_rev
-    if isinstance(log, DatabaseLog):
-        return log.accept(base_rev=base_rev, op=op, op_id=op_id, session_id=session)
-    return engine.accept(log, base_rev=base_rev, op=op, op_id=op_id, session_id=session, max_chars=MAX_CHARS)
+    edit = Edit(slug="doc", base_rev=base_rev, op=op, op_id=op_id, session_id=session)
+    if isinstance(log, StoredDocument):
+        return log.accept(Edit(slug=log.slug, base_rev=base_rev, op=op, op_id=op_id, session_id=session))
+    return server.accept(log, edit, max_chars=MAX_CHARS)
 
 
 def test_accept_at_head_gives_the_next_revision(new_log):
     log = new_log("hello")
     accepted = accept(log, [5, " world"])
-    assert accepted == engine.Accepted(engine.LoggedOperation(1, [5, " world"], "op", "s1"), False)
+    assert accepted == server.Accepted(server.LoggedOperation(1, [5, " world"], "op", "s1"), False)
     assert (log.rev, log.text) == (1, "hello world")
 
 
@@ -95,10 +103,10 @@ def test_an_id_of_an_earlier_edit_is_refused_on_a_new_edit(new_log):
     log = new_log("ab")
     accept(log, [2, "c"], op_id="first")
     accept(log, [3, "d"], op_id="second")
-    with pytest.raises(engine.EditRejected) as rejected:
+    with pytest.raises(server.EditRejected) as rejected:
         accept(log, [4, "e"], op_id="first")
     assert rejected.value.code == "duplicate-id"
-    with pytest.raises(engine.EditRejected):
+    with pytest.raises(server.EditRejected):
         accept(log, [3, "e"], base_rev=1, op_id="first")  # older than the base: not a resend
     assert accept(log, [2, "c"], base_rev=0, op_id="first").duplicate
     assert (log.rev, log.text) == (2, "abcd")
@@ -124,20 +132,20 @@ def test_a_resent_operation_is_recognised_and_not_applied_twice(new_log):
     log = new_log("x")
     first = accept(log, [1, "y"], op_id="same")
     again = accept(log, [1, "y"], base_rev=0, op_id="same")
-    assert again == engine.Accepted(first.operation, duplicate=True)
+    assert again == server.Accepted(first.operation, duplicate=True)
     assert (log.rev, log.text) == (1, "xy")
 
 
 def test_future_revision_is_rejected(new_log):
     log = new_log("x")
-    with pytest.raises(engine.EditRejected) as rejected:
+    with pytest.raises(server.EditRejected) as rejected:
         accept(log, [1], base_rev=5)
     assert rejected.value.code == "future-revision"
 
 
 def test_wrong_length_is_rejected_with_what_was_wrong(new_log):
     log = new_log("0123456789")
-    with pytest.raises(engine.EditRejected, match="spans 12 characters but revision 0 has 10") as rejected:
+    with pytest.raises(server.EditRejected, match="spans 12 characters but revision 0 has 10") as rejected:
         accept(log, [12])
     assert rejected.value.code == "invalid-op"
     assert (log.rev, log.text) == (0, "0123456789")
@@ -145,7 +153,7 @@ def test_wrong_length_is_rejected_with_what_was_wrong(new_log):
 
 def test_growing_past_the_limit_is_rejected_but_shrinking_is_not(new_log):
     log = new_log("x" * MAX_CHARS)
-    with pytest.raises(engine.EditRejected) as rejected:
+    with pytest.raises(server.EditRejected) as rejected:
         accept(log, [MAX_CHARS, "y"])
     assert rejected.value.code == "document-too-large"
     accept(log, [-1, MAX_CHARS - 1])
@@ -156,10 +164,10 @@ def test_catch_up_returns_missed_operations_in_order(new_log):
     log = new_log("")
     for n in range(3):
         accept(log, [n, str(n)], op_id=f"op{n}")
-    missed = engine.catch_up(log, 1)
+    missed = catch_up(log, 1)
     assert [(m.rev, m.op, m.op_id) for m in missed] == [(2, [1, "1"], "op1"), (3, [2, "2"], "op2")]
-    assert engine.catch_up(log, 3) == []
-    assert engine.catch_up(log, 4) is None
+    assert catch_up(log, 3) == []
+    assert catch_up(log, 4) is None
 
 
 def test_compaction_keeps_recent_history_and_refuses_older_bases(new_log):
@@ -168,9 +176,9 @@ def test_compaction_keeps_recent_history_and_refuses_older_bases(new_log):
     total = COMPACT_EVERY  # the database log compacts on every COMPACT_EVERY-th revision
     for n in range(total):
         accept(log, [n, "x"], op_id=f"op{n}")
-    assert engine.catch_up(log, total - retain) is not None
-    assert engine.catch_up(log, total - retain - 1) is None
-    with pytest.raises(engine.EditRejected) as rejected:
+    assert catch_up(log, total - retain) is not None
+    assert catch_up(log, total - retain - 1) is None
+    with pytest.raises(server.EditRejected) as rejected:
         accept(log, [total - retain - 1, "y"], base_rev=total - retain - 1, op_id="late")
     assert rejected.value.code == "stale-revision"
     # A recent base still merges.
@@ -182,7 +190,7 @@ def test_compaction_keeps_recent_history_and_refuses_older_bases(new_log):
 def test_database_compaction_deletes_old_rows(settings):
     settings.EDITOR_OPLOG_RETAIN = 10
     settings.EDITOR_OPLOG_RETAIN_SECONDS = 0
-    log = DatabaseLog(Document.objects.create(slug="compact"))
+    log = StoredDocument(Document.objects.create(slug="compact"))
     for n in range(COMPACT_EVERY):
         accept(log, [n, "x"], op_id=f"op{n}")
     revisions = list(Operation.objects.values_list("rev", flat=True).order_by("rev"))
@@ -194,17 +202,17 @@ def test_compaction_keeps_young_operations_however_many(new_log):
     log = new_log("", retain=10, retain_age=3600)
     for n in range(COMPACT_EVERY):
         accept(log, [n, "x"], op_id=f"op{n}")
-    assert [m.rev for m in engine.catch_up(log, 0)] == list(range(1, COMPACT_EVERY + 1))
+    assert [m.rev for m in catch_up(log, 0)] == list(range(1, COMPACT_EVERY + 1))
     assert log.find("op0") is not None
 
 
 def test_catch_up_refuses_a_log_with_a_hole():
-    log = engine.MemoryDocumentLog()
+    log = server.MemoryLog()
     for n in range(4):
         accept(log, [n, "x"] if n else ["x"], op_id=f"op{n}")
     del log.operations[1]  # revision 2 is missing
-    assert engine.catch_up(log, 0) is None
-    assert [m.rev for m in engine.catch_up(log, 2)] == [3, 4]
+    assert catch_up(log, 0) is None
+    assert [m.rev for m in catch_up(log, 2)] == [3, 4]
 
 
 def test_rebasing_too_much_work_under_the_lock_is_refused(new_log):
@@ -214,7 +222,7 @@ def test_rebasing_too_much_work_under_the_lock_is_refused(new_log):
         accept(log, ot.normalize([n, -1, 599 - n]), op_id=f"op{n}")
         accept(log, ot.normalize([n, "y", 599 - n]), op_id=f"op{n}b")
     many = [1, "z"] * 599 + [1]
-    with pytest.raises(engine.EditRejected) as rejected:
+    with pytest.raises(server.EditRejected) as rejected:
         accept(log, many, base_rev=0, op_id="heavy")
     assert rejected.value.code == "stale-revision"
     accept(log, [1, "z", 599], base_rev=0, op_id="light")  # a small edit that far back is fine
@@ -226,7 +234,7 @@ def test_database_compaction_only_ever_removes_a_prefix(settings):
     settings.EDITOR_OPLOG_RETAIN = 10
     settings.EDITOR_OPLOG_RETAIN_SECONDS = 60
     document = Document.objects.create(slug="skew")
-    log = DatabaseLog(document)
+    log = StoredDocument(document)
     for n in range(COMPACT_EVERY - 1):
         accept(log, [n, "x"] if n else ["x"], op_id=f"op{n}")
     old = timezone.now() - timedelta(hours=2)
@@ -243,15 +251,13 @@ def test_database_compaction_only_ever_removes_a_prefix(settings):
 def test_an_edit_writes_no_text_and_the_text_is_stored_now_and_then(settings):
     settings.EDITOR_OPLOG_RETAIN = 10
     settings.EDITOR_OPLOG_RETAIN_SECONDS = 0
-    log = DatabaseLog(new_document("lazy", "ab"))
+    log = StoredDocument(new_document("lazy", "ab"))
     for n in range(COMPACT_EVERY - 1):
-        edit = Edit(slug="lazy", base_rev=n, op=[2 + n, "x"], op_id=f"op{n}", session_id="s1")
         with CaptureQueriesContext(connection) as queries:
-            services.documents_apply_operations(edits=[edit])
-        statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]
-        # The lock (which also asks whether the id is new), one UPDATE of rev and length, one INSERT.
-        assert [sql.split()[0] for sql in statements] == ["SELECT", "UPDATE", "INSERT"]
-        assert not any("text" in sql for sql in statements)
+            accept(log, [2 + n, "x"], base_rev=n, op_id=f"op{n}")
+        # On the head, alone: one statement, which moves the document and stores the operation.
+        assert [query["sql"].split()[0] for query in queries] == ["WITH"]
+        assert "text" not in queries[0]["sql"]
     stored = Document.objects.get(slug="lazy")
     assert (stored.text, stored.snapshot_rev, stored.length) == ("ab", 0, 2 + COMPACT_EVERY - 1)
     assert log.text == "ab" + "x" * (COMPACT_EVERY - 1)
@@ -263,13 +269,32 @@ def test_an_edit_writes_no_text_and_the_text_is_stored_now_and_then(settings):
 
 
 @pytest.mark.django_db
+def test_edits_committed_the_locking_way_write_no_text():
+    new_document("left", "ab")
+    new_document("right")
+    edits = [
+        Edit(slug="left", base_rev=0, op=[2, "x"], op_id="l1", session_id="s1"),
+        Edit(slug="right", base_rev=0, op=["y"], op_id="r1", session_id="s1"),
+    ]
+    driver = drivers.DjangoDriver()
+    with CaptureQueriesContext(connection) as queries:
+        decisions = driver.run(commit.commit_plan(edits, dialect=driver.dialect))
+    statements = [query["sql"] for query in queries if "SAVEPOINT" not in query["sql"]]
+    # The lock (which also asks whether the ids are new), one UPDATE of both heads, one INSERT.
+    assert [statement.split()[0] for statement in statements] == ["SELECT", "UPDATE", "INSERT"]
+    assert not any("text" in statement for statement in statements)
+    assert [d.operation.rev for d in decisions] == [1, 1]
+    assert [Document.objects.get(slug=slug).text for slug in ("left", "right")] == ["ab", ""]
+
+
+@pytest.mark.django_db
 def test_storing_the_text_repairs_a_drifted_length_once(caplog):
     """A wrong stored length (an older worker's write) is corrected, and only once."""
     document = new_document("drift", "abc")
-    accept(DatabaseLog(document), [3, "d"], op_id="one")
+    accept(StoredDocument(document), [3, "d"], op_id="one")
     Document.objects.filter(pk=document.pk).update(length=2)
-    store_text(slug="drift")
-    store_text(slug="drift")  # nothing left to do: no second correction
+    documents.store_text(slug="drift")
+    documents.store_text(slug="drift")  # nothing left to do: no second correction
     stored = Document.objects.get(pk=document.pk)
     assert (stored.text, stored.snapshot_rev, stored.length) == ("abcd", 1, 4)
     assert caplog.text.count("repaired") == 1

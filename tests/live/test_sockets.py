@@ -1,4 +1,4 @@
-"""Frames built once for many sockets (frames.py), written by the editor's server (server.py)."""
+"""Frames built once for many sockets, written by the editor's server (live/sockets.py, server.py)."""
 
 import asyncio
 import json
@@ -11,7 +11,7 @@ from websockets.frames import Frame as WebSocketFrame
 from websockets.frames import Opcode
 
 from editor import ot
-from editor.live.sockets import Frame, text_frame
+from editor.live.sockets import EncodedFrame, text_frame
 from tests.livetab import LiveTab
 
 
@@ -23,7 +23,7 @@ def test_a_text_frame_is_what_the_websockets_library_makes_of_the_same_message(l
 
 
 def test_a_frame_is_encoded_once_however_many_sockets_it_goes_to():
-    frame = Frame("héllo 😀")
+    frame = EncodedFrame("héllo 😀")
     assert frame.wire is frame.wire
     assert frame.wire == text_frame("héllo 😀".encode())
 

@@ -1,0 +1,269 @@
+"""Reading documents, switching their mode, and the stored text's upkeep.
+
+Each function runs a plan on Django's connection in the calling thread
+(the face calls them through ``live.threads.in_thread_pool``). Edits write
+one small row each and no text (commit.py); the stored text is brought up
+to date every COMPACT_EVERY revisions (and the log compacted then), so
+reading the text now means applying at most that many operations to it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from django.conf import settings
+from django.utils import timezone
+
+from editor.ot import server
+from editor.ot.server import LoggedOperation
+
+from . import drivers, sql
+from .log import DatabaseLog, logged_operation
+from .plan import Steps
+
+# Every this-many-th revision the stored text catches up and the log is
+# compacted, so their cost is spread thinly over the edits.
+COMPACT_EVERY = 100
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """What a new connection is told first: the text, or the operations it missed.
+
+    ``missed`` is None when the client did not resume or the log no longer
+    reaches back; then ``text`` is the text at ``rev``, and ``pending_rev``
+    says where the edit the client named as pending was applied (None: it
+    was not, or so long ago it is forgotten).
+    """
+
+    document_id: int
+    rev: int
+    read_only: bool
+    text: str
+    missed: list[LoggedOperation] | None
+    pending_rev: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A document's text at revision ``rev``, and whether it takes edits."""
+
+    rev: int
+    text: str
+    read_only: bool
+
+
+def open_document(*, slug: str, resume_rev: int | None = None, pending_id: str | None = None) -> Opening:
+    """The document named ``slug`` (created if new), as a connection must first be told.
+
+    Read under the row lock, so that no edit commits between reading the
+    text and looking for the pending edit: the answer matches the snapshot.
+    """
+    return _run(_open, slug, resume_rev, pending_id)
+
+
+def snapshot(*, document_id: int) -> Snapshot:
+    """The document's current text and revision, read together under its row lock."""
+    return _run(_snapshot, document_id)
+
+
+def operations_since(*, document_id: int, rev: int) -> list[LoggedOperation] | None:
+    """The operations committed after revision ``rev``, in order.
+
+    None when the log no longer reaches back to ``rev + 1`` (it was compacted)
+    or ``rev`` is ahead of the document; the caller then sends a snapshot.
+    """
+    return _run(_operations_since, document_id, rev)
+
+
+def head(*, document_id: int) -> int:
+    """The document's latest revision."""
+    return _run(_head, document_id)
+
+
+def set_read_only(*, document_ids: Iterable[int], read_only: bool) -> list[str]:
+    """Switch documents to read-only (or back); returns the slugs that changed, to notify."""
+    return _run(_set_read_only, sorted(document_ids), read_only)
+
+
+def recent_operations(*, document_id: int, limit: int) -> list[tuple[LoggedOperation, datetime]]:
+    """The latest operations, newest first, with when each was stored."""
+    return _run(_recent_operations, document_id, limit)
+
+
+def text_due(rev: int) -> bool:
+    """Whether the edit that made revision ``rev`` should be followed by ``store_text``."""
+    return rev % COMPACT_EVERY == 0
+
+
+def store_text(*, slug: str) -> None:
+    """Bring the stored text up to the head revision, then forget old operations.
+
+    Runs after an edit, not inside its transaction, so that edits never wait
+    for it (it costs a few milliseconds every COMPACT_EVERY revisions). It
+    reads without locking: committed operations never change and edits never
+    write the text. The row is written only if its stored text is still the
+    one read (else another worker did this meanwhile), in a short
+    transaction that also does the compaction.
+    """
+    _run(_store_text, slug)
+
+
+# The plans
+
+
+def _run(plan: Callable[..., Steps[T]], *args) -> T:
+    """Run a plan on Django's connection, in this thread."""
+    driver = drivers.DjangoDriver()
+    return driver.run(plan(driver.dialect, *args))
+
+
+def _locked(column: str, value, dialect: sql.Dialect) -> Steps[DatabaseLog | None]:
+    """BEGIN, and the document's row locked; None (after COMMIT) if there is no such document."""
+    _, rows = yield [sql.BEGIN, sql.select_documents(column, [value], for_update=dialect.for_update)]
+    if not rows:
+        yield [sql.COMMIT]
+        return None
+    return DatabaseLog.from_row(rows[0])
+
+
+def _text(log: DatabaseLog, *reads: sql.Statement) -> Steps[tuple[str, list]]:
+    """The text at the head of a locked document, and the rows of ``reads``; then COMMIT."""
+    _, text, snapshot_rev = yield from _stored_text(log.document_id)
+    operations, *rowsets, _ = yield [
+        sql.select_operations_since([(log.document_id, snapshot_rev)]),
+        *reads,
+        sql.COMMIT,
+    ]
+    return server.text_at(text, _logged(operations), log.rev), rowsets
+
+
+def _stored_text(document_id: int) -> Steps[tuple[int, str, int]]:
+    [[(_, rev, _, text, snapshot_rev)]] = yield [sql.select_stored_text("id", document_id)]
+    return rev, text, snapshot_rev
+
+
+def _logged(rows: Iterable[tuple]) -> list[LoggedOperation]:
+    return [logged_operation(*operation) for _, *operation in rows]
+
+
+def _open(dialect: sql.Dialect, slug: str, resume_rev: int | None, pending_id: str | None) -> Steps[Opening]:
+    yield [sql.create_document(slug, now=timezone.now())]
+    log = yield from _locked("slug", slug, dialect)
+    if log is None:
+        raise LookupError(f"document {slug!r} was deleted while it was being opened")
+    if resume_rev is not None and resume_rev <= log.rev:
+        [operations] = yield [sql.select_operations_since([(log.document_id, resume_rev)])]
+        log.loaded, log.loaded_after = _logged(operations), resume_rev
+        missed = server.catch_up(log, resume_rev)
+        if missed is not None:
+            yield [sql.COMMIT]
+            return Opening(log.document_id, log.rev, log.read_only, "", missed)
+    pending = [sql.select_operations_with_ids([log.document_id], [pending_id])] if pending_id else []
+    text, rowsets = yield from _text(log, *pending)
+    pending_rev = rowsets[0][0][1] if pending and rowsets[0] else None
+    return Opening(log.document_id, log.rev, log.read_only, text, None, pending_rev)
+
+
+def _snapshot(dialect: sql.Dialect, document_id: int) -> Steps[Snapshot]:
+    log = yield from _locked("id", document_id, dialect)
+    if log is None:
+        raise LookupError(f"no document with id {document_id}")
+    text, _ = yield from _text(log)
+    return Snapshot(log.rev, text, log.read_only)
+
+
+def _operations_since(
+    dialect: sql.Dialect, document_id: int, rev: int
+) -> Steps[list[LoggedOperation] | None]:
+    [head], operations = yield [
+        sql.select_documents("id", [document_id], for_update=False),
+        sql.select_operations_since([(document_id, rev)]),
+    ]
+    log = DatabaseLog.from_row(head)
+    if rev > log.rev:
+        return None
+    log.loaded, log.loaded_after = _logged(operations), rev
+    return server.catch_up(log, rev)
+
+
+def _head(dialect: sql.Dialect, document_id: int) -> Steps[int]:
+    [rows] = yield [sql.select_documents("id", [document_id], for_update=False)]
+    return DatabaseLog.from_row(rows[0]).rev
+
+
+def _set_read_only(dialect: sql.Dialect, document_ids: list[int], read_only: bool) -> Steps[list[str]]:
+    if not document_ids:
+        return []
+    # Locked in id order, as the committer locks them: never a cycle with a batch of edits.
+    _, rows = yield [sql.BEGIN, sql.select_documents("id", document_ids, for_update=dialect.for_update)]
+    changing = [log for log in map(DatabaseLog.from_row, rows) if log.read_only != read_only]
+    changes = [sql.set_read_only([log.document_id for log in changing], read_only)] if changing else []
+    yield [*changes, sql.COMMIT]
+    return [log.slug for log in changing]
+
+
+def _recent_operations(
+    dialect: sql.Dialect, document_id: int, limit: int
+) -> Steps[list[tuple[LoggedOperation, datetime]]]:
+    [rows] = yield [sql.select_recent_operations(document_id, limit=limit)]
+    return [(logged_operation(*operation), stored_at) for *operation, stored_at in rows]
+
+
+def _store_text(dialect: sql.Dialect, slug: str) -> Steps[None]:
+    [rows] = yield [sql.select_stored_text("slug", slug)]
+    if not rows:
+        return
+    [(document_id, rev, length, text, snapshot_rev)] = rows
+    [operations] = yield [sql.select_operations_since([(document_id, snapshot_rev)])]
+    log = DatabaseLog(document_id=document_id, slug=slug, rev=rev, length=length, read_only=False)
+    log.loaded, log.loaded_after = _logged(operations), snapshot_rev
+    if server.catch_up(log, snapshot_rev) is None:
+        return  # the text was stored and the log compacted meanwhile
+    text = server.text_at(text, log.loaded, rev)
+    # The stored length went wrong somehow (a worker of an older version
+    # writing during a rolling deploy): trust the text, which every client
+    # has, and say so, rather than refuse every edit. Later edits carried
+    # the error along, so it is corrected by the same amount.
+    drift = len(text) - length
+    _, stored = yield [
+        sql.BEGIN,
+        sql.store_text(document_id=document_id, text=text, rev=rev, drift=drift, stored_rev=snapshot_rev),
+    ]
+    if not stored:
+        yield [sql.COMMIT]
+        return
+    if drift:
+        logger.error(
+            "document %s: stored length %d at revision %d, text has %d characters; repaired",
+            slug,
+            length,
+            rev,
+            len(text),
+        )
+    yield [_compaction(document_id, stored_rev=rev), sql.COMMIT]
+
+
+def _compaction(document_id: int, *, stored_rev: int) -> sql.Statement:
+    """Forget the oldest operations, always a prefix of the log.
+
+    An operation goes only when it is more than EDITOR_OPLOG_RETAIN
+    revisions older than the stored text (``stored_rev``) and more than
+    EDITOR_OPLOG_RETAIN_SECONDS old, and so is everything before it: a client
+    whose edit is in flight, or who reconnects within that time, is always
+    told what became of it, and catch-up never meets a hole (even when
+    workers' clocks disagree about created_at). Nothing after the stored
+    text's revision goes: the text now is built from it.
+    """
+    young_since = timezone.now() - timedelta(seconds=settings.EDITOR_OPLOG_RETAIN_SECONDS)
+    return sql.delete_operations_before(
+        document_id, rev=stored_rev - settings.EDITOR_OPLOG_RETAIN, young_since=young_since
+    )
