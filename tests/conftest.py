@@ -6,7 +6,9 @@ A missing service fails the run: nothing here skips.
 from __future__ import annotations
 
 import inspect
+import logging
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -31,6 +33,61 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if inspect.iscoroutinefunction(getattr(item, "function", None)):
             item.fixturenames.append("close_async_orm_connections")
+
+
+class LoggedErrors(logging.Handler):
+    """What the code under test logged with an exception or at ERROR and above, in this process
+    and in the server processes the test started; checked when the test ends.
+
+    A test that expects some names them: ``@pytest.mark.logs_errors("fragment", ...)``; every
+    fragment must then be logged, and nothing else.
+    """
+
+    # A server process's log line with its level (Django's format or Daphne's).
+    LEVEL = re.compile(r"^\d{4}-\d\d-\d\d [\d:,.]+ (?P<level>[A-Z]+)\s+(?P<message>.*)$")
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR or record.exc_info:
+            self.messages.append(f"{record.name}: {record.getMessage()}")
+
+    def add_process_log(self, name: str, log: str) -> None:
+        """The log of a stopped server process: its ERROR lines, and every line a traceback follows."""
+        last = ""
+        for line in log.splitlines():
+            if match := self.LEVEL.match(line):
+                last = f"{name}: {match['message']}"
+                if match["level"] in ("ERROR", "CRITICAL"):
+                    self.messages.append(last)
+            elif line.startswith("Traceback (most recent call last)") and last not in self.messages[-1:]:
+                self.messages.append(last or f"{name}: a traceback")
+
+    def check(self, expected: tuple[str, ...]) -> None:
+        unexpected = [m for m in self.messages if not any(fragment in m for fragment in expected)]
+        assert not unexpected, "the code under test logged errors the test does not expect:\n" + "\n".join(
+            unexpected
+        )
+        missing = [f for f in expected if not any(f in m for m in self.messages)]
+        assert not missing, f"errors the test expects were not logged: {missing}"
+
+
+@pytest.fixture(autouse=True)
+def logged_errors(request):
+    """An exception logged by the code under test fails the test, unless the test expects it."""
+    handler = LoggedErrors()
+    # The editor's logger does not propagate (settings.LOGGING); the root catches the rest
+    # (asyncio's unretrieved task exceptions, Django's and Channels' own).
+    loggers = [logging.getLogger("editor"), logging.getLogger()]
+    for logger in loggers:
+        logger.addHandler(handler)
+    yield handler
+    for logger in loggers:
+        logger.removeHandler(handler)
+    marker = request.node.get_closest_marker("logs_errors")
+    handler.check(marker.args if marker else ())
 
 
 @pytest.fixture
@@ -97,8 +154,9 @@ def worker_env(django_db_setup, django_db_blocker) -> dict[str, str]:
 
 
 @pytest.fixture
-def start_worker(worker_env, tmp_path):
-    """Start real Daphne workers on free ports; all are stopped after the test."""
+def start_worker(worker_env, tmp_path, logged_errors):
+    """Start real Daphne workers on free ports; all are stopped after the test, and what they
+    logged is checked like this process's own logs."""
     started: list[servers.ServerProcess] = []
 
     def start(name: str = "worker", port: int = 0, **env: str) -> servers.ServerProcess:
@@ -109,10 +167,12 @@ def start_worker(worker_env, tmp_path):
     yield start
     for worker in started:
         worker.stop()
+    for worker in started:
+        logged_errors.add_process_log(worker.name, worker.log())
 
 
 @pytest.fixture
-def runserver(tmp_path):
+def runserver(tmp_path, logged_errors):
     """``manage.py runserver`` as a developer starts it: DEBUG, SQLite, the in-memory layer."""
     env = servers.server_environment()
     for name in ("REDIS_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS"):
@@ -128,6 +188,7 @@ def runserver(tmp_path):
     server = servers.runserver("runserver", env, tmp_path)
     yield server
     server.stop()
+    logged_errors.add_process_log(server.name, server.log())
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -268,6 +268,9 @@ async def test_an_operation_spanning_more_than_the_document_is_refused_and_nothi
     assert await aread_document("doc") == (1, "y")
 
 
+@pytest.mark.logs_errors(
+    "a batch of 1 edits failed", "edit poison to doc failed", "failed to handle a OpRequest frame"
+)
 async def test_an_edit_that_cannot_be_stored_is_reported_with_its_id_and_the_connection_survives(
     poison_edits,
 ):

@@ -109,29 +109,26 @@ class FailingAfterTheFirstCommit:
 
 
 @pytest.mark.logs_errors("a batch of 3 edits failed")
-async def test_edits_a_failed_batch_had_committed_are_decided_as_new(driver, caplog):
+async def test_edits_a_failed_batch_had_committed_are_decided_as_new(driver):
     """The retry finds them stored; they are not duplicates, so that the committer broadcasts them."""
     await anew_document("doc")
     decisions = await commit.commit(
         FailingAfterTheFirstCommit(driver), [edit("doc", ["x"], op_id) for op_id in ("a1", "b1", "c1")]
     )
     assert [(d.operation.rev, d.duplicate) for d in decisions] == [(1, False), (2, False), (3, False)]
-    assert "retrying them one by one" in caplog.text
 
 
 @pytest.mark.logs_errors("a batch of 3 edits failed", "edit poison to doc failed")
-async def test_a_failing_edit_is_retried_alone_and_fails_alone(driver, poison_edits, caplog):
+async def test_a_failing_edit_is_retried_alone_and_fails_alone(driver, poison_edits):
     await anew_document("doc")
     edits = [edit("doc", ["a"], "before"), edit("doc", ["b"], poison_edits), edit("doc", ["c"], "after")]
     decisions = await commit.commit(driver, edits)
     assert [type(d) for d in decisions] == [Accepted, RuntimeError, Accepted]
-    assert "retrying them one by one" in caplog.text
-    assert "edit poison to doc failed" in caplog.text
     assert await aread_document("doc") == (2, "ca")
 
 
 @pytest.mark.logs_errors("a batch of 1 edits failed")
-async def test_an_edit_survives_its_connection_to_the_database_being_cut(driver, caplog):
+async def test_an_edit_survives_its_connection_to_the_database_being_cut(driver):
     """As after a PostgreSQL restart: the broken connection is replaced and the edit retried."""
     await anew_document("doc")
     [first] = await commit.commit(driver, [edit("doc", ["a"], "a1")])
@@ -141,7 +138,6 @@ async def test_an_edit_survives_its_connection_to_the_database_being_cut(driver,
     [second] = await commit.commit(driver, [edit("doc", [1, "b"], "a2", base_rev=1)])
     assert second.operation.rev == 2
     assert await aread_document("doc") == (2, "ab")
-    assert "retrying them one by one" in caplog.text
 
 
 @pytest.mark.parametrize("documents", [1, 2])

@@ -288,6 +288,7 @@ def test_edits_committed_the_locking_way_write_no_text():
 
 
 @pytest.mark.django_db
+@pytest.mark.logs_errors("stored length 2 at revision 1, text has 4 characters; repaired")
 def test_storing_the_text_repairs_a_drifted_length_once(caplog):
     """A wrong stored length (an older worker's write) is corrected, and only once."""
     document = new_document("drift", "abc")
