@@ -192,6 +192,21 @@ describe("EditorClient", () => {
     assert.deepEqual(behind.sent, [{ type: "fetch", rev: 3 }]);
   });
 
+  test("a snapshot that leaves a known revision missing fetches it after the gap timeout", (t) => {
+    // Found by the twins' parity test: the snapshot stopped the gap timer for good.
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const behind = makeClient();
+    behind.client.receive({ type: "pong", rev: 6 });
+    t.mock.timers.tick(500);
+    assert.deepEqual(behind.sent, [{ type: "fetch", rev: 3 }]);
+    behind.client.receive(snapshot(5, "abcde")); // the fetch's answer, while revision 6 was committed
+    t.mock.timers.tick(500);
+    assert.deepEqual(behind.sent, [
+      { type: "fetch", rev: 3 },
+      { type: "fetch", rev: 5 },
+    ]);
+  });
+
   test("an edit that would make the next frame too large is not taken", () => {
     const small = new EditorClient(
       { send() {}, onReset() {}, onRemoteOp() {}, onResync() {} },

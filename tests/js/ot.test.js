@@ -70,6 +70,12 @@ describe("operations", () => {
     assert.deepEqual(op, [1, "😁", -1]);
     assert.equal(apply("a😀", fromDiff("a😀", "a😁")), "a😁");
   });
+
+  test("fromDiff keeps the common suffix a shared high surrogate hides, as ot.py does", () => {
+    // Found by the twins' parity test: a snapshot rebased a pending edit over ["😁😀", -1].
+    assert.deepEqual(fromDiff("😀", "😁😀"), ["😁", 1]);
+    assert.deepEqual(fromDiff("x😀y", "x😁😀y"), [1, "😁", 2]);
+  });
 });
 
 describe("properties over random edits", () => {

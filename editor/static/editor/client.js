@@ -208,6 +208,7 @@ export class EditorClient {
     }
     if (newConnection) this.presence.startOver(this.rev, this.session);
     this.goLive(frame);
+    this.watchGap(); // a revision a pong announced may still be missing
   }
 
   receiveError(frame) {

@@ -297,6 +297,10 @@ export function fromDiff(oldText, newText) {
   let prefix = 0;
   const limit = Math.min(oldText.length, newText.length);
   while (prefix < limit && oldText.charCodeAt(prefix) === newText.charCodeAt(prefix)) prefix++;
+  // Back to a code point boundary before the suffix is measured: two
+  // characters that share their high surrogate (😀, 😁) are not a common
+  // prefix, and the suffix may use what the prefix gave back, as in ot.py.
+  while (prefix > 0 && (isLowSurrogate(oldText, prefix) || isLowSurrogate(newText, prefix))) prefix--;
   let suffix = 0;
   while (
     suffix < limit - prefix &&
