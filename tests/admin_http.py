@@ -7,6 +7,17 @@ import re
 import urllib.parse
 import urllib.request
 
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import User
+
+OPERATOR_PASSWORD = "a long enough password"
+
+
+def create_operator(username: str = "operator") -> User:
+    """A superuser who signs in through a server process: hashed as its production settings hash."""
+    password = make_password(OPERATOR_PASSWORD, hasher="pbkdf2_sha256")
+    return User.objects.create(username=username, password=password, is_staff=True, is_superuser=True)
+
 
 class AdminBrowser:
     def __init__(self, base_url: str) -> None:

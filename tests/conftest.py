@@ -19,6 +19,7 @@ import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
+from django.test import override_settings
 
 from tests import servers
 
@@ -112,6 +113,36 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             f"Redis is required at {REDIS_URL} and is not reachable ({error}); "
             "see /work/.library/env/ or README.md for how to start it"
         ) from None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing(django_db_setup):
+    """Users made in tests get a fast hash: the production hasher costs 0.6 s a password here.
+
+    Server processes run the production settings, which do not know that hasher: a user who
+    signs in through one is made with ``tests.admin_http.create_operator``.
+    """
+    with override_settings(
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
+    ):
+        yield
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """This run's test database, dropped at the end even if connections to it were left open.
+
+    Connections the ORM opened in tasks other than a test's own (asgiref hands them to the
+    context of the task that made them) close only when the garbage collector finds them;
+    PostgreSQL refuses to drop a database anyone is connected to. The database is this run's.
+    """
+    yield
+    with django_db_blocker.unblock(), connections["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    connections.close_all()
 
 
 @pytest.fixture(scope="session")

@@ -43,10 +43,14 @@ class Tab:
             if frame["type"] == kind:
                 return frame
 
-    async def receive_until_quiet(self, quiet: float = 0.3) -> list[dict]:
-        """Every frame that comes until none has come for ``quiet`` seconds (to assert absences)."""
+    async def receive_until(self, last) -> list[dict]:
+        """Every frame up to and including the first for which ``last(frame)`` is true.
+
+        To assert that something did not arrive, make something that must come after it
+        happen, and read up to that: no quiet window to guess.
+        """
         frames = []
-        while self._unread or not await self.communicator.receive_nothing(timeout=quiet):
+        while not frames or not last(frames[-1]):
             frames.append(await self.receive())
         return frames
 

@@ -3,9 +3,9 @@
 import re
 
 import pytest
-from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
+from tests.admin_http import OPERATOR_PASSWORD, create_operator
 from tests.pages import assert_no_errors, open_editor
 from tests.servers import wait_until
 
@@ -69,11 +69,11 @@ def test_two_people_see_each_other_and_each_others_caret_move(browser, start_wor
 
 
 def log_in_to_admin(browser, base_url: str) -> Page:
-    User.objects.create_superuser("operator", "op@example.com", "a long enough password")
+    create_operator()
     admin = browser.new_context().new_page()
     admin.goto(f"{base_url}/admin/")
     admin.fill("#id_username", "operator")
-    admin.fill("#id_password", "a long enough password")
+    admin.fill("#id_password", OPERATOR_PASSWORD)
     admin.click("input[type=submit]")
     expect(admin.locator("#user-tools")).to_contain_text("operator")
     return admin

@@ -10,9 +10,10 @@ import random
 import re
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from editor import ot
-from tests.admin_http import AdminBrowser
+from tests.admin_http import OPERATOR_PASSWORD, AdminBrowser, create_operator
 from tests.documents import aread_document
 from tests.livetab import LiveTab
 
@@ -143,11 +144,9 @@ async def test_a_restart_of_every_worker_keeps_the_document_and_offline_typing(s
     await reader.close()
 
 
-async def test_presence_crosses_workers_and_an_admin_on_one_disconnects_a_session_on_the_other(
-    two_workers, django_user_model
-):
+async def test_presence_crosses_workers_and_an_admin_on_one_disconnects_a_session_on_the_other(two_workers):
     worker_a, worker_b = two_workers
-    await django_user_model.objects.acreate_superuser("operator", "op@example.com", "a long enough password")
+    await sync_to_async(create_operator)()
     on_a = LiveTab(worker_a.ws_url, "crossing", "on-a")
     on_b = LiveTab(worker_b.ws_url, "crossing", "on-b")
     await on_a.connect()
@@ -162,7 +161,7 @@ async def test_presence_crosses_workers_and_an_admin_on_one_disconnects_a_sessio
     )
 
     admin = AdminBrowser(worker_b.http_url)
-    await asyncio.to_thread(admin.log_in, "operator", "a long enough password")
+    await asyncio.to_thread(admin.log_in, "operator", OPERATOR_PASSWORD)
     changelist = await asyncio.to_thread(admin.get, f"/admin/editor/editingsession/?active=yes&q={session_a}")
     [session_pk] = AdminBrowser.object_ids(changelist)
     await asyncio.to_thread(

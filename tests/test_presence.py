@@ -96,12 +96,16 @@ async def test_caret_updates_are_coalesced_and_the_last_position_always_arrives(
     async with asyncio.timeout(TIMEOUT):
         while last is None or last["caret"] != [10, 10]:
             last = await next_person(bob, alice_first["session"])
-    later = [f for f in await bob.receive_until_quiet() if f.get("session") == alice_first["session"]]
-    assert later == [], "nothing of alice's after the final position"
+    # Carol's arrival reaches bob after whatever of alice's was still on its way.
+    carol, carol_first = await open_tab()
+    later = await bob.receive_until(
+        lambda f: f["type"] == "person" and f["session"] == carol_first["session"]
+    )
+    assert [f for f in later if f.get("session") == alice_first["session"]] == [], "nothing after the last"
     relayed = [f for f in bob.received if f["type"] == "person" and f["caret"] is not None]
     assert len(relayed) <= 3, f"{len(relayed)} caret frames relayed for a burst of 11"
-    await alice.close()
-    await bob.close()
+    for tab in (alice, bob, carol):
+        await tab.close()
 
 
 async def test_a_caret_out_of_order_is_refused():
@@ -211,13 +215,16 @@ async def test_a_connection_that_fails_to_start_leaves_no_ghost(fail_once):
     connected, _ = await ghost.communicator.connect(timeout=TIMEOUT)
     assert connected  # the handshake is accepted first; the start then fails
     with pytest.raises(RuntimeError, match="on fire"):  # Daphne closes such a socket with 1011
-        await ghost.communicator.receive_output(timeout=TIMEOUT)
+        await asyncio.wait_for(asyncio.shield(ghost.communicator.future), TIMEOUT)
     assert list(hub.rooms["doc"]) == [alice_first["session"]]
     carol, carol_first = await open_tab()
+    # Who is here reaches carol as she joins; alice's move comes after it.
+    await alice.send({"type": "caret", "rev": 0, "caret": [0, 0]})
+    frames = await carol.receive_until(
+        lambda f: f["type"] == "person" and f["session"] == alice_first["session"] and f["caret"] == [0, 0]
+    )
     others = {
-        frame["session"]
-        for frame in await carol.receive_until_quiet()
-        if frame["type"] == "person" and frame["session"] != carol_first["session"]
+        f["session"] for f in frames if f["type"] == "person" and f["session"] != carol_first["session"]
     }
     assert others == {alice_first["session"]}
     await alice.close()
@@ -248,6 +255,12 @@ async def test_a_late_update_does_not_undo_a_leave():
         "bob",
         protocol.person_frame(session="bob", seq=9, name="Bob", color="#000000", caret=None, rev=None),
     )
-    frames = [f for f in await alice.receive_until_quiet() if f.get("session") == "bob"]
-    assert frames == [{"type": "leave", "session": "bob"}]
+    # Carol's update, a tick later, comes after whatever there was about bob.
+    hub.presence_changed(
+        "doc",
+        "carol",
+        protocol.person_frame(session="carol", seq=1, name="Carol", color="#000000", caret=None, rev=None),
+    )
+    frames = await alice.receive_until(lambda f: f.get("session") == "carol")
+    assert [f for f in frames if f.get("session") == "bob"] == [{"type": "leave", "session": "bob"}]
     await alice.close()
