@@ -137,6 +137,8 @@ def django_db_setup(django_db_setup, django_db_blocker):
     PostgreSQL refuses to drop a database anyone is connected to. The database is this run's.
     """
     yield
+    if connections["default"].vendor != "postgresql":
+        return
     with django_db_blocker.unblock(), connections["default"].cursor() as cursor:
         cursor.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"

@@ -128,13 +128,11 @@ def _one_statement(edit: Edit, *, max_chars: int, clock: Callable[[], datetime])
         if isinstance(decision, EditRejected) and attempt > 0:
             return decision  # on the head the database showed, a refusal is final
         if isinstance(decision, Accepted):
-            operation = decision.operation
             statement = sql.move_if_at(
                 edit.slug,
                 expected=expected,
-                head=(log.rev, log.length),
-                op_id=edit.op_id,
-                operation=(operation.rev, operation.op, operation.op_id, operation.session_id),
+                operation=decision.operation,
+                length=log.length,
                 since=edit.base_rev,
                 now=clock(),
             )

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from editor.ot.server import LoggedOperation
+
 DOCUMENTS = "editor_document"
 OPERATIONS = "editor_operation"
 
@@ -90,11 +92,12 @@ def select_documents(
 
 
 def create_document(slug: str, *, now: datetime) -> Statement:
-    """An empty document named ``slug``, unless there is one already."""
+    """An empty document named ``slug``, unless there is one already (then no id is spent)."""
     return Statement(
         f"INSERT INTO {DOCUMENTS} (slug, text, rev, length, snapshot_rev, read_only, created_at, updated_at)"
-        " VALUES (%s, '', 0, 0, 0, false, %s, %s) ON CONFLICT (slug) DO NOTHING",
-        [slug, now, now],
+        f" SELECT %s, '', 0, 0, 0, false, %s, %s WHERE NOT EXISTS (SELECT 1 FROM {DOCUMENTS} WHERE slug = %s)"
+        " ON CONFLICT (slug) DO NOTHING",
+        [slug, now, now, slug],
     )
 
 
@@ -236,19 +239,21 @@ def move_if_at(
     slug: str,
     *,
     expected: tuple[int, int],
-    head: tuple[int, int],
-    op_id: str,
-    operation: tuple[int, list, str, str],
+    operation: LoggedOperation,
+    length: int,
     since: int,
     now: datetime,
 ) -> Statement:
-    """Move the document from the ``expected`` (rev, length) to ``head`` and store the
-    ``operation`` (rev, op, op id, session id), only if it is still at ``expected``; one row as
+    """Move the document from the ``expected`` (rev, length) to the ``operation``'s revision and
+    ``length``, storing the operation, only if it is still at ``expected``; one row as
     ``read_head``'s, its fourth column saying whether it moved."""
-    rev, op, operation_id, session = operation
     return Statement(
         _MOVE_IF_AT,
-        [*head, now, slug, *expected, op_id, rev, json.dumps(op), operation_id, session, now, since, slug],
+        [
+            *(operation.rev, length, now, slug, *expected, operation.op_id),
+            *(operation.rev, json.dumps(operation.op), operation.op_id, operation.session_id, now),
+            *(since, slug),
+        ],
         prepare=True,
         refusable=True,
     )

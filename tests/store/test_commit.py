@@ -2,7 +2,7 @@
 
 Every test that does not count PostgreSQL's round trips runs on both of the
 committer's drivers: psycopg's asynchronous connection and Django's
-connection in a thread.
+connection in a thread; and, on Django's, on SQLite too (test_on_sqlite.py).
 """
 
 import asyncio
@@ -25,6 +25,8 @@ from tests.tabs import TIMEOUT
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DRIVERS = {"postgres": drivers.PsycopgDriver, "django": drivers.ThreadDriver}
+if connection.vendor != "postgresql":
+    del DRIVERS["postgres"]
 
 
 @pytest.fixture(params=list(DRIVERS))
@@ -127,6 +129,7 @@ async def test_a_failing_edit_is_retried_alone_and_fails_alone(driver, poison_ed
     assert await aread_document("doc") == (2, "ca")
 
 
+@pytest.mark.postgresql
 @pytest.mark.logs_errors("a batch of 1 edits failed")
 async def test_an_edit_survives_its_connection_to_the_database_being_cut(driver):
     """As after a PostgreSQL restart: the broken connection is replaced and the edit retried."""
@@ -214,6 +217,7 @@ ONE_STATEMENT = ["WITH"]  # the move, with the head and what came since if it di
 LOCKING = [["BEGIN", "SELECT"], ["SELECT"], ["UPDATE", "INSERT", "COMMIT"]]
 
 
+@pytest.mark.postgresql
 async def test_on_postgresql_an_edit_on_the_head_takes_one_round_trip(postgres, round_trips):
     await anew_document("doc")
     await commit.commit(postgres, [edit("doc", ["a"], "a1")])
@@ -221,6 +225,7 @@ async def test_on_postgresql_an_edit_on_the_head_takes_one_round_trip(postgres, 
     assert await aread_document("doc") == (1, "a")
 
 
+@pytest.mark.postgresql
 async def test_on_postgresql_an_edit_another_came_before_takes_one_more(postgres, round_trips):
     """The first attempt finds the document moved on and reads what came since; the second lands."""
     await anew_document("doc")
@@ -232,6 +237,7 @@ async def test_on_postgresql_an_edit_another_came_before_takes_one_more(postgres
     assert await aread_document("doc") == (2, "ba")
 
 
+@pytest.mark.postgresql
 async def test_on_postgresql_an_edit_refused_on_the_revision_it_was_made_on_reads_the_head(
     postgres, round_trips, settings
 ):
@@ -244,6 +250,7 @@ async def test_on_postgresql_an_edit_refused_on_the_revision_it_was_made_on_read
     assert await aread_document("doc") == (0, "ab")
 
 
+@pytest.mark.postgresql
 async def test_on_postgresql_several_edits_go_the_locking_way(postgres, round_trips):
     for slug in "ab":
         await anew_document(slug)
@@ -251,6 +258,7 @@ async def test_on_postgresql_several_edits_go_the_locking_way(postgres, round_tr
     assert round_trips == [["BEGIN", "SELECT"], ["UPDATE", "INSERT", "COMMIT"]]
 
 
+@pytest.mark.postgresql
 async def test_on_postgresql_edits_that_keep_losing_races_go_the_locking_way(
     postgres, round_trips, monkeypatch
 ):
@@ -277,6 +285,7 @@ async def test_on_postgresql_edits_that_keep_losing_races_go_the_locking_way(
     assert await aread_document("doc") == (3, "azz")
 
 
+@pytest.mark.postgresql
 async def test_on_postgresql_a_reused_id_fails_the_statement_and_the_locking_way_names_it(
     postgres, round_trips
 ):
@@ -292,6 +301,7 @@ async def test_on_postgresql_a_reused_id_fails_the_statement_and_the_locking_way
     assert await aread_document("doc") == (2, "ab")
 
 
+@pytest.mark.postgresql
 async def test_on_postgresql_the_one_statement_is_prepared_once_per_connection(postgres):
     await anew_document("doc")
     for n in range(3):
@@ -326,6 +336,7 @@ def _someone_waits_for_a_row_lock() -> None:
         connection.close()
 
 
+@pytest.mark.postgresql
 async def test_on_postgresql_an_edit_that_waited_for_the_row_another_moved_goes_the_locking_way(
     postgres, round_trips
 ):
@@ -359,6 +370,7 @@ async def test_on_postgresql_an_edit_that_waited_for_the_row_another_moved_goes_
     assert await aread_document("doc") == (2, "az")
 
 
+@pytest.mark.postgresql
 @pytest.mark.logs_errors("a batch of 2 edits failed")
 async def test_on_postgresql_a_failure_inside_the_locking_transaction_closes_its_connection(
     postgres, monkeypatch, fail_once

@@ -255,9 +255,14 @@ def test_an_edit_writes_no_text_and_the_text_is_stored_now_and_then(settings):
     for n in range(COMPACT_EVERY - 1):
         with CaptureQueriesContext(connection) as queries:
             accept(log, [2 + n, "x"], base_rev=n, op_id=f"op{n}")
-        # On the head, alone: one statement, which moves the document and stores the operation.
-        assert [query["sql"].split()[0] for query in queries] == ["WITH"]
-        assert "text" not in queries[0]["sql"]
+        statements = [query["sql"] for query in queries if "SAVEPOINT" not in query["sql"]]
+        if drivers.dialect_of().one_statement_commit:
+            # On the head, alone: one statement, which moves the document and stores the operation.
+            assert [statement.split()[0] for statement in statements] == ["WITH"]
+        else:
+            # The lock (which also asks whether the id is new), an UPDATE of rev and length, an INSERT.
+            assert [statement.split()[0] for statement in statements] == ["SELECT", "UPDATE", "INSERT"]
+        assert not any("text" in statement for statement in statements)
     stored = Document.objects.get(slug="lazy")
     assert (stored.text, stored.snapshot_rev, stored.length) == ("ab", 0, 2 + COMPACT_EVERY - 1)
     assert log.text == "ab" + "x" * (COMPACT_EVERY - 1)
