@@ -18,11 +18,13 @@ removes what the writer relies on).
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
+from autobahn.exception import Disconnected
 from twisted.internet import tcp
 
 # The ASGI scope extension (``scope["extensions"]``) by which the server
@@ -79,7 +81,10 @@ class ClientSocket:
         if type(frame) is str:
             frame = EncodedFrame(frame)
         if self._write is None or not self._write(frame.wire):
-            await self._fallback(text_data=frame.text)
+            # The client may have closed the socket a moment ago (autobahn knows, Daphne not
+            # yet): nothing to send to, and the consumer's disconnect follows.
+            with contextlib.suppress(Disconnected):
+                await self._fallback(text_data=frame.text)
 
 
 class TwistedFrameWriter:

@@ -7,11 +7,12 @@ import socket
 
 import pytest
 import websockets
+from autobahn.exception import Disconnected
 from websockets.frames import Frame as WebSocketFrame
 from websockets.frames import Opcode
 
 from editor import ot
-from editor.live.sockets import EncodedFrame, text_frame
+from editor.live.sockets import WRITER_EXTENSION, ClientSocket, EncodedFrame, text_frame
 from tests.livetab import LiveTab
 
 
@@ -97,3 +98,31 @@ def frames_written(server) -> tuple[int, int]:
     match = re.search(r"frame writer: (\d+) frames sent at once, (\d+) queued", server.log())
     assert match, f"{server.name} did not log what its frame writer sent"
     return int(match.group(1)), int(match.group(2))
+
+
+async def test_a_frame_for_a_socket_the_client_just_closed_is_dropped_quietly():
+    """Closed in autobahn but not yet in Daphne: Channels' send raises Disconnected, which is no error."""
+    sent = []
+
+    async def closed(text_data):
+        sent.append(text_data)
+        raise Disconnected("Attempt to send on a closed protocol")
+
+    socket = ClientSocket({"extensions": {WRITER_EXTENSION: {"write": lambda wire: False}}}, fallback=closed)
+    await socket.send('{"type":"pong","rev":1}')
+    assert sent == ['{"type":"pong","rev":1}']  # the writer said not open: Channels' send was tried
+
+
+async def test_frames_go_through_the_writer_when_the_socket_is_open():
+    written, sent = [], []
+
+    def write(wire: bytes) -> bool:
+        written.append(wire)
+        return True
+
+    async def fallback(text_data):
+        sent.append(text_data)
+
+    socket = ClientSocket({"extensions": {WRITER_EXTENSION: {"write": write}}}, fallback=fallback)
+    await socket.send(EncodedFrame("{}"))
+    assert (written, sent) == ([text_frame(b"{}")], [])
