@@ -23,6 +23,9 @@ Frame = dict[str, Any]
 class Pending:
     op_id: str
     op: ot.Operation
+    # The revision its ack gave, when that ack arrived before a revision it waits for and was
+    # then set aside (a snapshot, a reconnect): the edit is known to be applied.
+    applied_at: int | None = None
 
 
 class ProtocolClient:
@@ -67,7 +70,20 @@ class ProtocolClient:
     def disconnected(self) -> None:
         self.live = False
         self.needs_reconnect = False
+        self._forget_early()
+
+    def _forget_early(self) -> None:
+        """Drop the frames waiting for their predecessors, remembering our edit's ack if it is one."""
+        for frame in self.early.values():
+            if frame["type"] == "ack" and self.outstanding and frame.get("id") == self.outstanding.op_id:
+                self.outstanding.applied_at = frame["rev"]
         self.early.clear()
+
+    def _knows_outstanding_applied(self) -> bool:
+        """Our outstanding edit's ack came, though it waits (or waited) for a revision before it."""
+        if self.outstanding.applied_at is not None:
+            return True
+        return any(f["type"] == "ack" and f.get("id") == self.outstanding.op_id for f in self.early.values())
 
     def fetch_frame(self) -> Frame:
         return {"type": "fetch", "rev": self.rev}
@@ -109,14 +125,14 @@ class ProtocolClient:
         return []
 
     def _receive_snapshot(self, frame: Frame) -> list[Frame]:
-        if self.live and self.outstanding is not None:
+        if self.live and self.outstanding is not None and not self._knows_outstanding_applied():
             # The answer to a fetch, while our edit is in flight on this very
             # connection: its fate is unknown, so rebasing it here could apply
             # it twice. Reconnecting makes the server tell us what became of it.
             self.needs_reconnect = True
             return []
+        self._forget_early()
         self.session = frame["session"]
-        self.early.clear()
         if self.rev is None:
             self.rev, self.server_text, self.text = frame["rev"], frame["text"], frame["text"]
         else:
@@ -124,10 +140,9 @@ class ProtocolClient:
             # difference between the text we knew and the text now. If the
             # server says our outstanding edit was applied, it is part of both.
             pending = frame.get("pending") or {}
-            if (
-                self.outstanding
-                and pending.get("id") == self.outstanding.op_id
-                and pending.get("rev") is not None
+            if self.outstanding and (
+                self.outstanding.applied_at is not None
+                or (pending.get("id") == self.outstanding.op_id and pending.get("rev") is not None)
             ):
                 self.acknowledged.append(self.outstanding.op_id)
                 self.server_text = ot.apply(self.server_text, self.outstanding.op)

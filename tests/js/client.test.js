@@ -207,6 +207,28 @@ describe("EditorClient", () => {
     ]);
   });
 
+  test("an ack held behind a gap vouches for the edit when a snapshot answers the fetch", () => {
+    client.localEdit([3, "X"]);
+    client.receive({ type: "ack", rev: 5, id: "me:1" }); // revision 4 was lost
+    client.localEdit([4, "Y"]);
+    sent.length = 0;
+    client.receive(snapshot(6, "abcX12")); // the fetch's answer: 4, ours at 5, then 6
+    assert.equal(view.resyncs, 0);
+    assert.deepEqual(sent, [{ type: "op", rev: 6, op: [4, "Y", 2], id: "me:2" }]);
+    assert.deepEqual([client.rev, client.serverText, client.text], [6, "abcX12", "abcXY12"]);
+  });
+
+  test("an ack held behind a gap vouches for the edit after a reconnect", () => {
+    client.localEdit([3, "X"]);
+    client.receive({ type: "ack", rev: 5, id: "me:1" });
+    client.disconnected();
+    sent.length = 0;
+    // Resumed too late: the server no longer knows the edit by its id.
+    client.receive(snapshot(6, "1abcX2", { pending: { id: "me:1", rev: null } }));
+    assert.deepEqual(sent, []);
+    assert.deepEqual([client.rev, client.text, client.state], [6, "1abcX2", "synchronised"]);
+  });
+
   test("an edit that would make the next frame too large is not taken", () => {
     const small = new EditorClient(
       { send() {}, onReset() {}, onRemoteOp() {}, onResync() {} },

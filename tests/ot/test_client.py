@@ -161,3 +161,32 @@ def test_an_ack_for_something_not_pending_is_a_protocol_error(client):
 
 def test_unknown_frame_types_are_ignored(client):
     assert client.receive({"type": "cursor", "anything": 1}) == []
+
+
+def test_an_ack_held_behind_a_gap_vouches_for_the_edit_when_a_snapshot_answers_the_fetch(client):
+    """The history may be gone by then: the ack, not the server's memory, says it was applied."""
+    client.local_edit([3, "X"])
+    client.receive({"type": "ack", "rev": 5, "id": "me:1"})  # revision 4 was lost
+    client.local_edit([4, "Y"])
+    sends = client.receive(snapshot(6, "abcX12"))  # the fetch's answer: 4, ours at 5, then 6
+    assert not client.needs_reconnect
+    assert sends == [{"type": "op", "rev": 6, "op": [4, "Y", 2], "id": "me:2"}]
+    assert (client.rev, client.server_text, client.text) == (6, "abcX12", "abcXY12")
+    assert client.acknowledged == ["me:1"]
+
+
+def test_an_ack_held_behind_a_gap_vouches_for_the_edit_after_a_reconnect(client):
+    client.local_edit([3, "X"])
+    client.receive({"type": "ack", "rev": 5, "id": "me:1"})
+    client.disconnected()
+    # Resumed too late: the server no longer knows the edit by its id.
+    sends = client.receive(snapshot(6, "1abcX2", pending={"id": "me:1", "rev": None}))
+    assert sends == []
+    assert (client.rev, client.text, client.state) == (6, "1abcX2", "synchronised")
+
+
+def test_a_snapshot_answering_a_fetch_while_an_unacknowledged_edit_is_out_asks_to_reconnect(client):
+    client.local_edit([3, "X"])
+    client.receive(remote(5, [4, "!"], "other:2"))
+    assert client.receive(snapshot(6, "abc?!")) == []
+    assert client.needs_reconnect

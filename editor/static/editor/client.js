@@ -91,8 +91,26 @@ export class EditorClient {
   /** The socket closed; pending edits are kept and sent again after reconnecting. */
   disconnected() {
     this.live = false;
-    this.early.clear();
+    this.forgetEarly();
     this.stopGapTimer();
+  }
+
+  /**
+   * Drop the frames waiting for their predecessors, remembering our edit's
+   * ack if it is one: the edit is then known to be applied, even if the
+   * history that would say so is gone by the time we ask.
+   */
+  forgetEarly() {
+    for (const frame of this.early.values()) {
+      if (frame.type === "ack" && frame.id === this.outstanding?.id) this.outstanding.appliedAt = frame.rev;
+    }
+    this.early.clear();
+  }
+
+  /** Our outstanding edit's ack came, though it waits (or waited) for a revision before it. */
+  knowsOutstandingApplied() {
+    if (this.outstanding?.appliedAt !== undefined) return true;
+    return [...this.early.values()].some((frame) => frame.type === "ack" && frame.id === this.outstanding?.id);
   }
 
   /**
@@ -173,15 +191,15 @@ export class EditorClient {
   }
 
   receiveSnapshot(frame) {
-    if (this.live && this.outstanding) {
+    if (this.live && this.outstanding && !this.knowsOutstandingApplied()) {
       // The answer to a fetch while our edit is in flight on this very
       // connection: its fate is unknown, so rebasing it here could apply it
       // twice. On a new connection the server tells us what became of it.
       this.hooks.onResync();
       return;
     }
+    this.forgetEarly();
     const newConnection = !this.live;
-    this.early.clear();
     this.stopGapTimer();
     this.fresh = false;
     if (this.rev === null) {
@@ -193,7 +211,10 @@ export class EditorClient {
       // difference between the text we knew and the text now. If the server
       // says our outstanding edit was applied, it is part of both.
       const pending = frame.pending ?? {};
-      if (this.outstanding && pending.id === this.outstanding.id && pending.rev != null) {
+      const applied =
+        this.outstanding?.appliedAt !== undefined ||
+        (pending.id === this.outstanding?.id && pending.rev != null);
+      if (this.outstanding && applied) {
         this.serverText = apply(this.serverText, this.outstanding.op);
         this.outstanding = this.buffer ? { id: this.newId(), op: this.buffer } : null;
         this.buffer = null;
@@ -361,7 +382,7 @@ export class EditorClient {
     if (this.outstanding) {
       let outstanding;
       [outstanding, remote] = transform(this.outstanding.op, remote);
-      this.outstanding = { id: this.outstanding.id, op: outstanding };
+      this.outstanding = { ...this.outstanding, op: outstanding };
     }
     if (this.buffer) [this.buffer, remote] = transform(this.buffer, remote);
     this.text = apply(this.text, remote);
