@@ -12,12 +12,13 @@ from django.conf import settings
 
 from . import selectors, services
 from .live import worker
-from .live.sockets import ClientSocket, EncodedFrame
+from .live.sockets import ClientSocket
 from .live.threads import in_thread_pool
 from .network import client_address
 from .ot.server import Edit, EditRejected
 from .store import documents
 from .wire import names, protocol
+from .wire.websocket import EncodedFrame
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     # No channel of its own: everything reaches a connection through the hub.
     channel_layer_alias = None
-    session_start: services.SessionStart | None = None
+    document_id: int | None = None  # once the session is recorded
 
     async def dispatch(self, message: dict) -> None:
         # Channels' dispatch closes stale database connections before every
@@ -78,10 +79,10 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         else:
             self.user_id, self.name = None, query.name or names.generated_name()
         self.color = names.color_for(self.name)
-        self.worker = await worker.current()
         # Complete the handshake first: under a storm of connections the rest
         # waits its turn, and Daphne drops handshakes not accepted in 5 s.
         await self.accept()
+        self.worker = await worker.current()
         # Join before reading the document: an edit committed after the read
         # then arrives as a broadcast, so nothing falls between the two.
         await self.worker.hub.join(self.slug, self)
@@ -108,20 +109,21 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             resume_rev=query.rev,
             pending_id=query.pending,
         )
-        self.session_start = start
-        welcome = self._welcome(people=start.people, read_only=start.read_only)
-        if start.missed is None:
+        opening = start.opening
+        self.document_id = opening.document_id
+        welcome = self._welcome(people=start.people, read_only=opening.read_only)
+        if opening.missed is None:
             frame = protocol.snapshot_frame(
-                rev=start.rev,
-                text=start.text,
+                rev=opening.rev,
+                text=opening.text,
                 welcome=welcome,
                 pending_id=query.pending,
-                pending_rev=start.pending_rev,
+                pending_rev=opening.pending_rev,
             )
             await self.socket.send(frame)
         else:
-            await self.socket.send(protocol.resume_frame(rev=start.rev, welcome=welcome))
-            await self._send_logged(start.missed)
+            await self.socket.send(protocol.resume_frame(rev=opening.rev, welcome=welcome))
+            await self._send_logged(opening.missed)
         held, self._held = self._held, None
         for frame in held:
             await self.socket.send(frame)
@@ -140,13 +142,13 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         try:
             await self.worker.hub.leave(self.slug, self)
         finally:
-            if self.session_start is not None:
+            if self.document_id is not None:
                 self.worker.hub.presence_changed(
                     self.slug, self.session_id, protocol.leave_frame(session=self.session_id), leaving=True
                 )
                 people = await in_thread_pool(services.session_disconnect)(
                     session_id=self.session_id,
-                    document_id=self.session_start.document_id,
+                    document_id=self.document_id,
                     ops_sent=self.ops_sent,
                 )
                 self._log("disconnect", people)
@@ -224,17 +226,18 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     async def _receive_fetch(self, request: protocol.FetchRequest) -> None:
         """A client saw a gap in the revisions (a lost or late broadcast) and asks to fill it."""
-        document_id = self.session_start.document_id
+        document_id = self.document_id
         missed = await in_thread_pool(documents.operations_since)(document_id=document_id, rev=request.rev)
         if missed is not None:
             await self._send_logged(missed)
             return
-        snapshot = await in_thread_pool(selectors.document_snapshot)(document_id=document_id)
-        welcome = self._welcome(people=snapshot.people, read_only=snapshot.read_only)
+        snapshot = await in_thread_pool(documents.snapshot)(document_id=document_id)
+        people = await in_thread_pool(selectors.document_people_count)(document_id=document_id)
+        welcome = self._welcome(people=people, read_only=snapshot.read_only)
         await self.socket.send(protocol.snapshot_frame(rev=snapshot.rev, text=snapshot.text, welcome=welcome))
 
     async def _receive_ping(self) -> None:
-        rev = await in_thread_pool(documents.head)(document_id=self.session_start.document_id)
+        rev = await in_thread_pool(documents.head)(document_id=self.document_id)
         await self.socket.send(protocol.pong_frame(rev=rev))
 
     async def _send_logged(self, operations) -> None:

@@ -10,7 +10,7 @@ class Document(models.Model):
     """A shared text at revision ``rev``, ``length`` characters long.
 
     ``text`` is the text at revision ``snapshot_rev``; the operations after it
-    give the text now (storage.py brings it up to date every so often, so
+    give the text now (store/documents.py brings it up to date every so often, so
     that an edit writes one small row and no text).
     """
 

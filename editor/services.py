@@ -18,25 +18,15 @@ from django.utils import timezone
 from . import selectors
 from .live.liveness import ClosedSession, SessionRecords
 from .models import EditingSession
-from .ot.server import LoggedOperation
 from .store import documents
 
 
 @dataclass(frozen=True, slots=True)
 class SessionStart:
-    """What a new connection is told: a snapshot, or the operations it missed.
+    """What a new connection is told first: the document as it was opened, and who is on it."""
 
-    With a snapshot, ``pending_rev`` says where the edit the client named as
-    pending was applied (None: it was not, or so long ago it is forgotten).
-    """
-
-    document_id: int
-    rev: int
-    text: str
+    opening: documents.Opening
     people: int
-    read_only: bool
-    missed: list[LoggedOperation] | None
-    pending_rev: int | None = None
 
 
 def session_connect(
@@ -66,15 +56,7 @@ def session_connect(
         user_agent=user_agent[:512],
         worker=worker,
     )
-    return SessionStart(
-        document_id=opening.document_id,
-        rev=opening.rev,
-        text=opening.text,
-        people=selectors.document_people_count(document_id=opening.document_id),
-        read_only=opening.read_only,
-        missed=opening.missed,
-        pending_rev=opening.pending_rev,
-    )
+    return SessionStart(opening, selectors.document_people_count(document_id=opening.document_id))
 
 
 def session_rename(*, session_id: str, display_name: str) -> None:

@@ -14,9 +14,9 @@ anew_document = sync_to_async(new_document)
 
 def read_document(slug: str) -> tuple[int, str]:
     """(revision, text now) of a document, as clients would be told."""
-    from editor import selectors
+    from editor.store import documents
 
-    snapshot = selectors.document_snapshot(document_id=Document.objects.get(slug=slug).pk)
+    snapshot = documents.snapshot(document_id=Document.objects.get(slug=slug).pk)
     return snapshot.rev, snapshot.text
 
 

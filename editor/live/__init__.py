@@ -6,7 +6,7 @@
   presence, and ``messages``, every channel-layer message defined once;
 - ``liveness``: heartbeats and expiry that keep the sessions table true;
 - ``notify``: messages to connected clients from outside their connection;
-- ``sockets``: the socket writer, the one module that knows Twisted;
+- ``sockets``: the socket writer, the one module that knows Twisted and autobahn;
 - ``threads``: where synchronous database work runs.
 
 May import: ``editor.store``, ``editor.wire``, ``editor.ot``, Channels,

@@ -27,9 +27,9 @@ from typing import Protocol
 from channels.consumer import get_handler_name
 
 from editor.wire import protocol
+from editor.wire.websocket import EncodedFrame
 
 from . import messages
-from .sockets import EncodedFrame
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +202,8 @@ class Hub:
                 message = await self.layer.receive(self.channel_name)
                 if message.get("origin") == self.channel_name:
                     continue  # our own broadcast: the local members had it already
-                handler = getattr(self, get_handler_name(message), None)
+                name = get_handler_name(message)
+                handler = getattr(self, name, None) if name.startswith("hub_") else None
                 if handler is None:
                     logger.error("no handler for message type %s", message["type"])
                     continue

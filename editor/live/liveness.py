@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from django.conf import settings
@@ -33,6 +34,9 @@ from . import notify
 from .threads import in_thread_pool
 
 logger = logging.getLogger(__name__)
+
+# Sessions of this WORKER_ID connected before this are an earlier process's.
+PROCESS_STARTED_AT = timezone.now()
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +75,10 @@ class Liveness:
     Started and stopped with the rest of the worker (worker.py).
     """
 
-    def __init__(self, records: SessionRecords) -> None:
+    def __init__(self, records: SessionRecords, *, started_at: datetime = PROCESS_STARTED_AT) -> None:
         self.records = records
         self.sessions: dict[str, LiveSession] = {}
-        self.started_at = timezone.now()
+        self.started_at = started_at
         self.healthy_since: float | None = None  # monotonic time of the first heartbeat of a good run
         self._written_ops: dict[str, int] = {}  # edit counts as last written, to write only changes
         self._task: asyncio.Task | None = None

@@ -2,8 +2,9 @@
 
 A message's ``type`` names the method that handles it, as in Channels
 (``hub.ops`` is handled by ``Hub.hub_ops``), and each type has one
-constructor here, named the same, used by whoever sends it: the hub,
-notify.py, the consumers. Every message carries the document's ``slug``;
+constructor here, named the same, used by whoever sends it: the hub
+(edits, presence, who-is-here) and notify.py (admin actions, expiry).
+Every message carries the document's ``slug``;
 ``origin``, where present, is the sending process's hub channel, so that a
 hub skips its own broadcasts (its local members had them already).
 

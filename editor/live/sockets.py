@@ -5,7 +5,7 @@ Channels and Daphne each copy would be encoded, framed by autobahn and
 queued by Twisted on its own: that was about 45 µs of CPU per socket
 (py-spy, human typing), paid 25 times per edit in a room of 50 on two
 workers, more than the edit's commit. Here a frame's bytes are built once
-(``EncodedFrame``) and the editor's server (editor/server.py) offers each
+(``wire.websocket.EncodedFrame``) and the editor's server (editor/server.py) offers each
 connection a writer that sends them at once when Twisted holds nothing for
 the socket, and otherwise queues them behind what it holds, so frames from
 either path stay in order. Without that server (Channels' test
@@ -19,7 +19,6 @@ removes what the writer relies on).
 from __future__ import annotations
 
 import contextlib
-import struct
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import ClassVar
@@ -27,42 +26,11 @@ from typing import ClassVar
 from autobahn.exception import Disconnected
 from twisted.internet import tcp
 
+from editor.wire.websocket import EncodedFrame
+
 # The ASGI scope extension (``scope["extensions"]``) by which the server
 # offers a connection's writer: ``{"write": callable(bytes) -> bool}``.
 WRITER_EXTENSION = "editor.frame_writer"
-
-
-class EncodedFrame:
-    """A server frame's JSON text; ``wire``, its bytes on the wire, is built on first use and
-    shared by every socket it is written to."""
-
-    __slots__ = ("_wire", "text")
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self._wire: bytes | None = None
-
-    @property
-    def wire(self) -> bytes:
-        if self._wire is None:
-            self._wire = text_frame(self.text.encode())
-        return self._wire
-
-
-def text_frame(payload: bytes) -> bytes:
-    """A whole text message as one WebSocket frame from a server (RFC 6455, section 5.2).
-
-    FIN and the text opcode, then the length in 7 bits, or 126 and 16 bits,
-    or 127 and 64 bits; a server's frames are not masked.
-    """
-    length = len(payload)
-    if length < 126:
-        header = struct.pack("!BB", 0x81, length)
-    elif length < 1 << 16:
-        header = struct.pack("!BBH", 0x81, 126, length)
-    else:
-        header = struct.pack("!BBQ", 0x81, 127, length)
-    return header + payload
 
 
 class ClientSocket:

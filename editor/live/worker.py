@@ -13,7 +13,6 @@ The sessions table belongs to the Django face: ``configure`` (called by
 from __future__ import annotations
 
 import asyncio
-import weakref
 
 from channels.layers import get_channel_layer
 
@@ -22,7 +21,8 @@ from .hub import Hub
 from .liveness import Liveness, SessionRecords
 
 _records: SessionRecords | None = None
-_workers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Worker] = weakref.WeakKeyDictionary()
+# Until stop() takes it out (a worker's tasks hold its loop: no weak reference would free it).
+_workers: dict[asyncio.AbstractEventLoop, Worker] = {}
 
 
 class Worker:
@@ -43,9 +43,13 @@ class Worker:
 
     async def stop(self) -> None:
         """Commit and broadcast what is in hand, then stop the liveness task and the hub."""
-        await self.committer.stop()
-        await self.liveness.stop()
-        await self.hub.stop()
+        try:
+            await self.committer.stop()
+        finally:
+            try:
+                await self.liveness.stop()
+            finally:
+                await self.hub.stop()
 
 
 def configure(*, records: SessionRecords) -> None:

@@ -145,7 +145,7 @@ def _one_statement(edit: Edit, *, max_chars: int, clock: Callable[[], datetime])
         except Refused:
             return None  # the same id stored by another worker meanwhile, or values too large
         if not rows:
-            return EditRejected.unknown_document(edit.slug)
+            return _decide(None, edit, max_chars=max_chars)
         rev, length, read_only, moved, operations = rows[0]
         if moved:
             return decision

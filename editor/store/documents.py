@@ -156,10 +156,11 @@ def _logged(rows: Iterable[tuple]) -> list[LoggedOperation]:
 
 
 def _open(dialect: sql.Dialect, slug: str, resume_rev: int | None, pending_id: str | None) -> Steps[Opening]:
-    yield [sql.create_document(slug, now=timezone.now())]
-    log = yield from _locked("slug", slug, dialect)
-    if log is None:
-        raise LookupError(f"document {slug!r} was deleted while it was being opened")
+    lock = sql.select_documents("slug", [slug], for_update=dialect.for_update)
+    _, rows = yield [sql.BEGIN, lock]
+    if not rows:  # a new document (in the same transaction: SQLite takes its write lock once)
+        _, rows = yield [sql.create_document(slug, now=timezone.now()), lock]
+    log = DatabaseLog.from_row(rows[0])
     if resume_rev is not None and resume_rev <= log.rev:
         [operations] = yield [sql.select_operations_since([(log.document_id, resume_rev)])]
         log.loaded, log.loaded_after = _logged(operations), resume_rev

@@ -1,6 +1,6 @@
 """Drivers: they run a plan (plan.py) on a database connection, sending only what it asks.
 
-``DjangoDriver``: Django's connection, in the calling thread; BEGIN and
+``DjangoDriver``: Django's connection, in the calling thread, synchronously; BEGIN and
 COMMIT become ``transaction.atomic()`` (IMMEDIATE on SQLite, whose write
 lock then orders every worker's edits). Any database Django supports: SQLite
 in development, and every read and rare write of documents.py.
@@ -47,7 +47,8 @@ PREPARE_THRESHOLD = 5  # psycopg's default; ``prepare`` statements are prepared 
 
 
 class Driver(Protocol):
-    """Runs plans on a connection of its own; after a failure, the next plan uses a new one."""
+    """What the committer runs its plans with (ThreadDriver, PsycopgDriver): a connection of its
+    own, on the event loop's side; after a failure, the next plan uses a new one."""
 
     dialect: sql.Dialect
 
@@ -72,11 +73,6 @@ def committer_driver(alias: str = "default") -> Driver:
     return PsycopgDriver(alias) if connections[alias].vendor == "postgresql" else ThreadDriver(alias)
 
 
-def run(steps: Steps[T], alias: str = "default") -> T:
-    """Run a plan on Django's connection, in this thread."""
-    return DjangoDriver(alias).run(steps)
-
-
 class DjangoDriver:
     def __init__(self, alias: str = "default") -> None:
         self.alias = alias
@@ -89,36 +85,45 @@ class DjangoDriver:
             statements = plan.first()
             while statements is not None:
                 statements = self._send(plan, statements)
+            if self._transaction is not None:
+                raise RuntimeError("the plan ended inside a transaction it began")
         except BaseException:
             plan.close()
             if self._transaction is not None:
-                self._transaction.__exit__(*sys.exc_info())  # rolls back
-                self._transaction = None
+                atomic, self._transaction = self._transaction, None
+                atomic.__exit__(*sys.exc_info())  # rolls back
             raise
         return plan.result
 
     def _send(self, plan: Plan, statements: Sequence[sql.Statement]) -> list[sql.Statement] | None:
-        connection = connections[self.alias]
         rowsets: list[Rows] = []
-        with connection.cursor() as cursor:
+        with connections[self.alias].cursor() as cursor:
             for statement in statements:
                 if statement is sql.BEGIN:
-                    self._transaction = transaction.atomic(using=self.alias)
-                    self._transaction.__enter__()
+                    atomic = transaction.atomic(using=self.alias)
+                    atomic.__enter__()
+                    self._transaction = atomic
+                    rowsets.append([])
                 elif statement is sql.COMMIT:
                     atomic, self._transaction = self._transaction, None
                     atomic.__exit__(None, None, None)
-                else:
+                    rowsets.append([])
+                elif statement.refusable:
                     try:
-                        cursor.execute(statement.sql, statement.params)
+                        rowsets.append(self._refusable(cursor, statement))
                     except (IntegrityError, DataError) as error:
-                        if statement.refusable:
-                            return plan.refuse(error)
-                        raise
+                        return plan.refuse(error)
+                else:
+                    cursor.execute(statement.sql, statement.params)
                     rowsets.append(cursor.fetchall() if cursor.description is not None else [])
-                    continue
-                rowsets.append([])
         return plan.answer(rowsets)
+
+    def _refusable(self, cursor, statement: sql.Statement) -> Rows:
+        # In a savepoint when a transaction is open (the caller's), which a refusal would
+        # otherwise leave aborted on PostgreSQL.
+        with transaction.atomic(using=self.alias):
+            cursor.execute(statement.sql, statement.params)
+            return cursor.fetchall()
 
 
 class ThreadDriver:

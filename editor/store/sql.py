@@ -190,12 +190,15 @@ def insert_operations(rows: Sequence[tuple[int, int, list, str, str]], *, now: d
 
 def delete_operations_before(document_id: int, *, rev: int, young_since: datetime) -> Statement:
     """Forget the operations up to revision ``rev``, but none from the first one made since
-    ``young_since`` on: what goes is always a prefix of the log."""
+    ``young_since`` on: what goes is always a prefix of the log.
+
+    The first young revision is found once (uncorrelated): a NOT EXISTS per row cost 0.3-9 s
+    for a busy document (17,000 young rows), under the row lock that edits wait for.
+    """
     return Statement(
-        f"DELETE FROM {OPERATIONS} WHERE document_id = %s AND rev <= %s AND NOT EXISTS ("
-        f"SELECT 1 FROM {OPERATIONS} young WHERE young.document_id = %s AND young.created_at >= %s"
-        f" AND young.rev <= {OPERATIONS}.rev)",
-        [document_id, rev, document_id, young_since],
+        f"DELETE FROM {OPERATIONS} WHERE document_id = %s AND rev <= %s AND rev < COALESCE("
+        f"(SELECT MIN(rev) FROM {OPERATIONS} WHERE document_id = %s AND created_at >= %s), %s)",
+        [document_id, rev, document_id, young_since, rev + 1],
     )
 
 

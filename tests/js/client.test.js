@@ -1,4 +1,4 @@
-// The tab's protocol state machine, step by step (tests/test_ot_client.py walks its Python twin).
+// The tab's protocol state machine, step by step (tests/ot/test_client.py walks its Python twin).
 import assert from "node:assert/strict";
 import { beforeEach, describe, test } from "node:test";
 

@@ -12,12 +12,12 @@ import pytest
 from editor.live import committer as committer_module
 from editor.live import hub as hub_module
 from editor.live import worker
-from editor.live.sockets import EncodedFrame
 from editor.models import Document, Operation
 from editor.ot.server import Accepted, Edit
 from editor.store import commit, drivers
 from editor.store.documents import COMPACT_EVERY
 from editor.wire import protocol
+from editor.wire.websocket import EncodedFrame
 from tests.documents import anew_document, aread_document
 from tests.tabs import TIMEOUT
 

@@ -71,7 +71,7 @@ def test_a_new_worker_closes_what_its_predecessor_left_open(settings):
     document = new_document("doc")
     stale_session(document, "left-over", worker="web1", age=5)
     stale_session(document, "elsewhere", worker="web2", age=5)
-    sessions = liveness.Liveness(services.session_records)
+    sessions = liveness.Liveness(services.session_records, started_at=timezone.now())  # a new process
     closed = async_to_sync(sessions.check)()
     assert [c.session_id for c in closed] == ["left-over"]
     assert EditingSession.objects.get(session_id="elsewhere").disconnected_at is None

@@ -12,7 +12,8 @@ from websockets.frames import Frame as WebSocketFrame
 from websockets.frames import Opcode
 
 from editor import ot
-from editor.live.sockets import WRITER_EXTENSION, ClientSocket, EncodedFrame, text_frame
+from editor.live.sockets import WRITER_EXTENSION, ClientSocket
+from editor.wire.websocket import EncodedFrame, text_frame
 from tests.livetab import LiveTab
 
 

@@ -270,7 +270,7 @@ async def test_on_postgresql_edits_that_keep_losing_races_go_the_locking_way(
     def another_worker_types() -> None:
         head = Document.objects.get(slug="doc")
         other = edit("doc", [head.length, "z"] if head.length else ["z"], f"z{head.rev}", base_rev=head.rev)
-        [decision] = drivers.run(commit.commit_plan([other], dialect=sql.POSTGRESQL))
+        [decision] = drivers.DjangoDriver().run(commit.commit_plan([other], dialect=sql.POSTGRESQL))
         assert isinstance(decision, Accepted)
 
     async def racing(database, plan, statements):
@@ -350,7 +350,7 @@ async def test_on_postgresql_an_edit_that_waited_for_the_row_another_moved_goes_
                 Document.objects.select_for_update().get(slug="doc")
                 holding.set()
                 assert release.wait(TIMEOUT)
-                [decision] = drivers.run(
+                [decision] = drivers.DjangoDriver().run(
                     commit.commit_plan([edit("doc", ["z"], "z1")], dialect=sql.POSTGRESQL)
                 )
                 assert isinstance(decision, Accepted)

@@ -1,7 +1,8 @@
 // The protocol state machine of one tab: knows revisions, pending edits and
 // the frames of docs/protocol.md, and nothing of the DOM or of WebSockets.
 // Its Python twin is editor/ot/client.py; tests/js/client.test.js and
-// tests/test_ot_client.py walk both through the same steps.
+// tests/ot/test_client.py walk both through the same steps, and
+// tests/ot/test_client_parity.py compares them over random sessions.
 //
 // States, as in ot.js: synchronised (nothing pending), awaiting ack (one
 // operation sent, `outstanding`), awaiting ack with buffer (more local edits
