@@ -21,7 +21,8 @@ from django.db.models import Min
 from editor import ot
 from editor.models import Document, Operation
 from tests.documents import aread_document
-from tests.faultytab import Faults, FaultyTab, Keystrokes, Scene
+from tests.faultytab import Faults, FaultyTab, Scene
+from tests.randomized import Keystrokes
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.django_db(transaction=True)]
 

@@ -17,7 +17,8 @@ import pytest
 from editor import ot
 from editor.models import Document, Operation
 from tests.documents import aread_document
-from tests.faultytab import FaultyTab, Keystrokes, Scene
+from tests.faultytab import FaultyTab, Scene
+from tests.randomized import Keystrokes
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.django_db(transaction=True)]
 

@@ -6,6 +6,7 @@ inside a function), as editor/*/__init__.py says each layer may import.
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,38 @@ def test_the_checks_see_relative_and_late_imports():
 
 def test_the_store_names_the_tables_the_models_have():
     assert (Document._meta.db_table, Operation._meta.db_table) == (sql.DOCUMENTS, sql.OPERATIONS)
+
+
+SQL = re.compile(r"\b(SELECT|INSERT INTO|UPDATE|DELETE FROM)\b")
+
+
+def sql_in(source: str) -> list[str]:
+    """The string literals of a module that look like SQL (docstrings are prose, not statements)."""
+    tree = ast.parse(source)
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+        and SQL.search(node.value)
+    ]
+
+
+def test_every_sql_statement_is_written_in_store_sql():
+    """The documents and operations tables are reached through store/sql.py alone."""
+    written = sorted(module_name(path) for path in SOURCES if sql_in(path.read_text()))
+    assert written == ["editor.store.sql"]
+
+
+def test_sql_in_a_string_is_found_and_in_a_docstring_is_not():
+    assert sql_in('"""SELECT the rows."""\nQUERY = "SELECT id FROM t"\n') == ["SELECT id FROM t"]
+    assert sql_in('def f():\n    """UPDATE nothing."""\n') == []

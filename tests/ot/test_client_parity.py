@@ -23,33 +23,14 @@ from urllib.parse import parse_qs
 
 from editor import ot
 from editor.ot.client import ProtocolClient
+from tests.randomized import random_operation, random_text
 
 RUNNER = Path(__file__).parent.parent / "js" / "client-parity-runner.js"
-SESSIONS = 300
+SESSIONS = 400
 STEPS = 60
-# 😀, 😁 and 👍 share their high surrogate (U+D83D): equal as UTF-16 units, different characters.
-PIECES = ["a", "b", " ", "\n", "\r\n", "\r", "😀", "😁", "👍", "𝄞", "é", "e\u0301", "漢", "\u200d"]
 ERRORS_ABOUT_AN_EDIT = ["invalid-op", "stale-revision", "internal-error", "read-only", "document-too-large"]
 
 Frame = dict[str, Any]
-
-
-def random_text(rng: random.Random, pieces: int = 8) -> str:
-    return "".join(rng.choice(PIECES) for _ in range(rng.randint(0, pieces)))
-
-
-def random_operation(rng: random.Random, text: str) -> ot.Operation:
-    components: list[ot.Component] = []
-    remaining = len(text)
-    while remaining > 0 or rng.random() < 0.3:
-        kind = rng.random()
-        if kind < 0.3:
-            components.append(random_text(rng, 3) or "x")
-        elif remaining:
-            count = rng.randint(1, remaining)
-            components.append(count if kind < 0.7 else -count)
-            remaining -= count
-    return ot.normalize(components)
 
 
 class PythonTab:

@@ -7,28 +7,9 @@ import subprocess
 from pathlib import Path
 
 from editor import ot
+from tests.randomized import random_operation, random_text
 
 RUNNER = Path(__file__).parent.parent / "js" / "parity-runner.js"
-# 😀, 😁 and 👍 share their high surrogate: equal as UTF-16 units, different characters.
-PIECES = ["a", "b", " ", "\n", "\r\n", "\r", "😀", "😁", "👍🏽", "𝄞", "é", "e\u0301", "漢", "\u200d"]
-
-
-def random_text(rng: random.Random, pieces: int = 10) -> str:
-    return "".join(rng.choice(PIECES) for _ in range(rng.randint(0, pieces)))
-
-
-def random_operation(rng: random.Random, text: str) -> ot.Operation:
-    components: list[ot.Component] = []
-    remaining = len(text)
-    while remaining > 0 or rng.random() < 0.3:
-        kind = rng.random()
-        if kind < 0.3:
-            components.append(random_text(rng, 3) or "x")
-        elif remaining:
-            count = rng.randint(1, remaining)
-            components.append(count if kind < 0.7 else -count)
-            remaining -= count
-    return ot.normalize(components)
 
 
 def test_javascript_and_python_compute_the_same_operations():

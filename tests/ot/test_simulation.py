@@ -12,38 +12,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from editor import ot
 from editor.ot import server
 from editor.ot.client import ProtocolClient
-
-
-class Keystrokes:
-    """Random edits whose inserts can be checked for at the end.
-
-    Every insert is one unique "kept" character (never deleted) plus filler
-    dots; deletes only remove runs of dots, so a lost keystroke shows up as a
-    missing kept character.
-    """
-
-    def __init__(self, rng: random.Random, client_index: int) -> None:
-        self.rng = rng
-        self.next_char = 0x4E00 + client_index * 0x400  # a private block of CJK ideographs per client
-        self.inserted: list[str] = []
-
-    def edit(self, text: str) -> ot.Operation:
-        dots = [i for i, char in enumerate(text) if char == "."]
-        if dots and self.rng.random() < 0.3:
-            start = self.rng.choice(dots)
-            length = 1
-            while start + length < len(text) and text[start + length] == "." and length < 3:
-                length += 1
-            return ot.normalize([start, -length, len(text) - start - length])
-        kept = chr(self.next_char)
-        self.next_char += 1
-        self.inserted.append(kept)
-        position = self.rng.randint(0, len(text))
-        return ot.normalize([position, kept + "." * self.rng.randint(0, 2), len(text) - position])
-
+from tests.randomized import Keystrokes
 
 GAP_TIMEOUT_STEPS = 8
 
