@@ -116,7 +116,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def fast_password_hashing(django_db_setup):
+def fast_password_hashing():
     """Users made in tests get a fast hash: the production hasher costs 0.6 s a password here.
 
     Server processes run the production settings, which do not know that hasher: a user who

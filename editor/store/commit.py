@@ -29,7 +29,6 @@ costs nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -43,7 +42,7 @@ from editor.ot.server import Accepted, Decision, Edit, EditRejected
 
 from . import sql
 from .drivers import Driver
-from .log import DatabaseLog, logged_operation
+from .log import DatabaseLog, decoded, logged_operation
 from .plan import Refused, Steps
 
 logger = logging.getLogger(__name__)
@@ -161,7 +160,7 @@ def _one_statement(edit: Edit, *, max_chars: int, clock: Callable[[], datetime])
             length=length,
             read_only=bool(read_only),
             loaded_after=edit.base_rev,
-            loaded=[logged_operation(*operation) for operation in _json(operations) or []],
+            loaded=[logged_operation(*operation) for operation in decoded(operations) or []],
         )
     return None
 
@@ -213,8 +212,3 @@ def _writes(logs, *, now: datetime) -> list[sql.Statement]:
             now=now,
         ),
     ]
-
-
-def _json(value):
-    """Django's adapters hand json over as text, psycopg's own decoded."""
-    return json.loads(value) if isinstance(value, str) else value

@@ -126,33 +126,26 @@ def _run(plan: Callable[..., Steps[T]], *args) -> T:
     return driver.run(plan(driver.dialect, *args))
 
 
-def _locked(column: str, value, dialect: sql.Dialect) -> Steps[DatabaseLog | None]:
-    """BEGIN, and the document's row locked; None (after COMMIT) if there is no such document."""
-    _, rows = yield [sql.BEGIN, sql.select_documents(column, [value], for_update=dialect.for_update)]
-    if not rows:
-        yield [sql.COMMIT]
-        return None
-    return DatabaseLog.from_row(rows[0])
-
-
-def _text(log: DatabaseLog, *reads: sql.Statement) -> Steps[tuple[str, list]]:
-    """The text at the head of a locked document, and the rows of ``reads``; then COMMIT."""
-    _, text, snapshot_rev = yield from _stored_text(log.document_id)
-    operations, *rowsets, _ = yield [
-        sql.select_operations_since([(log.document_id, snapshot_rev)]),
+def _text(log: DatabaseLog, stored_rev: int, *reads: sql.Statement) -> Steps[tuple[str, list]]:
+    """The text at the head of a document locked with its stored text at ``stored_rev`` (which
+    the lock holds still), and the rows of ``reads``; then COMMIT. One round trip."""
+    [(_, _, _, text, _)], operations, *rowsets, _ = yield [
+        sql.select_stored_text("id", log.document_id),
+        sql.select_operations_since([(log.document_id, stored_rev)]),
         *reads,
         sql.COMMIT,
     ]
     return server.text_at(text, _logged(operations), log.rev), rowsets
 
 
-def _stored_text(document_id: int) -> Steps[tuple[int, str, int]]:
-    [[(_, rev, _, text, snapshot_rev)]] = yield [sql.select_stored_text("id", document_id)]
-    return rev, text, snapshot_rev
-
-
 def _logged(rows: Iterable[tuple]) -> list[LoggedOperation]:
     return [logged_operation(*operation) for _, *operation in rows]
+
+
+def _missed(log: DatabaseLog, rows: Iterable[tuple], rev: int) -> list[LoggedOperation] | None:
+    """What catch-up gives after ``rev``, from the rows of the operations read after it."""
+    log.loaded, log.loaded_after = _logged(rows), rev
+    return server.catch_up(log, rev)
 
 
 def _open(dialect: sql.Dialect, slug: str, resume_rev: int | None, pending_id: str | None) -> Steps[Opening]:
@@ -160,25 +153,25 @@ def _open(dialect: sql.Dialect, slug: str, resume_rev: int | None, pending_id: s
     _, rows = yield [sql.BEGIN, lock]
     if not rows:  # a new document (in the same transaction: SQLite takes its write lock once)
         _, rows = yield [sql.create_document(slug, now=timezone.now()), lock]
-    log = DatabaseLog.from_row(rows[0])
+    log, stored_rev = DatabaseLog.from_row(rows[0]), rows[0][4]
     if resume_rev is not None and resume_rev <= log.rev:
         [operations] = yield [sql.select_operations_since([(log.document_id, resume_rev)])]
-        log.loaded, log.loaded_after = _logged(operations), resume_rev
-        missed = server.catch_up(log, resume_rev)
+        missed = _missed(log, operations, resume_rev)
         if missed is not None:
             yield [sql.COMMIT]
             return Opening(log.document_id, log.rev, log.read_only, "", missed)
     pending = [sql.select_operations_with_ids([log.document_id], [pending_id])] if pending_id else []
-    text, rowsets = yield from _text(log, *pending)
+    text, rowsets = yield from _text(log, stored_rev, *pending)
     pending_rev = rowsets[0][0][1] if pending and rowsets[0] else None
     return Opening(log.document_id, log.rev, log.read_only, text, None, pending_rev)
 
 
 def _snapshot(dialect: sql.Dialect, document_id: int) -> Steps[Snapshot]:
-    log = yield from _locked("id", document_id, dialect)
-    if log is None:
-        raise LookupError(f"no document with id {document_id}")
-    text, _ = yield from _text(log)
+    _, rows = yield [sql.BEGIN, sql.select_documents("id", [document_id], for_update=dialect.for_update)]
+    if not rows:
+        raise LookupError(f"no document with id {document_id}")  # the driver rolls back
+    log = DatabaseLog.from_row(rows[0])
+    text, _ = yield from _text(log, rows[0][4])
     return Snapshot(log.rev, text, log.read_only)
 
 
@@ -189,11 +182,7 @@ def _operations_since(
         sql.select_documents("id", [document_id], for_update=False),
         sql.select_operations_since([(document_id, rev)]),
     ]
-    log = DatabaseLog.from_row(head)
-    if rev > log.rev:
-        return None
-    log.loaded, log.loaded_after = _logged(operations), rev
-    return server.catch_up(log, rev)
+    return _missed(DatabaseLog.from_row(head), operations, rev)
 
 
 def _head(dialect: sql.Dialect, document_id: int) -> Steps[int]:
@@ -226,10 +215,10 @@ def _store_text(dialect: sql.Dialect, slug: str) -> Steps[None]:
     [(document_id, rev, length, text, snapshot_rev)] = rows
     [operations] = yield [sql.select_operations_since([(document_id, snapshot_rev)])]
     log = DatabaseLog(document_id=document_id, slug=slug, rev=rev, length=length, read_only=False)
-    log.loaded, log.loaded_after = _logged(operations), snapshot_rev
-    if server.catch_up(log, snapshot_rev) is None:
+    missed = _missed(log, operations, snapshot_rev)
+    if missed is None:
         return  # the text was stored and the log compacted meanwhile
-    text = server.text_at(text, log.loaded, rev)
+    text = server.text_at(text, missed, rev)
     # The stored length went wrong somehow (a worker of an older version
     # writing during a rolling deploy): trust the text, which every client
     # has, and say so, rather than refuse every edit. Later edits carried

@@ -11,10 +11,15 @@ import json
 from editor.ot.server import LoggedOperation
 
 
+def decoded(value):
+    """A JSON column's value: Django's PostgreSQL adapters hand json over as text, like SQLite;
+    psycopg's own hand it over decoded."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def logged_operation(rev: int, op, op_id: str, session_id: str) -> LoggedOperation:
     """An operation row (or a JSON array of its columns) as the algorithm takes it."""
-    # Django's PostgreSQL adapters hand jsonb over as text, like SQLite.
-    return LoggedOperation(rev, json.loads(op) if isinstance(op, str) else op, op_id, session_id)
+    return LoggedOperation(rev, decoded(op), op_id, session_id)
 
 
 class NotRead(LookupError):

@@ -212,12 +212,8 @@ async def test_committed_edits_reach_the_documents_members_through_the_hub(commi
     hub = (await worker.current()).hub
     listener = Listener("bob")
     await hub.join("doc", listener)
-    accepted = await committer.submit(edit("doc", ["a"], "a1"))
-    assert (
-        listener.frames
-        == [{"type": "op", "rev": 1, "op": ["a"], "session": "s1", "id": "a1"}]
-        == [json.loads(protocol.op_frame(rev=1, op=accepted.operation.op, session="s1", op_id="a1"))]
-    )
+    await committer.submit(edit("doc", ["a"], "a1"))
+    assert listener.frames == [{"type": "op", "rev": 1, "op": ["a"], "session": "s1", "id": "a1"}]
 
 
 async def test_edits_published_together_reach_each_member_in_one_frame_without_their_own():
