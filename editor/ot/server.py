@@ -151,10 +151,15 @@ def accept(log: DocumentLog, edit: Edit, *, max_chars: int) -> Accepted:
     # older revision is looked for among the operations since.
     if base_rev < log.rev:
         logged_since = log.operations_since(base_rev)
-        for earlier in logged_since:
-            if earlier.op_id == op_id:
-                return Accepted(earlier, duplicate=True)
         committed_since = [logged.op for logged in logged_since]
+        for index, earlier in enumerate(logged_since):
+            if earlier.op_id == op_id:
+                if not _became(op, earlier.op, committed_since[:index]):
+                    raise EditRejected(
+                        "duplicate-id",
+                        f"operation id {op_id!r} belongs to a different edit; each edit needs a new id",
+                    )
+                return Accepted(earlier, duplicate=True)
     if log.has_op_id(op_id):
         # The id of an edit older than base_rev: a resend could not be that old.
         raise EditRejected(
@@ -167,6 +172,20 @@ def accept(log: DocumentLog, edit: Edit, *, max_chars: int) -> Accepted:
     operation = LoggedOperation(log.rev + 1, op, op_id, edit.session_id)
     log.append(operation, length)
     return Accepted(operation, duplicate=False)
+
+
+def _became(op: ot.Operation, stored: ot.Operation, committed_between: Sequence[ot.Operation]) -> bool:
+    """Whether ``op``, rebased over what was committed before it, is the operation stored.
+
+    A resend (its ack was lost) is the same edit on the same revision, and
+    rebases exactly as it did the first time; anything else reusing the id
+    is not a resend, and acknowledging it would drop its content unseen.
+    """
+    if committed_between and ot.base_length(op) != ot.base_length(committed_between[0]):
+        return False
+    for committed in committed_between:
+        op, _ = ot.transform(op, committed)
+    return op == stored
 
 
 def catch_up(log: DocumentLog, rev: int) -> list[LoggedOperation] | None:

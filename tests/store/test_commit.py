@@ -94,6 +94,17 @@ async def test_a_resend_gets_its_first_decision_and_is_not_applied_twice(driver)
     assert await aread_document("doc") == (2, "ab")
 
 
+async def test_a_reused_id_with_other_content_is_refused_not_acknowledged(driver):
+    """One edit alone (the one-statement way where the dialect has it) and in a batch (locking)."""
+    await anew_document("doc")
+    await commit.commit(driver, [edit("doc", ["a"], "a1")])
+    [alone] = await commit.commit(driver, [edit("doc", ["z"], "a1")])
+    batch = await commit.commit(driver, [edit("doc", ["y"], "a1"), edit("doc", [1, "b"], "b1", base_rev=1)])
+    assert alone.code == "duplicate-id"
+    assert [getattr(decision, "code", None) for decision in batch] == ["duplicate-id", None]
+    assert await aread_document("doc") == (2, "ab")
+
+
 class FailingAfterTheFirstCommit:
     """A driver whose first plan commits and then fails, as when the connection drops after COMMIT."""
 

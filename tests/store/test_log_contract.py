@@ -136,6 +136,46 @@ def test_a_resent_operation_is_recognised_and_not_applied_twice(new_log):
     assert (log.rev, log.text) == (1, "xy")
 
 
+def test_a_resend_rebased_over_an_earlier_edit_is_still_recognised(new_log):
+    """The stored operation is the rebased one: a resend rebases exactly as the first time."""
+    log = new_log("ac")
+    accept(log, [1, "b", 1], op_id="first")
+    first = accept(log, [2, "d"], base_rev=0, op_id="second")
+    accept(log, [4, "e"], base_rev=2, op_id="third")
+    again = accept(log, [2, "d"], base_rev=0, op_id="second")
+    assert again == server.Accepted(first.operation, duplicate=True)
+    assert (log.rev, log.text) == (3, "abcde")
+
+
+@pytest.mark.parametrize(
+    ("op", "base_rev"),
+    [([1, "z"], 0), ([1, "yy"], 0), (["y", 1], 0), ([1, -1], 0)],
+    ids=["other text", "longer text", "other position", "a deletion"],
+)
+def test_an_id_reused_on_its_base_with_other_content_is_refused_not_acknowledged(new_log, op, base_rev):
+    """Acknowledging it as a resend would tell the sender its text is in the document when it is not."""
+    log = new_log("x")
+    accept(log, [1, "y"], op_id="same")
+    with pytest.raises(server.EditRejected) as rejected:
+        accept(log, op, base_rev=base_rev, op_id="same")
+    assert rejected.value.code == "duplicate-id"
+    assert (log.rev, log.text) == (1, "xy")
+
+
+def test_an_id_reused_on_a_later_base_before_it_was_applied_is_refused(new_log):
+    """Same content, but made on another revision than the edit with that id: not a resend."""
+    log = new_log("ac")
+    accept(log, [1, "b", 1], op_id="first")
+    accept(log, [2, "d"], base_rev=0, op_id="second")
+    with pytest.raises(server.EditRejected) as rejected:
+        accept(log, [3, "d"], base_rev=0, op_id="first")
+    assert rejected.value.code == "duplicate-id"
+    with pytest.raises(server.EditRejected) as rejected:
+        accept(log, [2, "d"], base_rev=1, op_id="second")  # would have gone elsewhere: [3, "d"]
+    assert rejected.value.code == "duplicate-id"
+    assert (log.rev, log.text) == (2, "abcd")
+
+
 def test_future_revision_is_rejected(new_log):
     log = new_log("x")
     with pytest.raises(server.EditRejected) as rejected:
