@@ -29,8 +29,20 @@ def _trusted(address: str, networks: list[Network]) -> bool:
     return any(ip in network for network in networks)
 
 
+def from_trusted_proxy(scope: dict, trusted_proxies: list[Network]) -> bool:
+    """Whether the connection's peer is one of our proxies, whose forwarded headers we believe."""
+    peer = scope.get("client") or ("", 0)
+    return _trusted(peer[0] or "", trusted_proxies)
+
+
 def client_address(scope: dict, trusted_proxies: list[Network]) -> str:
-    """The client's address as ``host:port``, or ``host`` when it came through proxies.
+    """The client's address as ``host:port``, or ``host`` when it came through proxies."""
+    host, port = client_peer(scope, trusted_proxies)
+    return f"{host}:{port}" if host and port is not None else host
+
+
+def client_peer(scope: dict, trusted_proxies: list[Network]) -> tuple[str, int | None]:
+    """The client's host and port (None when it came through proxies).
 
     ``X-Forwarded-For`` is believed only when the peer is a trusted proxy;
     then the right-most address not itself a trusted proxy is the client (the
@@ -39,7 +51,7 @@ def client_address(scope: dict, trusted_proxies: list[Network]) -> str:
     peer = scope.get("client") or ("", 0)
     host, port = peer[0] or "", peer[1]
     if not _trusted(host, trusted_proxies):
-        return f"{host}:{port}" if host else ""
+        return host, port
     forwarded = ",".join(
         value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"x-forwarded-for"
     )
@@ -47,5 +59,5 @@ def client_address(scope: dict, trusted_proxies: list[Network]) -> str:
     hops = [hop.strip() for hop in forwarded.split(",") if _is_address(hop.strip())]
     for hop in reversed(hops):
         if not _trusted(hop, trusted_proxies):
-            return hop
-    return hops[0] if hops else f"{host}:{port}"
+            return hop, None
+    return (hops[0], None) if hops else (host, port)

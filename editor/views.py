@@ -1,4 +1,4 @@
-"""HTTP views: the editor page and a health check."""
+"""HTTP views: the editor page, its icon and a health check."""
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -18,6 +18,21 @@ def document_page(request: HttpRequest, slug: str) -> HttpResponse:
         "user": request.user.get_username() if request.user.is_authenticated else None,
     }
     return render(request, "editor/document.html", {"slug": slug, "editor_config": config})
+
+
+# A caret in the page's "live" green. Served from this origin, since the CSP refuses
+# the data: URL the page used to name, and /favicon.ico is what every other page
+# (the admin's) asks for: a 404 there is a console error in every tab.
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+    '<rect x="7" y="2" width="2" height="12" rx="1" fill="#2e8b57"/></svg>'
+)
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(FAVICON, content_type="image/svg+xml")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

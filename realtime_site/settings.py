@@ -6,10 +6,12 @@ ALLOWED_HOSTS are set for real.
 """
 
 import os
+import re
 import socket
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from editor.network import parse_networks
@@ -68,7 +70,41 @@ if not DEBUG:
         raise ImproperlyConfigured("DEBUG is off: set ALLOWED_HOSTS (comma-separated host names)")
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-    SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# The site's edge (docs/security.md). With DEBUG off, plain HTTP is redirected to
+# HTTPS and browsers are told to keep to HTTPS for a year (HSTS, which is only ever
+# sent over HTTPS); a deployment served over plain HTTP, like the docker-compose
+# demo on http://localhost:8000/, sets SECURE_SSL_REDIRECT=false.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# Health checks (compose's, a load balancer's) call a worker directly over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 86400)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+# The header a TLS-terminating proxy sets to "https" (deploy/nginx.conf: X-Forwarded-Proto).
+# Django believes it from anyone: set it only where every request comes through that
+# proxy, which overwrites what clients send.
+_PROXY_SSL_HEADER = os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip()
+if _PROXY_SSL_HEADER and not re.fullmatch(r"[A-Za-z0-9-]+", _PROXY_SSL_HEADER):
+    raise ImproperlyConfigured(
+        f"SECURE_PROXY_SSL_HEADER must be a header name like X-Forwarded-Proto, not {_PROXY_SSL_HEADER!r}"
+    )
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https") if _PROXY_SSL_HEADER else None
+)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = os.environ.get("SECURE_REFERRER_POLICY", "same-origin")
+# Scripts, styles, images and sockets from this origin only, and no inline script or
+# style: an injected <script> or onclick= does not run. Development too, so that a
+# change that needs more shows up at once.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 INSTALLED_APPS = [
     # First: its runserver is Daphne's ASGI runserver with the editor's server.
@@ -80,11 +116,13 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "csp",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -209,8 +247,17 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    # A client's mistake is one WARNING line, not a traceback (editor/logs.py).
+    "filters": {
+        "client_mistake": {"()": "editor.logs.ClientMistake"},
+    },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "client_mistakes": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["client_mistake"],
+        },
     },
     "loggers": {
         "editor": {
@@ -218,5 +265,10 @@ LOGGING = {
             "level": os.environ.get("EDITOR_LOG_LEVEL", "INFO"),
             "propagate": False,
         },
+        # DisallowedHost, SuspiciousOperation and CSRF refusals: every one a 400 or 403.
+        # Not propagated, so that DEBUG's console handler does not print it a second time.
+        "django.security": {"handlers": ["client_mistakes"], "level": "INFO", "propagate": False},
+        # 4xx responses raised as exceptions lose their traceback; 5xx keep theirs.
+        "django.request": {"filters": ["client_mistake"]},
     },
 }

@@ -48,7 +48,9 @@ def server_environment(**overrides: str) -> dict[str, str]:
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(40),
         ALLOWED_HOSTS="127.0.0.1,localhost",
+        # Tests speak plain HTTP to the workers, as the docker-compose demo does.
         SECURE_COOKIES="false",
+        SECURE_SSL_REDIRECT="false",
         PYTHONUNBUFFERED="1",
     )
     env.update(overrides)

@@ -6,6 +6,8 @@ from channels.testing import WebsocketCommunicator
 
 from realtime_site.asgi import application
 
+# A tab of the page on http://localhost, as a browser opens it: its Host and its Origin.
+HOST = (b"host", b"localhost")
 ORIGIN = (b"origin", b"http://localhost")
 TIMEOUT = 3
 
@@ -14,7 +16,10 @@ class Tab:
     """One connected client, with helpers that speak the protocol."""
 
     def __init__(self, path: str, headers=None) -> None:
-        self.communicator = WebsocketCommunicator(application, path, headers=headers or [ORIGIN])
+        headers = headers or [ORIGIN]
+        if not any(name == b"host" for name, _ in headers):
+            headers = [HOST, *headers]
+        self.communicator = WebsocketCommunicator(application, path, headers=headers)
         self.communicator.scope["client"] = ("127.0.0.1", 50000)
         self.received: list[dict] = []  # every frame, in order
         self._unread: list[dict] = []

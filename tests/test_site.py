@@ -1,6 +1,7 @@
 """Pages, static files, the health check and the admin, through Django's test client."""
 
 import json
+import re
 
 import pytest
 from django.utils import timezone
@@ -48,6 +49,22 @@ def test_the_pages_own_static_files_are_served(client, name):
     assert response.status_code == 200
     assert b"".join(response.streaming_content)
     assert response["Content-Type"].startswith("text/javascript" if name.endswith(".js") else "text/css")
+
+
+def test_the_page_runs_no_inline_script_style_or_handler(client):
+    """Its Content-Security-Policy refuses them (docs/security.md); the JSON config is data, not run."""
+    html = client.get("/").content.decode()
+    scripts = re.findall(r"<script\b[^>]*>", html)
+    assert scripts == ['<script id="editor-config" type="application/json">', *scripts[1:]]
+    assert all("src=" in tag for tag in scripts[1:])
+    assert not re.search(r"<style\b|\sstyle=|\son[a-z]+=|javascript:|data:", html)
+
+
+def test_the_icon_is_served_from_this_origin(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml"
+    assert response.content.startswith(b"<svg ")
 
 
 def test_healthz_names_the_worker(client, settings):
