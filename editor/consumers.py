@@ -12,9 +12,10 @@ from django.conf import settings
 
 from . import selectors, services
 from .live import worker
+from .live.limits import ConnectionLimits, Refusal
 from .live.sockets import ClientSocket
 from .live.threads import in_thread_pool
-from .network import client_address
+from .network import client_peer
 from .ot.server import Edit, EditRejected
 from .store import documents
 from .wire import names, protocol
@@ -24,6 +25,15 @@ logger = logging.getLogger(__name__)
 
 # A rename is a database write and a broadcast to everyone: at most one a second.
 RENAME_INTERVAL = 1.0
+
+# The limit (live/limits.py) each kind of frame counts against, besides every frame's.
+LIMIT_OF = {
+    protocol.OpRequest: "edits",
+    protocol.CaretRequest: "presence",
+    protocol.RenameRequest: "presence",
+    protocol.FetchRequest: "fetches",
+    protocol.PingRequest: "fetches",
+}
 
 
 def _header(scope: dict, name: bytes) -> str:
@@ -47,6 +57,18 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     # No channel of its own: everything reaches a connection through the hub.
     channel_layer_alias = None
     document_id: int | None = None  # once the session is recorded
+    joined = False  # counted and in the hub, until _leave()
+    closing = False
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self.joined:
+                # Daphne cancels a consumer still busy 10 s after its socket
+                # closed, and disconnect() never ran: leave as it would have.
+                logger.warning("session %s ended without its disconnect; leaving now", self.session_id)
+                await self._leave()
 
     async def dispatch(self, message: dict) -> None:
         # Channels' dispatch closes stale database connections before every
@@ -61,17 +83,18 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         """Called when the handshake arrives: accept, join the document, send its text."""
         self.slug = self.scope["url_route"]["kwargs"]["slug"]
         self.session_id = secrets.token_hex(6)
-        self.client_address = client_address(self.scope, settings.TRUSTED_PROXY_NETWORKS)
+        host, port = client_peer(self.scope, settings.TRUSTED_PROXY_NETWORKS)
+        self.client_address = f"{host}:{port}" if host and port is not None else host
+        self.limits = ConnectionLimits(settings.EDITOR_RATES)
         self.ops_sent = 0
         self.caret: tuple[int, int] | None = None
         self.caret_rev: int | None = None
         self._person_seq = 0
         self._renamed_at = 0.0
-        self.closing = False
         # Broadcasts that arrive before the first frame is sent wait here:
         # the protocol's first frame is the snapshot (or the resume).
         self._held: list[EncodedFrame] | None = []
-        self.socket = ClientSocket(self.scope, fallback=self.send)
+        self.socket = ClientSocket(self.scope, fallback=self.send, fallback_close=self.close)
         query = protocol.parse_connect_query(self.scope.get("query_string", b""))
         user = self.scope.get("user")
         if user is not None and user.is_authenticated:
@@ -83,17 +106,31 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         # waits its turn, and Daphne drops handshakes not accepted in 5 s.
         await self.accept()
         self.worker = await worker.current()
+        if self.user_id is not None:
+            self.counted_as, most = f"user {self.user_id}", settings.EDITOR_MAX_CONNECTIONS_PER_USER
+        else:
+            self.counted_as, most = f"address {host}", settings.EDITOR_MAX_CONNECTIONS_PER_ADDRESS
+        if not self.worker.connections.admit(self.counted_as, limit=most):
+            logger.warning(
+                "refused doc=%s client=%s: %d connections of %s", self.slug, host, most, self.counted_as
+            )
+            await self._close(
+                protocol.error_frame(
+                    "too-many-connections", f"at most {most} connections at once; close some"
+                ),
+                protocol.CLOSE_POLICY_VIOLATION,
+            )
+            return
+        self.joined = True
         # Join before reading the document: an edit committed after the read
         # then arrives as a broadcast, so nothing falls between the two.
         await self.worker.hub.join(self.slug, self)
         try:
             await self._start(query)
         except BaseException:
-            # Channels calls no disconnect() after a failed connect: undo the
-            # join, or the hub would keep announcing (and buffering for) a ghost.
-            self.closing = True
-            self.worker.liveness.discard(self)
-            await self.worker.hub.leave(self.slug, self)
+            # Channels calls no disconnect() after a failed connect: leave
+            # now, or the hub would keep announcing (and buffering for) a ghost.
+            await self._leave()
             raise
 
     async def _start(self, query: protocol.ConnectQuery) -> None:
@@ -135,10 +172,17 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes; a killed worker never gets here (see live/liveness.py)."""
-        self.closing = True
+        await self._leave()
+
+    async def _leave(self) -> None:
+        """Leave the document, once: after the socket closed, a failed connect, or a killed consumer."""
+        if not self.joined:
+            return
+        self.joined, self.closing = False, True
         # First, so that this worker stops vouching for the session even if
         # leaving the hub fails (Redis down): expiry then closes it.
         self.worker.liveness.discard(self)
+        self.worker.connections.release(self.counted_as)
         try:
             await self.worker.hub.leave(self.slug, self)
         finally:
@@ -155,12 +199,20 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Called with each frame from the client."""
+        if self.closing:
+            return  # what was sent after the connection was closed for abuse
         try:
             request = protocol.parse_client_frame(
                 text_data, bytes_data, max_bytes=settings.EDITOR_MAX_FRAME_BYTES
             )
         except protocol.ProtocolError as error:
-            await self.socket.send(protocol.error_frame(error.code, error.message, error.op_id))
+            if refusal := self.limits.check(None):
+                await self._refuse(refusal, error.op_id)
+            else:
+                await self.socket.send(protocol.error_frame(error.code, error.message, error.op_id))
+            return
+        if refusal := self.limits.check(LIMIT_OF[type(request)]):
+            await self._refuse(refusal, getattr(request, "op_id", None))
             return
         try:
             match request:
@@ -190,6 +242,27 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                     getattr(request, "op_id", None),
                 )
             )
+
+    async def _refuse(self, refusal: Refusal, op_id: str | None) -> None:
+        """A frame over its limit is dropped; the client is told, and closed once out of strikes."""
+        if not refusal.final:
+            await self.socket.send(protocol.rate_limited_frame(retry_after=refusal.retry_after, op_id=op_id))
+            return
+        logger.warning(
+            "closed session %s (client %s): over its limits after being told to slow down",
+            self.session_id,
+            self.client_address,
+        )
+        await self._close(
+            protocol.error_frame("rate-limited", "too many frames over the limits; closing", op_id),
+            protocol.CLOSE_POLICY_VIOLATION,
+        )
+
+    async def _close(self, frame: str, code: int) -> None:
+        """Say why in a last frame, and close; nothing more is read or sent."""
+        await self.socket.send(frame)
+        self.closing = True
+        await self.socket.close(code)
 
     async def _receive_op(self, request: protocol.OpRequest) -> None:
         edit = Edit(
@@ -265,6 +338,10 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     # What the hub and the liveness task call (live/hub.py Member, live/liveness.py LiveSession).
 
+    @property
+    def connected(self) -> bool:
+        return not self.closing and not self.socket.closed()
+
     def person_frame(self) -> str:
         self._person_seq += 1
         return protocol.person_frame(
@@ -291,8 +368,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     async def kick(self, reason: str) -> None:
         """An operator closed this session (admin action), from whichever process."""
         message = f"An operator disconnected you: {reason}" if reason else "An operator disconnected you."
-        await self.socket.send(protocol.error_frame("disconnected", message))
-        await self.close(code=protocol.CLOSE_DISCONNECTED)
+        await self._close(protocol.error_frame("disconnected", message), protocol.CLOSE_DISCONNECTED)
 
 
 class UnknownEndpointConsumer(AsyncWebsocketConsumer):

@@ -110,6 +110,14 @@ def sessions_close_leftovers(*, worker: str, started_at: datetime) -> list[Close
     )
 
 
+def sessions_close(*, session_ids: list[str]) -> list[ClosedSession]:
+    """Close these sessions, if open (their sockets are gone, their connections not ended yet)."""
+    closed = []
+    for chunk in _chunks(session_ids):
+        closed += _close_sessions(EditingSession.objects.filter(disconnected_at=None, session_id__in=chunk))
+    return closed
+
+
 def _close_sessions(sessions) -> list[ClosedSession]:
     with transaction.atomic():
         rows = list(
@@ -132,5 +140,8 @@ def _chunks(items: list[str]) -> Iterator[list[str]]:
 
 # What the live layer's liveness task does to the sessions table (live/worker.py).
 session_records = SessionRecords(
-    close_leftovers=sessions_close_leftovers, heartbeat=sessions_heartbeat, expire=sessions_expire
+    close_leftovers=sessions_close_leftovers,
+    close=sessions_close,
+    heartbeat=sessions_heartbeat,
+    expire=sessions_expire,
 )

@@ -14,6 +14,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from editor.live.limits import Rate, Rates
 from editor.network import parse_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -234,8 +235,36 @@ if not 0 < EDITOR_HEARTBEAT_SECONDS < EDITOR_SESSION_TIMEOUT_SECONDS:
     )
 
 # Limits of the editing engine.
-EDITOR_MAX_DOCUMENT_CHARS = env_int("EDITOR_MAX_DOCUMENT_CHARS", 1_000_000)
-EDITOR_MAX_FRAME_BYTES = env_int("EDITOR_MAX_FRAME_BYTES", 256 * 1024)
+
+
+def env_limit(name: str, default: int, *, most: int = 2**31 - 1) -> int:
+    value = env_int(name, default)
+    if not 1 <= value <= most:
+        raise ImproperlyConfigured(f"{name} must be from 1 to {most}, not {value}")
+    return value
+
+
+EDITOR_MAX_DOCUMENT_CHARS = env_limit("EDITOR_MAX_DOCUMENT_CHARS", 1_000_000)
+# A bigger message is refused by the server itself (close 1009).
+EDITOR_MAX_FRAME_BYTES = env_limit("EDITOR_MAX_FRAME_BYTES", 256 * 1024, most=64 * 1024 * 1024)
+
+# Limits of one connection (docs/security.md): frames a second and the
+# burst saved up, per kind; refusals tolerated before closing with 1008.
+EDITOR_RATES = Rates(
+    frames=Rate(env_limit("EDITOR_FRAMES_PER_SECOND", 200), env_limit("EDITOR_FRAMES_BURST", 400)),
+    edits=Rate(env_limit("EDITOR_EDITS_PER_SECOND", 50), env_limit("EDITOR_EDITS_BURST", 100)),
+    presence=Rate(env_limit("EDITOR_PRESENCE_PER_SECOND", 20), env_limit("EDITOR_PRESENCE_BURST", 40)),
+    fetches=Rate(env_limit("EDITOR_FETCHES_PER_SECOND", 5), env_limit("EDITOR_FETCHES_BURST", 20)),
+    strikes=Rate(env_limit("EDITOR_STRIKES_FORGIVEN_PER_SECOND", 1), env_limit("EDITOR_STRIKES", 20)),
+)
+# Open connections of one worker per client address and per signed-in user.
+EDITOR_MAX_CONNECTIONS_PER_ADDRESS = env_limit("EDITOR_MAX_CONNECTIONS_PER_ADDRESS", 100)
+EDITOR_MAX_CONNECTIONS_PER_USER = env_limit("EDITOR_MAX_CONNECTIONS_PER_USER", 30)
+# Frames received and not yet handled, per connection: past this the worker
+# stops reading the socket until half of them are handled (backpressure).
+EDITOR_INBOUND_QUEUE_FRAMES = env_limit("EDITOR_INBOUND_QUEUE_FRAMES", 100)
+# A client further behind than this many revisions is sent the text instead.
+EDITOR_MAX_CATCH_UP_OPS = env_limit("EDITOR_MAX_CATCH_UP_OPS", 500)
 # The operation log keeps an operation while it is among the last
 # EDITOR_OPLOG_RETAIN revisions or younger than EDITOR_OPLOG_RETAIN_SECONDS.
 EDITOR_OPLOG_RETAIN = env_int("EDITOR_OPLOG_RETAIN", 1000)

@@ -11,6 +11,7 @@ server process, into what its socket enforces.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -298,6 +299,33 @@ def test_a_limit_that_is_not_an_integer_stops_the_process():
     assert "EDITOR_MAX_FRAME_BYTES must be an integer, not '256KiB'" in result.stderr
 
 
+PRINT_CONNECTION_LIMITS = (
+    "import django; django.setup(); from django.conf import settings; "
+    "print(settings.EDITOR_RATES.edits.burst, settings.EDITOR_MAX_CONNECTIONS_PER_ADDRESS)"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "accepted"),
+    [
+        ("EDITOR_EDITS_BURST", "1", True),
+        ("EDITOR_EDITS_BURST", "0", False),
+        ("EDITOR_EDITS_BURST", "-5", False),
+        ("EDITOR_MAX_CONNECTIONS_PER_ADDRESS", str(2**31 - 1), True),
+        ("EDITOR_MAX_CONNECTIONS_PER_ADDRESS", str(2**31), False),
+        ("EDITOR_MAX_FRAME_BYTES", str(64 * 1024 * 1024), True),
+        ("EDITOR_MAX_FRAME_BYTES", str(64 * 1024 * 1024 + 1), False),
+        ("EDITOR_MAX_DOCUMENT_CHARS", "0", False),
+    ],
+)
+def test_a_limit_is_taken_from_one_to_its_most_and_refused_at_start_outside(name, value, accepted):
+    """A limit of 0 or less (or one past what it can be) would refuse everything or nothing."""
+    result = run_settings(PRINT_CONNECTION_LIMITS, **{name: value})
+    assert (result.returncode == 0) is accepted, result.stderr
+    if not accepted:
+        assert f"{name} must be from 1 to" in result.stderr
+
+
 # SECRET_KEY and ALLOWED_HOSTS with DEBUG off (realtime_site/settings.py).
 
 PRINT_DEBUG = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"
@@ -581,12 +609,15 @@ async def test_a_server_started_with_limits_announces_them_and_enforces_them_at_
     assert (config["maxDocumentChars"], config["maxFrameBytes"]) == (200, 600)
     max_chars, max_bytes = config["maxDocumentChars"], config["maxFrameBytes"]
     url = f"{worker.ws_url}/ws/docs/e2e/"
+    # Frames: one byte past the announced size ends the connection with 1009 and a close frame.
+    async with websockets.connect(url, origin=worker.http_url, max_size=2**22) as socket:
+        assert (await RawTab(socket).receive_type("snapshot"))["rev"] == 0
+        await socket.send(append_frame_of_size(max_bytes + 1, "é€😀", op_id="frame-over"))
+        await expect_closed(socket, 1009)
+    # Exactly it is taken (astral text).
     async with websockets.connect(url, origin=worker.http_url, max_size=2**22) as socket:
         tab = RawTab(socket)
         assert (await tab.receive_type("snapshot"))["rev"] == 0
-        # Frames: one byte past the announced size is refused, exactly it is taken (astral text).
-        await socket.send(append_frame_of_size(max_bytes + 1, "é€😀", op_id="frame-over"))
-        assert (await tab.receive_type("error"))["code"] == "frame-too-large"
         at_limit = append_frame_of_size(max_bytes, "é€😀", op_id="frame-at")
         await socket.send(at_limit)
         assert await tab.receive_type("ack") == {"type": "ack", "rev": 1, "id": "frame-at"}
@@ -602,26 +633,66 @@ async def test_a_server_started_with_limits_announces_them_and_enforces_them_at_
     assert len(text + rest) == max_chars
 
 
-# Daphne itself refuses messages over 1 MiB (--websocket-max-message-size, FIELD-NOTES 12) and
-# fails the connection instead of answering; nothing keeps EDITOR_MAX_FRAME_BYTES below it.
+# Daphne alone refuses messages over 1 MiB (--websocket-max-message-size, FIELD-NOTES 12) by
+# dropping TCP; the editor's server (editor/server.py) sets the socket's limit to
+# EDITOR_MAX_FRAME_BYTES and answers with a close frame.
+
+
+async def expect_closed(socket, code: int) -> None:
+    """The server closed the connection with ``code`` in a close frame (not a dropped TCP connection)."""
+    with contextlib.suppress(websockets.ConnectionClosed):
+        async for _ in socket:  # frames sent before the close
+            pass
+    assert socket.protocol.close_rcvd is not None, "no close frame: the TCP connection was dropped"
+    assert socket.protocol.close_rcvd.code == code
 
 
 @pytest.mark.multiprocess
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.xfail(
-    strict=True,
-    raises=websockets.ConnectionClosedError,
-    reason="INCONSISTENT: EDITOR_MAX_FRAME_BYTES above Daphne's 1 MiB message limit is announced to the "
-    "page, but a frame between 1 MiB and it kills the connection (no frame-too-large, no ack); "
-    "the browser then reconnects and resends it forever",
-)
 async def test_a_frame_limit_above_one_mebibyte_is_what_the_socket_takes(start_worker):
-    """With EDITOR_MAX_FRAME_BYTES=2 MiB, a frame of 1 MiB + 1 byte (under it) should be acknowledged."""
-    worker = start_worker("big-frames", EDITOR_MAX_FRAME_BYTES=str(2 * 1024 * 1024))
+    """With EDITOR_MAX_FRAME_BYTES=2 MiB, a frame of 1 MiB + 1 byte (under it) is acknowledged,
+    and one of 2 MiB + 1 byte gets 1009, before its payload is sent."""
+    worker = start_worker(
+        "big-frames",
+        EDITOR_MAX_FRAME_BYTES=str(2 * 1024 * 1024),
+        EDITOR_MAX_DOCUMENT_CHARS=str(4 * 1024 * 1024),
+    )
     config = served_config(worker, "big")
     assert config["maxFrameBytes"] == 2 * 1024 * 1024
-    async with websockets.connect(f"{worker.ws_url}/ws/docs/big/", origin=worker.http_url) as socket:
+    url = f"{worker.ws_url}/ws/docs/big/"
+    async with websockets.connect(url, origin=worker.http_url, max_size=2**23) as socket:
         tab = RawTab(socket)
         await tab.receive_type("snapshot")
         await socket.send(append_frame_of_size(1024 * 1024 + 1, "a", op_id="big"))
         assert await tab.receive_type("ack") == {"type": "ack", "rev": 1, "id": "big"}
+    async with websockets.connect(url, origin=worker.http_url, max_size=2**23) as socket:
+        await RawTab(socket).receive_type("snapshot")
+        await socket.send(append_frame_of_size(2 * 1024 * 1024 + 1, "a", op_id="bigger", rev=1))
+        await expect_closed(socket, 1009)
+    assert (await aread_document("big"))[0] == 1
+
+
+@pytest.mark.multiprocess
+@pytest.mark.django_db(transaction=True)
+async def test_a_message_over_the_limit_in_fragments_gets_1009(start_worker):
+    """The limit is on the message: fragments each under it, together one byte over, are refused."""
+    worker = start_worker("fragments", EDITOR_MAX_FRAME_BYTES="600")
+    async with websockets.connect(f"{worker.ws_url}/ws/docs/parts/", origin=worker.http_url) as socket:
+        await RawTab(socket).receive_type("snapshot")
+        frame = append_frame_of_size(601, "a", op_id="parts")
+        await socket.send(iter([frame[:300], frame[300:]]))
+        await expect_closed(socket, 1009)
+    assert await aread_document("parts") == (0, "")
+
+
+@pytest.mark.multiprocess
+@pytest.mark.django_db(transaction=True)
+async def test_a_text_frame_that_is_not_utf8_gets_1007_and_changes_nothing(start_worker):
+    """Invalid UTF-8 in a text frame (a lone continuation byte): close 1007 with a close frame."""
+    worker = start_worker("utf8")
+    async with websockets.connect(f"{worker.ws_url}/ws/docs/bytes/", origin=worker.http_url) as socket:
+        await RawTab(socket).receive_type("snapshot")
+        # Bytes sent as a text frame: the library does not check them.
+        await socket.send(b'{"type":"op","rev":0,"op":["\x80"],"id":"bad"}', text=True)
+        await expect_closed(socket, 1007)
+    assert await aread_document("bytes") == (0, "")

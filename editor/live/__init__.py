@@ -5,8 +5,11 @@
 - ``hub``: this process's connections by document, the fan-out of edits and
   presence, and ``messages``, every channel-layer message defined once;
 - ``liveness``: heartbeats and expiry that keep the sessions table true;
+- ``limits``: what one connection may ask (token buckets, strikes) and the
+  connections counted per address and user;
 - ``notify``: messages to connected clients from outside their connection;
-- ``sockets``: the socket writer, the one module that knows Twisted and autobahn;
+- ``sockets``: the socket writer and the bounded inbound queue, the one
+  module that knows Twisted and autobahn;
 - ``threads``: where synchronous database work runs.
 
 May import: ``editor.store``, ``editor.wire``, ``editor.ot``, Channels,

@@ -57,6 +57,7 @@ class SessionRecords:
     """
 
     close_leftovers: Callable[..., list[ClosedSession]]  # (*, worker: str, started_at: datetime)
+    close: Callable[..., list[ClosedSession]]  # (*, session_ids: list[str])
     heartbeat: Callable[..., list[str]]  # (*, session_ids: list[str], ops_sent: Mapping[str, int])
     expire: Callable[..., list[ClosedSession]]  # (*, timeout_seconds: float)
 
@@ -64,6 +65,10 @@ class SessionRecords:
 class LiveSession(Protocol):
     session_id: str
     ops_sent: int
+
+    @property
+    def connected(self) -> bool:
+        """False once its socket is gone, even if its connection has not ended yet."""
 
     async def announce(self) -> None:
         """Called when expiry closed this live session by mistake: tell the document again."""
@@ -119,6 +124,14 @@ class Liveness:
                 worker=settings.WORKER_ID, started_at=self.started_at
             )
             self._cleaned_leftovers = True
+        # A socket gone while its consumer is still busy (a flood queued,
+        # Daphne kills it 10 s later): vouched for no more, closed now.
+        gone = [session for session in self.sessions.values() if not session.connected]
+        if gone:
+            for session in gone:
+                logger.info("session %s: its socket is gone; closing it", session.session_id)
+                self.discard(session)
+            closed += await in_thread_pool(self.records.close)(session_ids=[s.session_id for s in gone])
         live = dict(self.sessions)
         changed = {
             session_id: session.ops_sent

@@ -18,6 +18,7 @@ removes what the writer relies on).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -29,7 +30,8 @@ from twisted.internet import tcp
 from editor.wire.websocket import EncodedFrame
 
 # The ASGI scope extension (``scope["extensions"]``) by which the server
-# offers a connection's writer: ``{"write": callable(bytes) -> bool}``.
+# offers a connection's writer: ``{"write": callable(bytes) -> bool,
+# "closed": callable() -> bool, "close": callable(int)}``.
 WRITER_EXTENSION = "editor.frame_writer"
 
 
@@ -37,13 +39,22 @@ class ClientSocket:
     """One client's socket, as a consumer writes to it: through the server's writer if it
     offers one and the socket is open, else through Channels' send (``fallback``)."""
 
-    __slots__ = ("_fallback", "_write")
+    __slots__ = ("_close", "_fallback", "_fallback_close", "_write", "closed")
 
-    def __init__(self, scope: dict, fallback: Callable[..., Awaitable[None]]) -> None:
-        self._write: Callable[[bytes], bool] | None = (
-            scope.get("extensions", {}).get(WRITER_EXTENSION, {}).get("write")
-        )
+    def __init__(
+        self,
+        scope: dict,
+        fallback: Callable[..., Awaitable[None]],
+        fallback_close: Callable[..., Awaitable[None]],
+    ) -> None:
+        writer = scope.get("extensions", {}).get(WRITER_EXTENSION, {})
+        self._write: Callable[[bytes], bool] | None = writer.get("write")
+        self._close: Callable[[int], None] | None = writer.get("close")
         self._fallback = fallback
+        self._fallback_close = fallback_close
+        # Whether the socket is gone, as the server knows it (before the
+        # consumer hears of it); without the server's writer, never known.
+        self.closed: Callable[[], bool] = writer.get("closed", _never)
 
     async def send(self, frame: EncodedFrame | str) -> None:
         if type(frame) is str:
@@ -53,6 +64,19 @@ class ClientSocket:
             # yet): nothing to send to, and the consumer's disconnect follows.
             with contextlib.suppress(Disconnected):
                 await self._fallback(text_data=frame.text)
+
+    async def close(self, code: int) -> None:
+        """Close with ``code``: through the server's writer, which can send RFC 6455's own codes
+        (1008), where ASGI's close goes through autobahn's sendClose, which takes only 1000 and
+        3000-4999."""
+        if self._close is not None:
+            self._close(code)
+        else:
+            await self._fallback_close(code=code)
+
+
+def _never() -> bool:
+    return False
 
 
 class TwistedFrameWriter:
@@ -72,6 +96,17 @@ class TwistedFrameWriter:
         self._direct = isinstance(transport, tcp.Connection) and all(
             hasattr(transport, name) for name in ("socket", "dataBuffer", "_tempDataBuffer")
         )
+
+    def close(self, code: int) -> None:
+        """Start the closing handshake with ``code`` (once; later calls do nothing)."""
+        protocol = self._protocol
+        if protocol.state == protocol.STATE_OPEN:
+            protocol.sendCloseFrame(code=code, isReply=False)
+
+    def closed(self) -> bool:
+        """The connection is gone (closed, or its TCP connection lost)."""
+        protocol = self._protocol
+        return protocol.state == protocol.STATE_CLOSED or not protocol.transport.connected
 
     def __call__(self, wire: bytes) -> bool:
         """Write the frame; False if the connection is not open (not yet accepted, closing, gone)."""
@@ -97,4 +132,54 @@ class TwistedFrameWriter:
 
 def offer_writer(scope: dict, protocol) -> None:
     """Give a WebSocket connection's scope its writer (called by the server for each one)."""
-    scope.setdefault("extensions", {})[WRITER_EXTENSION] = {"write": TwistedFrameWriter(protocol)}
+    writer = TwistedFrameWriter(protocol)
+    scope.setdefault("extensions", {})[WRITER_EXTENSION] = {
+        "write": writer,
+        "closed": writer.closed,
+        "close": writer.close,
+    }
+
+
+def set_limits(protocol, *, max_message_bytes: int) -> None:
+    """A WebSocket connection's limits, set before its first frame.
+
+    A message over ``max_message_bytes``, or a text frame that is not UTF-8,
+    ends the connection with a close frame saying so (1009, 1007), where
+    autobahn's default drops the TCP connection and the client sees 1006.
+    The size is checked on each frame's header, before its payload is read.
+    """
+    protocol.maxMessagePayloadSize = protocol.maxFramePayloadSize = max_message_bytes
+    protocol.failByDrop = False
+
+
+class InboundQueue(asyncio.Queue):
+    """A connection's received frames, waiting for its consumer; Daphne puts, the consumer gets.
+
+    Once ``high`` frames wait, the socket is not read until the consumer has
+    taken half of them: a client sending faster than it is served fills its
+    own TCP window, not the worker's memory.
+    """
+
+    # Times this process stopped reading a socket (logged when the server stops).
+    paused: ClassVar[Counter[str]] = Counter()
+
+    def __init__(self, transport, *, high: int) -> None:
+        super().__init__()
+        self._transport = transport
+        self._high = high
+        self._low = high // 2
+        self._reading = True
+
+    def put_nowait(self, item) -> None:
+        super().put_nowait(item)
+        if self._reading and self.qsize() >= self._high:
+            self._reading = False
+            self._transport.pauseProducing()
+            self.paused["socket reads"] += 1
+
+    def get_nowait(self):
+        item = super().get_nowait()
+        if not self._reading and self.qsize() <= self._low:
+            self._reading = True
+            self._transport.resumeProducing()  # nothing if the connection is gone meanwhile
+        return item

@@ -18,6 +18,7 @@ from channels.layers import get_channel_layer
 
 from .committer import Committer
 from .hub import Hub
+from .limits import ConnectionCounts
 from .liveness import Liveness, SessionRecords
 
 _records: SessionRecords | None = None
@@ -30,6 +31,7 @@ class Worker:
         self.hub = Hub(get_channel_layer())
         self.committer = Committer(publish=self.hub.publish_ops)
         self.liveness = Liveness(records)
+        self.connections = ConnectionCounts()
         self._starting = asyncio.Lock()
         self._started = False
 

@@ -48,6 +48,9 @@ class ProtocolClient:
         self.needs_reconnect = False  # the caller should drop the socket and resume
         self.session: str | None = None
         self.acknowledged: list[str] = []  # ids of our operations the server confirmed, in order
+        # Over the server's limits, our edit was dropped: call retry() after retry_after ms.
+        self.dropped: str | None = None
+        self.retry_after: int | None = None
 
     @property
     def state(self) -> str:
@@ -113,6 +116,9 @@ class ProtocolClient:
             return self._receive_revision(frame)
         if kind == "pong" and self.rev is not None:
             self.known_head = max(self.known_head, frame.get("rev", 0))
+        if kind == "error" and frame.get("code") == "rate-limited":
+            self.dropped, self.retry_after = frame.get("id"), frame.get("retry_after", 1000)
+            return []
         if kind == "error" and self.outstanding and frame.get("id") == self.outstanding.op_id:
             if frame.get("code") in ("stale-revision", "internal-error"):
                 # Too old for the server to merge, or its fate unknown: reconnect,
@@ -122,6 +128,13 @@ class ProtocolClient:
                 self._reject_pending()
                 if self.outstanding is not None and self.live:
                     return [self._outstanding_frame()]
+        return []
+
+    def retry(self) -> list[Frame]:
+        """What to send ``retry_after`` ms after a ``rate-limited``: the dropped edit, if still pending."""
+        dropped, self.dropped, self.retry_after = self.dropped, None, None
+        if self.live and self.outstanding is not None and self.outstanding.op_id == dropped:
+            return [self._outstanding_frame()]
         return []
 
     def _receive_snapshot(self, frame: Frame) -> list[Frame]:

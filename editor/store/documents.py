@@ -78,8 +78,9 @@ def snapshot(*, document_id: int) -> Snapshot:
 def operations_since(*, document_id: int, rev: int) -> list[LoggedOperation] | None:
     """The operations committed after revision ``rev``, in order.
 
-    None when the log no longer reaches back to ``rev + 1`` (it was compacted)
-    or ``rev`` is ahead of the document; the caller then sends a snapshot.
+    None when the log no longer reaches back to ``rev + 1`` (it was compacted),
+    ``rev`` is ahead of the document, or more than EDITOR_MAX_CATCH_UP_OPS
+    revisions behind it; the caller then sends a snapshot.
     """
     return _run(_operations_since, document_id, rev)
 
@@ -155,7 +156,7 @@ def _open(dialect: sql.Dialect, slug: str, resume_rev: int | None, pending_id: s
         _, rows = yield [sql.create_document(slug, now=timezone.now()), lock]
     log, stored_rev = DatabaseLog.from_row(rows[0]), rows[0][4]
     if resume_rev is not None and resume_rev <= log.rev:
-        [operations] = yield [sql.select_operations_since([(log.document_id, resume_rev)])]
+        [operations] = yield [_catch_up(log.document_id, resume_rev)]
         missed = _missed(log, operations, resume_rev)
         if missed is not None:
             yield [sql.COMMIT]
@@ -180,9 +181,15 @@ def _operations_since(
 ) -> Steps[list[LoggedOperation] | None]:
     [head], operations = yield [
         sql.select_documents("id", [document_id], for_update=False),
-        sql.select_operations_since([(document_id, rev)]),
+        _catch_up(document_id, rev),
     ]
     return _missed(DatabaseLog.from_row(head), operations, rev)
+
+
+def _catch_up(document_id: int, rev: int) -> sql.Statement:
+    """The operations a client on ``rev`` is sent: if there are more than
+    EDITOR_MAX_CATCH_UP_OPS, they are not all read, and it gets the text instead."""
+    return sql.select_operations_since([(document_id, rev)], most=settings.EDITOR_MAX_CATCH_UP_OPS)
 
 
 def _head(dialect: sql.Dialect, document_id: int) -> Steps[int]:

@@ -145,15 +145,20 @@ def set_read_only(document_ids: Sequence[int], read_only: bool) -> Statement:
 OPERATION_COLUMNS = "document_id, rev, op, op_id, session_id"
 
 
-def select_operations_since(starts: Sequence[tuple[int, int]]) -> Statement:
-    """The operations of each (document id, revision) after that revision, by document and revision.
+def select_operations_since(starts: Sequence[tuple[int, int]], *, most: int | None = None) -> Statement:
+    """The operations of each (document id, revision) after that revision, by document and revision;
+    only the first ``most`` revisions after it, if given.
 
     Each row: document_id, rev, op, op_id, session_id.
     """
-    where = " OR ".join(["(document_id = %s AND rev > %s)"] * len(starts))
+    if most is None:
+        where = " OR ".join(["(document_id = %s AND rev > %s)"] * len(starts))
+        values = [v for start in starts for v in start]
+    else:
+        where = " OR ".join(["(document_id = %s AND rev > %s AND rev <= %s)"] * len(starts))
+        values = [v for document_id, rev in starts for v in (document_id, rev, rev + most)]
     return Statement(
-        f"SELECT {OPERATION_COLUMNS} FROM {OPERATIONS} WHERE {where} ORDER BY document_id, rev",
-        [v for start in starts for v in start],
+        f"SELECT {OPERATION_COLUMNS} FROM {OPERATIONS} WHERE {where} ORDER BY document_id, rev", values
     )
 
 

@@ -8,6 +8,7 @@ Documented in docs/protocol.md. Pure: no Django, no Channels.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +23,12 @@ from . import names
 OP_ID = re.compile(r"[!-~]{1,80}")
 # Revisions stay within the integers JSON and JavaScript represent exactly.
 MAX_REVISION = 2**53
-# Close codes (RFC 6455 leaves 4000-4999 to applications). The browser does
-# not reconnect after either.
+# Close codes. RFC 6455's own: the server sends them with a close frame.
+CLOSE_POLICY_VIOLATION = 1008  # over a limit and not slowing down, or too many connections
+CLOSE_MESSAGE_TOO_BIG = 1009  # a message over EDITOR_MAX_FRAME_BYTES (the socket layer's)
+CLOSE_INVALID_DATA = 1007  # a text frame that is not UTF-8 (the socket layer's)
+# RFC 6455 leaves 4000-4999 to applications. The browser does not reconnect
+# after either.
 CLOSE_DISCONNECTED = 4001  # an operator disconnected the session
 CLOSE_UNKNOWN_ENDPOINT = 4404  # a path under /ws/ that is not a document's
 # A bound on the work one edit can cause on the server (see ot.server.rebase).
@@ -282,6 +287,19 @@ def ack_frame(*, rev: int, op_id: str) -> str:
 
 def error_frame(code: str, message: str, op_id: str | None = None) -> str:
     frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if op_id is not None:
+        frame["id"] = op_id
+    return encode(frame)
+
+
+def rate_limited_frame(*, retry_after: float, op_id: str | None = None) -> str:
+    """The frame (its id, if any) was dropped: send it again in ``retry_after`` ms at the earliest."""
+    frame: dict[str, Any] = {
+        "type": "error",
+        "code": "rate-limited",
+        "message": "too many frames; slow down",
+        "retry_after": max(1, math.ceil(retry_after * 1000)),
+    }
     if op_id is not None:
         frame["id"] = op_id
     return encode(frame)

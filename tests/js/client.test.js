@@ -318,6 +318,58 @@ describe("EditorClient", () => {
     assert.deepEqual(tab.sent.at(-1), { type: "caret", rev: 4, caret: [4, 4] });
   });
 
+  test("an edit dropped as rate-limited is sent again after retry_after, rebased, and not reported", (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const tab = makeClient();
+    tab.client.localEdit([3, "X"]);
+    tab.client.receive({ type: "error", code: "rate-limited", retry_after: 250, id: "me:1" });
+    tab.client.receive(remote(4, ["1", 3]));
+    tab.client.localEdit([5, "Y"]);
+    t.mock.timers.tick(249);
+    assert.equal(tab.sent.length, 1, "not before retry_after");
+    t.mock.timers.tick(1);
+    assert.deepEqual(tab.sent.at(-1), { type: "op", rev: 4, op: [4, "X"], id: "me:1" }, "same id, current rev");
+    assert.deepEqual(tab.view.errors, []);
+    assert.equal(tab.client.text, "1abcXY", "nothing taken back");
+    tab.client.receive({ type: "ack", rev: 5, id: "me:1" });
+    assert.deepEqual(tab.sent.at(-1), { type: "op", rev: 5, op: [5, "Y"], id: "me:2" });
+  });
+
+  test("a retry meant for an earlier connection is not sent on the next one", (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const tab = makeClient();
+    tab.client.localEdit([3, "X"]);
+    tab.client.receive({ type: "error", code: "rate-limited", retry_after: 100, id: "me:1" });
+    tab.client.disconnected();
+    tab.client.receive({ type: "resume", rev: 3, session: "s2" });
+    assert.equal(tab.sent.length, 2, "resent by the new connection");
+    t.mock.timers.tick(100);
+    assert.equal(tab.sent.length, 2, "and only by it");
+  });
+
+  test("a dropped caret or fetch (no id) is sent again after retry_after, not sooner", (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout", "Date"] });
+    const tab = makeClient({ caretIntervalMs: 100, now: () => Date.now() });
+    tab.view.caret = [1, 1];
+    tab.client.caretMoved();
+    t.mock.timers.tick(0);
+    tab.client.receive(remote(5, [4, "!"], "other:2")); // a gap: revision 4 is missing
+    tab.client.receive({ type: "error", code: "rate-limited", retry_after: 700 });
+    tab.view.caret = [2, 2];
+    tab.client.caretMoved();
+    t.mock.timers.tick(699);
+    assert.deepEqual(
+      tab.sent.map((frame) => frame.type),
+      ["caret", "fetch"],
+      "the gap's fetch went at 500 ms, before the refusal was known",
+    );
+    t.mock.timers.tick(1);
+    assert.deepEqual(tab.sent.at(-1), { type: "caret", rev: 3, caret: [2, 2] });
+    t.mock.timers.tick(500);
+    assert.deepEqual(tab.sent.at(-1), { type: "fetch", rev: 3 }, "the gap, fetched again");
+    assert.deepEqual(tab.view.errors, []);
+  });
+
   test("people's carets follow remote edits and our pending ones", () => {
     client.receive(person("b", [1, 1], 3));
     client.localEdit(["X", 3]);

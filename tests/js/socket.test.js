@@ -105,3 +105,19 @@ test("an operator's disconnect (4001) is final: no reconnection", (t) => {
   assert.equal(FakeWebSocket.instances.length, 1);
   assert.deepEqual(statuses, [Status.CONNECTING, Status.DISCONNECTED]);
 });
+
+test("closed for a policy (1008), it reconnects no sooner than 6 s, even though the socket opened", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
+  FakeWebSocket.instances = [];
+  const socket = new ReconnectingSocket(() => "ws://x/", { onFrame() {} }, { WebSocketClass: FakeWebSocket });
+  socket.start();
+  for (const expected of [2, 3]) {
+    const last = FakeWebSocket.instances.at(-1);
+    last.open();
+    last.close(1008);
+    t.mock.timers.tick(5_999); // 8 s, less at most 25 % of jitter
+    assert.equal(FakeWebSocket.instances.length, expected - 1, "not yet");
+    t.mock.timers.tick(10_000 * 1.25 - 5_999);
+    assert.equal(FakeWebSocket.instances.length, expected);
+  }
+});

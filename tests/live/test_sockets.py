@@ -1,6 +1,7 @@
 """Frames built once for many sockets, written by the editor's server (live/sockets.py, server.py)."""
 
 import asyncio
+import inspect
 import json
 import re
 import socket
@@ -8,6 +9,8 @@ import socket
 import pytest
 import websockets
 from autobahn.exception import Disconnected
+from autobahn.websocket.protocol import WebSocketProtocol
+from daphne.server import Server
 from websockets.frames import Frame as WebSocketFrame
 from websockets.frames import Opcode
 
@@ -109,7 +112,11 @@ async def test_a_frame_for_a_socket_the_client_just_closed_is_dropped_quietly():
         sent.append(text_data)
         raise Disconnected("Attempt to send on a closed protocol")
 
-    socket = ClientSocket({"extensions": {WRITER_EXTENSION: {"write": lambda wire: False}}}, fallback=closed)
+    socket = ClientSocket(
+        {"extensions": {WRITER_EXTENSION: {"write": lambda wire: False}}},
+        fallback=closed,
+        fallback_close=None,
+    )
     await socket.send('{"type":"pong","rev":1}')
     assert sent == ['{"type":"pong","rev":1}']  # the writer said not open: Channels' send was tried
 
@@ -124,6 +131,34 @@ async def test_frames_go_through_the_writer_when_the_socket_is_open():
     async def fallback(text_data):
         sent.append(text_data)
 
-    socket = ClientSocket({"extensions": {WRITER_EXTENSION: {"write": write}}}, fallback=fallback)
+    socket = ClientSocket(
+        {"extensions": {WRITER_EXTENSION: {"write": write}}}, fallback=fallback, fallback_close=None
+    )
     await socket.send(EncodedFrame("{}"))
     assert (written, sent) == ([text_frame(b"{}")], [])
+
+
+def test_what_the_server_takes_from_daphne_and_autobahn_is_still_there():
+    """editor/server.py copies Daphne's create_application to bound the queue, and the writer
+    closes with autobahn's sendCloseFrame and sets its per-connection limits: an upgrade that
+    changes them fails here, not in production."""
+    source = inspect.getsource(Server.create_application)
+    for line in ("input_queue = asyncio.Queue()", "receive=input_queue.get", "return input_queue"):
+        assert line in source
+    assert "isReply" in inspect.signature(WebSocketProtocol.sendCloseFrame).parameters
+    for option in ("failByDrop", "maxMessagePayloadSize", "maxFramePayloadSize"):
+        assert option in WebSocketProtocol.CONFIG_ATTRS_COMMON
+
+
+async def test_a_close_goes_through_the_writer_when_the_server_offers_one():
+    """Autobahn's sendClose (ASGI's close) refuses 1008; the writer's close sends it."""
+    closes, fallback_closes = [], []
+
+    async def fallback_close(code):
+        fallback_closes.append(code)
+
+    offered = ClientSocket({"extensions": {WRITER_EXTENSION: {"close": closes.append}}}, None, fallback_close)
+    await offered.close(1008)
+    plain = ClientSocket({}, None, fallback_close)
+    await plain.close(1008)
+    assert (closes, fallback_closes) == ([1008], [1008])

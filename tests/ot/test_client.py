@@ -133,6 +133,29 @@ def test_what_was_typed_after_a_rejected_edit_is_kept_and_sent(client):
     assert sends == [{"type": "op", "rev": 3, "op": [1, "Y", 2], "id": "me:2"}]
 
 
+def test_an_edit_dropped_as_rate_limited_is_sent_again_by_retry_rebased_and_kept(client):
+    client.local_edit([3, "X"])
+    rate_limited = {"type": "error", "code": "rate-limited", "message": "", "retry_after": 250, "id": "me:1"}
+    assert client.receive(rate_limited) == []
+    assert client.retry_after == 250
+    client.receive(remote(4, ["1", 3]))
+    client.local_edit([5, "Y"])
+    assert client.retry() == [{"type": "op", "rev": 4, "op": [4, "X"], "id": "me:1"}]
+    assert client.text == "1abcXY"
+    assert client.retry() == [], "once"
+    sends = client.receive({"type": "ack", "rev": 5, "id": "me:1"})
+    assert sends == [{"type": "op", "rev": 5, "op": [5, "Y"], "id": "me:2"}]
+
+
+def test_a_retry_after_the_edit_was_acknowledged_sends_nothing(client):
+    client.local_edit([3, "X"])
+    client.receive({"type": "error", "code": "rate-limited", "message": "", "retry_after": 5, "id": "me:1"})
+    client.disconnected()
+    client.receive({"type": "resume", "rev": 3, "session": "s2"})
+    client.receive({"type": "ack", "rev": 4, "id": "me:1"})
+    assert client.retry() == []
+
+
 def test_pong_ahead_of_us_reveals_a_lost_last_broadcast(client):
     assert not client.has_gap
     client.receive({"type": "pong", "rev": 3})

@@ -69,6 +69,7 @@ export class EditorClient {
     this.caretDirty = false; // our caret moved since we last sent it
     this.caretTimer = null;
     this.caretSentAt = -Infinity;
+    this.connection = 0; // counts connections, so that a retry meant for an old one is dropped
   }
 
   get state() {
@@ -234,6 +235,10 @@ export class EditorClient {
   }
 
   receiveError(frame) {
+    if (frame.code === "rate-limited") {
+      this.slowDown(frame);
+      return;
+    }
     if (frame.id !== undefined && frame.id === this.outstanding?.id) {
       if (frame.code === "stale-revision" || frame.code === "internal-error") {
         // Too old for the server to merge, or its fate unknown (the server
@@ -268,7 +273,32 @@ export class EditorClient {
     }
   }
 
+  /**
+   * The server dropped a frame of ours, over its limits (docs/security.md):
+   * send it again once `retry_after` ms have passed. Without an id it was a
+   * caret, a fetch or a ping: the caret is sent again, a gap fetched again.
+   */
+  slowDown(frame) {
+    const wait = frame.retry_after ?? 1000;
+    const connection = this.connection;
+    const dropped = frame.id;
+    if (dropped === undefined) {
+      this.caretDirty = true;
+      this.caretSentAt = Math.max(this.caretSentAt, this.now() + wait - this.caretIntervalMs);
+    }
+    this.setTimer(() => {
+      if (!this.live || this.connection !== connection) return; // a new connection sent it all again
+      if (dropped !== undefined && dropped === this.outstanding?.id) this.sendOutstanding();
+      else if (dropped === undefined) {
+        this.scheduleCaret();
+        this.stopGapTimer();
+        this.watchGap();
+      }
+    }, wait);
+  }
+
   goLive(frame) {
+    this.connection += 1;
     this.live = true;
     this.session = frame.session;
     this.name = frame.name ?? this.name;
