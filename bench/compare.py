@@ -3,6 +3,7 @@
     python -m bench.compare                 # everything (about 15 minutes)
     python -m bench.compare --quick         # shorter scenarios, for a first look
     python -m bench.compare --targets editor,socketio2 --scenarios human,crowd
+    python -m bench.compare --targets editor --scenarios flood,flood-caret   # bench/flood.py
 
 Prints one table per scenario with every target and its ratio to the
 reference (socket.io, 2 processes + Redis adapter), then the saturation and
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import psutil
 
-from bench import loadgen, targets
+from bench import flood, loadgen, targets
 from bench.clients import CLIENTS
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -223,6 +224,8 @@ def main() -> None:
     }
     rows_by_scenario: dict[str, list[dict]] = {}
     for key in chosen_targets:
+        if not any(name in chosen for name in (*SCENARIOS, "saturation", "idle")):
+            break  # only flood scenarios: they start their own editor workers (below)
         with TARGETS[key]() as target:
             print(f"== {target.name}", flush=True)
             for name in ("human", "crowd", "rooms"):
@@ -253,6 +256,9 @@ def main() -> None:
                     flush=True,
                 )
     report["scenarios"] = rows_by_scenario
+    flood_names = [name for name in chosen if name in flood.SCENARIOS]
+    if flood_names and "editor" in chosen_targets:
+        report["flood"] = flood.run_scenarios(flood_names, flood.Plan(scenario=flood_names[0]))
     markdown = [f"Measured {report['date']} on {report['machine']} with `{report['command']}`.", ""]
     for name, rows in rows_by_scenario.items():
         markdown.append(scenario_table(name, rows))
@@ -289,6 +295,8 @@ def main() -> None:
                 f"| {idle['2000_mb']:.0f} MB ({idle['2000_connections']}, {idle['2000_failed']} failed) "
                 f"| {idle['2000_kb_per_connection']:.0f} |"
             )
+    if report.get("flood"):
+        markdown += ["", flood.tables(report["flood"])]
     text = "\n".join(markdown) + "\n"
     print()
     print(text)
