@@ -373,3 +373,37 @@ async def test_a_flooder_is_closed_with_1008_leaves_no_ghost_and_a_typist_beside
     log = server.log()
     assert "over its limits after being told to slow down" in log
     assert int(re.search(r"inbound backpressure: (\d+) socket reads paused", log).group(1)) > 0
+
+
+@pytest.mark.multiprocess
+async def test_a_connection_over_the_address_limit_is_told_and_closed_with_a_1008_close_frame(start_worker):
+    """Over real handshakes: the 1008 goes out through the frame writer (autobahn's own close
+    refuses codes below 3000), and a place freed is taken again."""
+    server = start_worker("crowded", EDITOR_MAX_CONNECTIONS_PER_ADDRESS="2")
+    url, origin = f"{server.ws_url}/ws/docs/crowded/", server.http_url
+    first = await websockets.connect(url, origin=origin)
+    second = await websockets.connect(url, origin=origin)
+    for socket in (first, second):
+        assert json.loads(await socket.recv())["type"] == "snapshot"
+    async with websockets.connect(url, origin=origin) as third:
+        error = json.loads(await third.recv())
+        assert error["code"] == "too-many-connections"
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for _ in third:
+                pass
+        assert third.protocol.close_rcvd is not None
+        assert third.protocol.close_rcvd.code == 1008
+    await first.close()
+    await first.wait_closed()
+
+    async def admitted() -> bool:
+        async with websockets.connect(url, origin=origin) as again:
+            return json.loads(await again.recv())["type"] == "snapshot"
+
+    # The first's disconnect runs on the worker after its close handshake: poll until its place is free.
+    for _ in range(50):
+        if await admitted():
+            break
+    else:
+        pytest.fail("the closed connection's place was never freed")
+    await second.close()
