@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -43,6 +44,15 @@ def _header(scope: dict, name: bytes) -> str:
     return ""
 
 
+def _op_id_of(text: str | None, data: bytes | None) -> str | None:
+    """The id of a refused edit, so that the client sends it again (bounded by the strikes)."""
+    try:
+        request = protocol.parse_client_frame(text, data, max_bytes=settings.EDITOR_MAX_FRAME_BYTES)
+    except protocol.ProtocolError as error:
+        return error.op_id
+    return getattr(request, "op_id", None)
+
+
 class DocumentConsumer(AsyncWebsocketConsumer):
     """One browser tab editing one document.
 
@@ -67,8 +77,9 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             if self.joined:
                 # Daphne cancels a consumer still busy 10 s after its socket
                 # closed, and disconnect() never ran: leave as it would have.
+                # Shielded, as Daphne cancels it again every second.
                 logger.warning("session %s ended without its disconnect; leaving now", self.session_id)
-                await self._leave()
+                await asyncio.shield(self._leave())
 
     async def dispatch(self, message: dict) -> None:
         # Channels' dispatch closes stale database connections before every
@@ -110,7 +121,11 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             self.counted_as, most = f"user {self.user_id}", settings.EDITOR_MAX_CONNECTIONS_PER_USER
         else:
             self.counted_as, most = f"address {host}", settings.EDITOR_MAX_CONNECTIONS_PER_ADDRESS
-        if not self.worker.connections.admit(self.counted_as, limit=most):
+        if host or self.user_id is not None:
+            admitted = self.worker.connections.admit(self.counted_as, limit=most)
+        else:  # no peer address (a Unix socket): one counter for everyone would refuse everyone
+            self.counted_as, admitted = None, True
+        if not admitted:
             logger.warning(
                 "refused doc=%s client=%s: %d connections of %s", self.slug, host, most, self.counted_as
             )
@@ -172,7 +187,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes; a killed worker never gets here (see live/liveness.py)."""
-        await self._leave()
+        await asyncio.shield(self._leave())  # Daphne cancels a consumer still here 10 s after the close
 
     async def _leave(self) -> None:
         """Leave the document, once: after the socket closed, a failed connect, or a killed consumer."""
@@ -182,7 +197,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         # First, so that this worker stops vouching for the session even if
         # leaving the hub fails (Redis down): expiry then closes it.
         self.worker.liveness.discard(self)
-        self.worker.connections.release(self.counted_as)
+        if self.counted_as is not None:
+            self.worker.connections.release(self.counted_as)
         try:
             await self.worker.hub.leave(self.slug, self)
         finally:
@@ -201,15 +217,15 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         """Called with each frame from the client."""
         if self.closing:
             return  # what was sent after the connection was closed for abuse
+        if refusal := self.limits.check():  # before parsing: garbage costs its parse only within limits
+            await self._refuse(refusal, _op_id_of(text_data, bytes_data) if not refusal.final else None)
+            return
         try:
             request = protocol.parse_client_frame(
                 text_data, bytes_data, max_bytes=settings.EDITOR_MAX_FRAME_BYTES
             )
         except protocol.ProtocolError as error:
-            if refusal := self.limits.check(None):
-                await self._refuse(refusal, error.op_id)
-            else:
-                await self.socket.send(protocol.error_frame(error.code, error.message, error.op_id))
+            await self.socket.send(protocol.error_frame(error.code, error.message, error.op_id))
             return
         if refusal := self.limits.check(LIMIT_OF[type(request)]):
             await self._refuse(refusal, getattr(request, "op_id", None))

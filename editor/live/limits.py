@@ -81,11 +81,9 @@ class ConnectionLimits:
         self._buckets = {kind: getattr(rates, kind).bucket(clock) for kind in ("frames", *self.KINDS)}
         self._strikes = rates.strikes.bucket(clock)
 
-    def check(self, kind: str | None) -> Refusal | None:
-        """Take a token for any frame and one for its ``kind`` (None: a frame of no kind)."""
-        wait = self._buckets["frames"].take()
-        if not wait and kind is not None:
-            wait = self._buckets[kind].take()
+    def check(self, kind: str = "frames") -> Refusal | None:
+        """Take a token of ``kind``: "frames" for every frame, before it is parsed, then its own."""
+        wait = self._buckets[kind].take()
         if not wait:
             return None
         return Refusal(retry_after=wait, final=self._strikes.take() > 0)

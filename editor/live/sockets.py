@@ -26,6 +26,7 @@ from typing import ClassVar
 
 from autobahn.exception import Disconnected
 from twisted.internet import tcp
+from twisted.internet.interfaces import ISSLTransport
 
 from editor.wire.websocket import EncodedFrame
 
@@ -72,7 +73,9 @@ class ClientSocket:
         if self._close is not None:
             self._close(code)
         else:
-            await self._fallback_close(code=code)
+            # Without the writer, an RFC code autobahn refuses becomes its
+            # application twin: 1008 -> 4008.
+            await self._fallback_close(code=code if code == 1000 or code >= 3000 else 4000 + code % 1000)
 
 
 def _never() -> bool:
@@ -131,7 +134,9 @@ class TwistedFrameWriter:
 
 
 def offer_writer(scope: dict, protocol) -> None:
-    """Give a WebSocket connection's scope its writer (called by the server for each one)."""
+    """Give a WebSocket connection's scope its writer (called by the server for each one), and
+    its scheme, which Daphne leaves out of WebSocket scopes: ``wss`` over TLS, else ``ws``."""
+    scope.setdefault("scheme", "wss" if ISSLTransport.providedBy(protocol.transport) else "ws")
     writer = TwistedFrameWriter(protocol)
     scope.setdefault("extensions", {})[WRITER_EXTENSION] = {
         "write": writer,

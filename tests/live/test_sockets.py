@@ -11,11 +11,13 @@ import websockets
 from autobahn.exception import Disconnected
 from autobahn.websocket.protocol import WebSocketProtocol
 from daphne.server import Server
+from twisted.internet.interfaces import ISSLTransport
 from websockets.frames import Frame as WebSocketFrame
 from websockets.frames import Opcode
+from zope.interface import directlyProvides
 
 from editor import ot
-from editor.live.sockets import WRITER_EXTENSION, ClientSocket
+from editor.live.sockets import WRITER_EXTENSION, ClientSocket, offer_writer
 from editor.wire.websocket import EncodedFrame, text_frame
 from tests.livetab import LiveTab
 
@@ -161,4 +163,33 @@ async def test_a_close_goes_through_the_writer_when_the_server_offers_one():
     await offered.close(1008)
     plain = ClientSocket({}, None, fallback_close)
     await plain.close(1008)
-    assert (closes, fallback_closes) == ([1008], [1008])
+    assert (closes, fallback_closes) == ([1008], [4008])
+
+
+class _Transport:
+    pass
+
+
+@pytest.mark.parametrize(("tls", "scheme"), [(True, "wss"), (False, "ws")])
+def test_the_writer_gives_the_scope_its_scheme_which_daphne_leaves_out(tls, scheme):
+    """The handshake's origin check (editor/handshakes.py) needs it: a wss page's origin is https."""
+    transport = _Transport()
+    if tls:
+        directlyProvides(transport, ISSLTransport)
+    protocol = type("Protocol", (), {"transport": transport})()
+    scope = {}
+    offer_writer(scope, protocol)
+    assert scope["scheme"] == scheme
+
+
+async def test_without_the_writer_an_rfc_close_code_becomes_its_application_twin():
+    """ASGI's close goes through autobahn's sendClose, which raises on 1008: 4008 instead."""
+    codes = []
+
+    async def fallback_close(code):
+        codes.append(code)
+
+    plain = ClientSocket({}, None, fallback_close)
+    for code in (1008, 1000, 4001):
+        await plain.close(code)
+    assert codes == [4008, 1000, 4001]

@@ -14,7 +14,8 @@ const FINAL_CLOSE_CODES = new Set([4001, 4404]);
 // Closed for a policy (1008: too many connections, or over the limits): the
 // socket opened, but reconnecting at once would only be refused again, so
 // the wait starts where the backoff is 8 s.
-const POLICY_VIOLATION = 1008;
+// 4008 is the same behind a server without the editor's frame writer.
+const POLICY_VIOLATION = new Set([1008, 4008]);
 const POLICY_FIRST_ATTEMPT = 4;
 
 /** Delay before reconnect attempt `attempt` (0-based): 0.5 s doubling to 10 s, +-25 % jitter. */
@@ -66,7 +67,7 @@ export class ReconnectingSocket {
         return;
       }
       this.hooks.onStatus?.(Status.RECONNECTING);
-      if (event.code === POLICY_VIOLATION) this.attempt = Math.max(this.attempt, POLICY_FIRST_ATTEMPT);
+      if (POLICY_VIOLATION.has(event.code)) this.attempt = Math.max(this.attempt, POLICY_FIRST_ATTEMPT);
       this.retryTimer = setTimeout(() => this.open(), backoffDelay(this.attempt++));
     };
   }
