@@ -16,7 +16,7 @@ from .live import worker
 from .live.limits import ConnectionLimits, Refusal
 from .live.sockets import ClientSocket
 from .live.threads import in_thread_pool
-from .network import client_peer
+from .network import address_text, client_peer
 from .ot.server import Edit, EditRejected
 from .store import documents
 from .wire import names, protocol
@@ -68,6 +68,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = None
     document_id: int | None = None  # once the session is recorded
     joined = False  # counted and in the hub, until _leave()
+    counted_as: str | None = None  # the key of ConnectionCounts this connection is counted under
     closing = False
 
     async def __call__(self, scope, receive, send) -> None:
@@ -95,7 +96,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         self.slug = self.scope["url_route"]["kwargs"]["slug"]
         self.session_id = secrets.token_hex(6)
         host, port = client_peer(self.scope, settings.TRUSTED_PROXY_NETWORKS)
-        self.client_address = f"{host}:{port}" if host and port is not None else host
+        self.client_address = address_text(host, port)
         self.limits = ConnectionLimits(settings.EDITOR_RATES)
         self.ops_sent = 0
         self.caret: tuple[int, int] | None = None
@@ -119,13 +120,10 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         self.worker = await worker.current()
         if self.user_id is not None:
             self.counted_as, most = f"user {self.user_id}", settings.EDITOR_MAX_CONNECTIONS_PER_USER
-        else:
+        elif host:
             self.counted_as, most = f"address {host}", settings.EDITOR_MAX_CONNECTIONS_PER_ADDRESS
-        if host or self.user_id is not None:
-            admitted = self.worker.connections.admit(self.counted_as, limit=most)
-        else:  # no peer address (a Unix socket): one counter for everyone would refuse everyone
-            self.counted_as, admitted = None, True
-        if not admitted:
+        # else no peer address (a Unix socket): one counter for everyone would refuse everyone
+        if self.counted_as is not None and not self.worker.connections.admit(self.counted_as, limit=most):
             logger.warning(
                 "refused doc=%s client=%s: %d connections of %s", self.slug, host, most, self.counted_as
             )

@@ -37,7 +37,11 @@ def from_trusted_proxy(scope: dict, trusted_proxies: list[Network]) -> bool:
 
 def client_address(scope: dict, trusted_proxies: list[Network]) -> str:
     """The client's address as ``host:port``, or ``host`` when it came through proxies."""
-    host, port = client_peer(scope, trusted_proxies)
+    return address_text(*client_peer(scope, trusted_proxies))
+
+
+def address_text(host: str, port: int | None) -> str:
+    """``host:port``, or ``host`` alone when the port is not known."""
     return f"{host}:{port}" if host and port is not None else host
 
 

@@ -69,9 +69,7 @@ class EditorServer(Server):
             written["at once"],
             written["queued"],
         )
-        logger.info(
-            "inbound backpressure: %d socket reads paused", sockets.InboundQueue.paused["socket reads"]
-        )
+        logger.info("inbound backpressure: %d socket reads paused", sockets.InboundQueue.paused_reads)
 
 
 class EditorCommandLine(CommandLineInterface):

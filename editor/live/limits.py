@@ -75,10 +75,10 @@ class ConnectionLimits:
 
     __slots__ = ("_buckets", "_strikes")
 
-    KINDS = ("edits", "presence", "fetches")
-
     def __init__(self, rates: Rates, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self._buckets = {kind: getattr(rates, kind).bucket(clock) for kind in ("frames", *self.KINDS)}
+        self._buckets = {
+            kind: getattr(rates, kind).bucket(clock) for kind in ("frames", "edits", "presence", "fetches")
+        }
         self._strikes = rates.strikes.bucket(clock)
 
     def check(self, kind: str = "frames") -> Refusal | None:

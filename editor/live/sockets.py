@@ -166,7 +166,7 @@ class InboundQueue(asyncio.Queue):
     """
 
     # Times this process stopped reading a socket (logged when the server stops).
-    paused: ClassVar[Counter[str]] = Counter()
+    paused_reads: ClassVar[int] = 0
 
     def __init__(self, transport, *, high: int) -> None:
         super().__init__()
@@ -180,7 +180,7 @@ class InboundQueue(asyncio.Queue):
         if self._reading and self.qsize() >= self._high:
             self._reading = False
             self._transport.pauseProducing()
-            self.paused["socket reads"] += 1
+            InboundQueue.paused_reads += 1
 
     def get_nowait(self):
         item = super().get_nowait()

@@ -151,12 +151,11 @@ def select_operations_since(starts: Sequence[tuple[int, int]], *, most: int | No
 
     Each row: document_id, rev, op, op_id, session_id.
     """
-    if most is None:
-        where = " OR ".join(["(document_id = %s AND rev > %s)"] * len(starts))
-        values = [v for start in starts for v in start]
-    else:
-        where = " OR ".join(["(document_id = %s AND rev > %s AND rev <= %s)"] * len(starts))
-        values = [v for document_id, rev in starts for v in (document_id, rev, rev + most)]
+    bound = "" if most is None else " AND rev <= %s"
+    where = " OR ".join([f"(document_id = %s AND rev > %s{bound})"] * len(starts))
+    values = []
+    for document_id, rev in starts:
+        values += [document_id, rev] if most is None else [document_id, rev, rev + most]
     return Statement(
         f"SELECT {OPERATION_COLUMNS} FROM {OPERATIONS} WHERE {where} ORDER BY document_id, rev", values
     )

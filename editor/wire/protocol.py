@@ -285,21 +285,14 @@ def ack_frame(*, rev: int, op_id: str) -> str:
     return encode({"type": "ack", "rev": rev, "id": op_id})
 
 
-def error_frame(code: str, message: str, op_id: str | None = None) -> str:
-    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+def error_frame(code: str, message: str, op_id: str | None = None, **fields: Any) -> str:
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message, **fields}
     if op_id is not None:
         frame["id"] = op_id
     return encode(frame)
 
 
 def rate_limited_frame(*, retry_after: float, op_id: str | None = None) -> str:
-    """The frame (its id, if any) was dropped: send it again in ``retry_after`` ms at the earliest."""
-    frame: dict[str, Any] = {
-        "type": "error",
-        "code": "rate-limited",
-        "message": "too many frames; slow down",
-        "retry_after": max(1, math.ceil(retry_after * 1000)),
-    }
-    if op_id is not None:
-        frame["id"] = op_id
-    return encode(frame)
+    """The frame (its id, if any) was dropped: send it again ``retry_after`` s later (sent in ms)."""
+    retry_ms = max(1, math.ceil(retry_after * 1000))
+    return error_frame("rate-limited", "too many frames; slow down", op_id, retry_after=retry_ms)
