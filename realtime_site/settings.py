@@ -301,3 +301,9 @@ LOGGING = {
         "django.request": {"filters": ["client_mistake"]},
     },
 }
+
+# Accounts (editor/accounts.py). Open sign-up lets anyone make an account: off unless wanted.
+EDITOR_ALLOW_SIGNUP = env_bool("EDITOR_ALLOW_SIGNUP", False)
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
