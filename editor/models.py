@@ -1,9 +1,11 @@
-"""What the editor stores: documents, their operation log, editing sessions."""
+"""What the editor stores: documents, their operation log, editing sessions, who may do what."""
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from .access.rules import Role, Visibility
 
 
 class Document(models.Model):
@@ -20,6 +22,25 @@ class Document(models.Model):
     length = models.PositiveIntegerField(default=0, help_text="Characters at the latest revision.")
     snapshot_rev = models.PositiveBigIntegerField(default=0, help_text="The revision of the stored text.")
     read_only = models.BooleanField(default=False, help_text="Refuse edits; the page says so.")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_documents",
+        help_text="Who created it signed in; shares it and changes its visibility.",
+    )
+    visibility = models.CharField(
+        max_length=16,
+        choices=[(v.value, v.label) for v in Visibility],
+        default=Visibility.PUBLIC.value,
+        help_text="What everyone else may do; shares and links give more.",
+    )
+    access_rev = models.PositiveBigIntegerField(
+        default=0,
+        help_text="Grows with every change of who may do what; an edit sent under an older one is "
+        "checked again (access/grants.py).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, verbose_name="last change")
 
@@ -94,3 +115,50 @@ class EditingSession(models.Model):
     @property
     def is_active(self) -> bool:
         return self.disconnected_at is None
+
+
+ROLE_CHOICES = [(Role.EDITOR.value_name, "editor"), (Role.VIEWER.value_name, "viewer")]
+
+
+class Share(models.Model):
+    """A document shared by its owner with one user, as editor or viewer."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="shares")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shares")
+    role = models.CharField(max_length=8, choices=ROLE_CHOICES)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["document", "user"]
+        constraints = [models.UniqueConstraint(fields=["document", "user"], name="share_unique_user")]
+
+    def __str__(self) -> str:
+        return f"{self.document.slug}: {self.user} ({self.role})"
+
+
+class ShareLink(models.Model):
+    """A link that gives its holder a role on one document, signed in or not.
+
+    Only the token's SHA-256 is stored: the link is shown once, when made.
+    A revoked link stays, so that its holders are told it was revoked.
+    """
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="links")
+    role = models.CharField(max_length=8, choices=ROLE_CHOICES)
+    token_hash = models.CharField(max_length=64, unique=True)
+    hint = models.CharField(max_length=8, help_text="The token's first characters, to tell links apart.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["document", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.role} link {self.hint}… to {self.document.slug}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

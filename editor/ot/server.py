@@ -36,16 +36,26 @@ class EditRejected(Exception):
     def read_only(cls) -> EditRejected:
         return cls("read-only", "this document is read-only; edits are not accepted")
 
+    @classmethod
+    def access_changed(cls) -> EditRejected:
+        """Who may do what changed since the edit was sent: its sender checks again (never sent)."""
+        return cls("access-changed", "the rights on this document changed; check them again")
+
 
 @dataclass(frozen=True, slots=True)
 class Edit:
-    """An operation a client sent: made on ``base_rev`` of the document ``slug``."""
+    """An operation a client sent: made on ``base_rev`` of the document ``slug``.
+
+    ``access_rev``: the document's rights its sender was allowed it under;
+    the store commits it only if they are still those (None: not checked).
+    """
 
     slug: str
     base_rev: int
     op: ot.Operation
     op_id: str
     session_id: str
+    access_rev: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

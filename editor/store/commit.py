@@ -6,7 +6,8 @@ Written once, as a plan (plan.py), for every database and driver:
    Under light load a batch holds one edit, made on the head. The edit is
    accepted in memory on the revision its author saw, and one prepared
    statement, in autocommit, moves the document from that revision to the
-   next only if it is still there (and writable, and the id is new to it)
+   next only if it is still there (and writable, under the rights the edit
+   was sent with, and the id is new to it)
    and stores the operation: one round trip, the row locked only while it
    runs. If the document had moved on, the same statement returns its head
    and the operations since, and a second attempt follows (ShareDB's
@@ -106,6 +107,8 @@ def _decide(log: DatabaseLog | None, edit: Edit, *, max_chars: int) -> Decision:
         return EditRejected.unknown_document(edit.slug)
     if log.read_only:
         return EditRejected.read_only()
+    if edit.access_rev is not None and log.access_rev is not None and edit.access_rev != log.access_rev:
+        return EditRejected.access_changed()
     try:
         return server.accept(log, edit, max_chars=max_chars)
     except EditRejected as rejected:
@@ -117,7 +120,12 @@ def _one_statement(edit: Edit, *, max_chars: int, clock: Callable[[], datetime])
     # First expected: the head the author saw (the revision it was made on,
     # the length it spans); then what the database said the head is.
     log = DatabaseLog(
-        document_id=0, slug=edit.slug, rev=edit.base_rev, length=ot.base_length(edit.op), read_only=False
+        document_id=0,
+        slug=edit.slug,
+        rev=edit.base_rev,
+        length=ot.base_length(edit.op),
+        read_only=False,
+        access_rev=edit.access_rev,
     )
     for attempt in range(ATTEMPTS):
         expected = (log.rev, log.length)
@@ -134,6 +142,7 @@ def _one_statement(edit: Edit, *, max_chars: int, clock: Callable[[], datetime])
                 length=log.length,
                 since=edit.base_rev,
                 now=clock(),
+                access_rev=edit.access_rev,
             )
         else:
             # Refused on the guessed head, which may be the guess's fault
@@ -145,10 +154,15 @@ def _one_statement(edit: Edit, *, max_chars: int, clock: Callable[[], datetime])
             return None  # the same id stored by another worker meanwhile, or values too large
         if not rows:
             return _decide(None, edit, max_chars=max_chars)
-        rev, length, read_only, moved, operations = rows[0]
+        rev, length, read_only, access_rev, moved, operations = rows[0]
         if moved:
             return decision
-        if isinstance(decision, Accepted) and (rev, length) == expected and not read_only:
+        if (
+            isinstance(decision, Accepted)
+            and (rev, length) == expected
+            and not read_only
+            and edit.access_rev in (None, access_rev)
+        ):
             # The head it expected, and yet it did not move: another edit
             # moved it while this one waited for the row (the statement's
             # snapshot is older), or the edit's id was used before.
@@ -159,6 +173,7 @@ def _one_statement(edit: Edit, *, max_chars: int, clock: Callable[[], datetime])
             rev=rev,
             length=length,
             read_only=bool(read_only),
+            access_rev=access_rev,
             loaded_after=edit.base_rev,
             loaded=[logged_operation(*operation) for operation in decoded(operations) or []],
         )

@@ -61,13 +61,28 @@ class Snapshot:
     read_only: bool
 
 
-def open_document(*, slug: str, resume_rev: int | None = None, pending_id: str | None = None) -> Opening:
-    """The document named ``slug`` (created if new), as a connection must first be told.
+@dataclass(frozen=True, slots=True)
+class NewDocument:
+    """Who a document created on opening belongs to, and what everyone else may do with it."""
+
+    owner_id: int | None = None
+    visibility: str = "public"
+
+
+def open_document(
+    *,
+    slug: str,
+    resume_rev: int | None = None,
+    pending_id: str | None = None,
+    new: NewDocument = NewDocument(),
+) -> Opening:
+    """The document named ``slug`` (created as ``new`` says if there is none), as a connection
+    must first be told.
 
     Read under the row lock, so that no edit commits between reading the
     text and looking for the pending edit: the answer matches the snapshot.
     """
-    return _run(_open, slug, resume_rev, pending_id)
+    return _run(_open, slug, resume_rev, pending_id, new)
 
 
 def snapshot(*, document_id: int) -> Snapshot:
@@ -93,6 +108,12 @@ def head(*, document_id: int) -> int:
 def set_read_only(*, document_ids: Iterable[int], read_only: bool) -> list[str]:
     """Switch documents to read-only (or back); returns the slugs that changed, to notify."""
     return _run(_set_read_only, sorted(document_ids), read_only)
+
+
+def bump_access_rev(*, document_ids: Iterable[int]) -> list[str]:
+    """Who may do what on these documents changed: grow their access_rev (so that edits sent
+    under the old rights do not commit); returns their slugs, to notify."""
+    return _run(_bump_access_rev, sorted(set(document_ids)))
 
 
 def recent_operations(*, document_id: int, limit: int) -> list[tuple[LoggedOperation, datetime]]:
@@ -149,11 +170,16 @@ def _missed(log: DatabaseLog, rows: Iterable[tuple], rev: int) -> list[LoggedOpe
     return server.catch_up(log, rev)
 
 
-def _open(dialect: sql.Dialect, slug: str, resume_rev: int | None, pending_id: str | None) -> Steps[Opening]:
+def _open(
+    dialect: sql.Dialect, slug: str, resume_rev: int | None, pending_id: str | None, new: NewDocument
+) -> Steps[Opening]:
     lock = sql.select_documents("slug", [slug], for_update=dialect.for_update)
     _, rows = yield [sql.BEGIN, lock]
     if not rows:  # a new document (in the same transaction: SQLite takes its write lock once)
-        _, rows = yield [sql.create_document(slug, now=timezone.now()), lock]
+        create = sql.create_document(
+            slug, now=timezone.now(), owner_id=new.owner_id, visibility=new.visibility
+        )
+        _, rows = yield [create, lock]
     log, stored_rev = DatabaseLog.from_row(rows[0]), rows[0][4]
     if resume_rev is not None and resume_rev <= log.rev:
         [operations] = yield [_catch_up(log.document_id, resume_rev)]
@@ -206,6 +232,16 @@ def _set_read_only(dialect: sql.Dialect, document_ids: list[int], read_only: boo
     changes = [sql.set_read_only([log.document_id for log in changing], read_only)] if changing else []
     yield [*changes, sql.COMMIT]
     return [log.slug for log in changing]
+
+
+def _bump_access_rev(dialect: sql.Dialect, document_ids: list[int]) -> Steps[list[str]]:
+    if not document_ids:
+        return []
+    # Locked in id order, as the committer locks them: never a cycle with a batch of edits.
+    _, rows = yield [sql.BEGIN, sql.select_documents("id", document_ids, for_update=dialect.for_update)]
+    found = [row[0] for row in rows]
+    yield [*([sql.bump_access_rev(found)] if found else []), sql.COMMIT]
+    return [row[1] for row in rows]
 
 
 def _recent_operations(

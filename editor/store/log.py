@@ -36,6 +36,7 @@ class DatabaseLog:
     """
 
     __slots__ = (
+        "access_rev",
         "document_id",
         "length",
         "loaded",
@@ -55,6 +56,7 @@ class DatabaseLog:
         rev: int,
         length: int,
         read_only: bool,
+        access_rev: int | None = None,
         loaded_after: int | None = None,
         loaded: list[LoggedOperation] | None = None,
     ) -> None:
@@ -63,6 +65,7 @@ class DatabaseLog:
         self.rev = rev
         self.length = length
         self.read_only = read_only
+        self.access_rev = access_rev  # who may do what, as of (grows with every change); None: unknown
         self.loaded_after = rev if loaded_after is None else loaded_after
         self.loaded = loaded or []
         self.stored_ids: set[str] = set()
@@ -71,8 +74,15 @@ class DatabaseLog:
     @classmethod
     def from_row(cls, row: tuple) -> DatabaseLog:
         """From a row of ``sql.select_documents``."""
-        document_id, slug, rev, length, _, read_only, _ = row
-        return cls(document_id=document_id, slug=slug, rev=rev, length=length, read_only=bool(read_only))
+        document_id, slug, rev, length, _, read_only, _, access_rev = row
+        return cls(
+            document_id=document_id,
+            slug=slug,
+            rev=rev,
+            length=length,
+            read_only=bool(read_only),
+            access_rev=access_rev,
+        )
 
     def operations_since(self, rev: int) -> list[LoggedOperation]:
         if rev < self.loaded_after:

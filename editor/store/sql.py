@@ -74,8 +74,9 @@ def select_documents(
 
     Every writer locks documents in id order, so two workers' transactions
     never wait for each other in a cycle. Each row: id, slug, rev, length,
-    snapshot_rev, read_only, and how many of ``op_ids`` the document has
-    stored (a resend, or a reused id, is then looked for only where one is).
+    snapshot_rev, read_only, how many of ``op_ids`` the document has
+    stored (a resend, or a reused id, is then looked for only where one is),
+    and access_rev.
     """
     stored = "0"
     if op_ids:
@@ -85,19 +86,21 @@ def select_documents(
         )
     lock = " FOR UPDATE" if for_update else ""
     return Statement(
-        f"SELECT d.id, d.slug, d.rev, d.length, d.snapshot_rev, d.read_only, {stored}"
+        f"SELECT d.id, d.slug, d.rev, d.length, d.snapshot_rev, d.read_only, {stored}, d.access_rev"
         f" FROM {DOCUMENTS} d WHERE d.{column} IN ({_placeholders(values)}) ORDER BY d.id{lock}",
         [*op_ids, *values],
     )
 
 
-def create_document(slug: str, *, now: datetime) -> Statement:
+def create_document(slug: str, *, now: datetime, owner_id: int | None, visibility: str) -> Statement:
     """An empty document named ``slug``, unless there is one already (then no id is spent)."""
     return Statement(
-        f"INSERT INTO {DOCUMENTS} (slug, text, rev, length, snapshot_rev, read_only, created_at, updated_at)"
-        f" SELECT %s, '', 0, 0, 0, false, %s, %s WHERE NOT EXISTS (SELECT 1 FROM {DOCUMENTS} WHERE slug = %s)"
+        f"INSERT INTO {DOCUMENTS} (slug, text, rev, length, snapshot_rev, read_only, owner_id, visibility,"
+        " access_rev, created_at, updated_at)"
+        f" SELECT %s, '', 0, 0, 0, false, %s, %s, 0, %s, %s"
+        f" WHERE NOT EXISTS (SELECT 1 FROM {DOCUMENTS} WHERE slug = %s)"
         " ON CONFLICT (slug) DO NOTHING",
-        [slug, now, now, slug],
+        [slug, owner_id, visibility, now, now, slug],
     )
 
 
@@ -130,6 +133,14 @@ def store_text(*, document_id: int, text: str, rev: int, drift: int, stored_rev:
         f"UPDATE {DOCUMENTS} SET text = %s, snapshot_rev = %s, length = length + %s"
         " WHERE id = %s AND snapshot_rev = %s RETURNING id",
         [text, rev, drift, document_id, stored_rev],
+    )
+
+
+def bump_access_rev(document_ids: Sequence[int]) -> Statement:
+    """Who may do what changed: edits sent under the old rights will not commit."""
+    return Statement(
+        f"UPDATE {DOCUMENTS} SET access_rev = access_rev + 1 WHERE id IN ({_placeholders(document_ids)})",
+        list(document_ids),
     )
 
 
@@ -210,7 +221,7 @@ def delete_operations_before(document_id: int, *, rev: int, young_since: datetim
 # not move, the operations since the edit's revision, as JSON; the statement
 # reads one snapshot, taken before it wrote.
 _HEAD = f"""
-SELECT d.rev, d.length, d.read_only, {{moved}},
+SELECT d.rev, d.length, d.read_only, d.access_rev, {{moved}},
     CASE WHEN {{moved}} THEN NULL ELSE (
         SELECT json_agg(json_build_array(o.rev, o.op, o.op_id, o.session_id) ORDER BY o.rev)
         FROM {OPERATIONS} o WHERE o.document_id = d.id AND o.rev > %s::bigint
@@ -221,12 +232,14 @@ FROM {DOCUMENTS} d {{join}} WHERE d.slug = %s
 _READ_HEAD = _HEAD.format(moved="false", join="")
 
 # Move the document from the expected revision and length to the new ones,
-# only if it is still there, writable, and has no operation with the edit's
+# only if it is still there, writable, under the rights the edit was sent
+# with (its access_rev, or any if none), and has no operation with the edit's
 # id (so that a reused id fails nothing), and only then store the operation.
 _MOVE_IF_AT = (
     f"WITH moved AS ("
     f" UPDATE {DOCUMENTS} d SET rev = %s::bigint, length = %s::bigint, updated_at = %s"
     " WHERE d.slug = %s AND d.rev = %s::bigint AND d.length = %s::bigint AND NOT d.read_only"
+    " AND (%s::bigint IS NULL OR d.access_rev = %s::bigint)"
     f" AND NOT EXISTS (SELECT 1 FROM {OPERATIONS} x WHERE x.document_id = d.id AND x.op_id = %s)"
     " RETURNING d.id"
     f"), stored AS ("
@@ -238,7 +251,8 @@ _MOVE_IF_AT = (
 
 def read_head(slug: str, *, since: int) -> Statement:
     """A document's head, and its operations after revision ``since``: one row
-    (rev, length, read_only, false, operations as JSON), none if there is no such document."""
+    (rev, length, read_only, access_rev, false, operations as JSON), none if there is no such
+    document."""
     return Statement(_READ_HEAD, [since, slug], prepare=True, refusable=True)
 
 
@@ -250,14 +264,15 @@ def move_if_at(
     length: int,
     since: int,
     now: datetime,
+    access_rev: int | None = None,
 ) -> Statement:
     """Move the document from the ``expected`` (rev, length) to the ``operation``'s revision and
-    ``length``, storing the operation, only if it is still at ``expected``; one row as
-    ``read_head``'s, its fourth column saying whether it moved."""
+    ``length``, storing the operation, only if it is still at ``expected`` (and ``access_rev``,
+    unless None); one row as ``read_head``'s, its fifth column saying whether it moved."""
     return Statement(
         _MOVE_IF_AT,
         [
-            *(operation.rev, length, now, slug, *expected, operation.op_id),
+            *(operation.rev, length, now, slug, *expected, access_rev, access_rev, operation.op_id),
             *(operation.rev, json.dumps(operation.op), operation.op_id, operation.session_id, now),
             *(since, slug),
         ],

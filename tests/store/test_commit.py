@@ -74,6 +74,24 @@ async def test_a_lone_edit_to_a_missing_or_read_only_document_is_refused(driver)
     assert await aread_document("locked") == (0, "ab")
 
 
+@pytest.mark.parametrize("batch", [False, True], ids=["lone", "batch"])
+async def test_an_edit_sent_under_rights_that_changed_since_is_refused_and_the_rest_commit(driver, batch):
+    """Lone (one statement on PostgreSQL) and in a batch (the locking way): the document's
+    access_rev is compared under the row it moves; None is not checked."""
+    await anew_document("doc")
+    await Document.objects.filter(slug="doc").aupdate(access_rev=7)
+    stale = Edit(slug="doc", base_rev=0, op=["x"], op_id="stale", session_id="s1", access_rev=6)
+    current = Edit(slug="doc", base_rev=0, op=["y"], op_id="current", session_id="s1", access_rev=7)
+    unchecked = Edit(slug="doc", base_rev=0, op=["z"], op_id="unchecked", session_id="s1")
+    if batch:
+        decisions = await commit.commit(driver, [stale, current, unchecked])
+    else:
+        decisions = [(await commit.commit(driver, [e]))[0] for e in (stale, current, unchecked)]
+    assert codes(decisions)[0] == "access-changed"
+    assert [d.operation.rev for d in decisions[1:]] == [1, 2]
+    assert (await aread_document("doc"))[0] == 2
+
+
 async def test_a_reused_id_is_refused_and_costs_its_batch_nothing(driver):
     await anew_document("doc")
     await commit.commit(driver, [edit("doc", ["a"], "a1")])
