@@ -7,8 +7,10 @@ from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
+from .access import grants
+from .access.rules import Visibility
 from .live import notify
-from .models import Document, EditingSession
+from .models import Document, EditingSession, Share, ShareLink
 from .store import documents
 
 RECENT_OPERATIONS = 50
@@ -48,17 +50,65 @@ class LiveSessionInline(admin.TabularInline):
         return False
 
 
+class ShareInline(admin.TabularInline):
+    """The people the owner shared the document with; a change reaches their open pages at once."""
+
+    model = Share
+    fields = ["user", "role", "created_at"]
+    readonly_fields = ["created_at"]
+    raw_id_fields = ["user"]
+    extra = 0
+
+
+class ShareLinkInline(admin.TabularInline):
+    """The document's links. Made on its sharing page (the token is shown once, there); revoked
+    with the action on the links' own list."""
+
+    model = ShareLink
+    fields = ["role", "hint", "created_by", "created_at", "revoked_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
-    list_display = ["slug", "size", "rev", "people_now", "read_only", "updated_at"]
-    list_filter = ["read_only"]
-    search_fields = ["slug"]
+    list_display = ["slug", "owner", "visibility", "size", "rev", "people_now", "read_only", "updated_at"]
+    list_filter = ["visibility", "read_only"]
+    list_select_related = ["owner"]
+    search_fields = ["slug", "owner__username"]
     # The text only changes through operations, so that every open tab
     # follows; editing it here would fork the document from its history.
+    # Owner and visibility are saved alone (save_model), and take effect live.
     readonly_fields = ["current_text", "rev", "read_only", "created_at", "updated_at", "recent_operations"]
-    fields = ["slug", "current_text", "rev", "read_only", "created_at", "updated_at", "recent_operations"]
-    inlines = [LiveSessionInline]
+    fields = [
+        "slug",
+        "owner",
+        "visibility",
+        "current_text",
+        "rev",
+        "read_only",
+        "created_at",
+        "updated_at",
+        "recent_operations",
+    ]
+    raw_id_fields = ["owner"]
+    inlines = [ShareInline, ShareLinkInline, LiveSessionInline]
     actions = ["make_read_only", "make_writable"]
+
+    def save_model(self, request, obj: Document, form, change: bool) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+        elif {"owner", "visibility"} & set(form.changed_data):
+            # Not obj.save(): that would write back the revision and length
+            # read with the form, over the edits committed since.
+            grants.set_document_rights(
+                document_id=obj.pk, visibility=Visibility(obj.visibility), owner_id=obj.owner_id
+            )
 
     def get_queryset(self, request: HttpRequest):
         return (
@@ -116,7 +166,7 @@ class DocumentAdmin(admin.ModelAdmin):
         slugs = documents.set_read_only(
             document_ids=queryset.values_list("pk", flat=True), read_only=read_only
         )
-        notify.documents_mode_changed(slugs, read_only)
+        notify.documents_access_changed(slugs)
         state = "read-only" if read_only else "writable"
         self.message_user(request, f"{len(slugs)} document(s) made {state}.", messages.SUCCESS)
 
@@ -189,3 +239,36 @@ class EditingSessionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(ShareLink)
+class ShareLinkAdmin(admin.ModelAdmin):
+    list_display = ["hint", "document", "role", "created_by", "created_at", "revoked_at"]
+    list_filter = ["role", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["document", "created_by"]
+    search_fields = ["document__slug", "hint", "created_by__username"]
+    fields = ["document", "role", "hint", "created_by", "created_at", "revoked_at"]
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    @admin.action(description="Revoke (their holders lose the link's role at once)", permissions=["change"])
+    def revoke(self, request, queryset):
+        links = list(queryset.filter(revoked_at=None))
+        for link in links:
+            grants.revoke_link(link)
+        self.message_user(request, f"Revoked {len(links)} link(s).", messages.SUCCESS)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a link is made on the document's sharing page, which shows its token once
+
+
+@admin.register(Share)
+class ShareAdmin(admin.ModelAdmin):
+    """Every share, to find and remove a user's access across documents; each change reaches
+    their open pages at once (access/signals.py), deletions from this list included."""
+
+    list_display = ["document", "user", "role", "created_at"]
+    list_filter = ["role"]
+    list_select_related = ["document", "user"]
+    search_fields = ["document__slug", "user__username"]
+    raw_id_fields = ["document", "user"]

@@ -9,6 +9,8 @@ class EditorConfig(AppConfig):
     def ready(self) -> None:
         # The live layer writes the sessions table through the face's services.
         from . import services
+        from .access import signals
         from .live import worker
 
         worker.configure(records=services.session_records)
+        signals.connect()

@@ -12,6 +12,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from . import selectors, services
+from .access import grants
+from .access.rules import Access, Role
 from .live import worker
 from .live.limits import ConnectionLimits, Refusal
 from .live.sockets import ClientSocket
@@ -26,6 +28,10 @@ logger = logging.getLogger(__name__)
 
 # A rename is a database write and a broadcast to everyone: at most one a second.
 RENAME_INTERVAL = 1.0
+
+# An edit refused because the rights changed after it was sent is tried again
+# under the new ones; more changes than this while it waits are unlikely.
+ACCESS_RETRIES = 3
 
 # The limit (live/limits.py) each kind of frame counts against, besides every frame's.
 LIMIT_OF = {
@@ -42,6 +48,10 @@ def _header(scope: dict, name: bytes) -> str:
         if key == name:
             return value.decode("latin-1")
     return ""
+
+
+def _sentence(reason: str) -> str:
+    return reason[:1].upper() + reason[1:] + "."
 
 
 def _op_id_of(text: str | None, data: bytes | None) -> str | None:
@@ -62,6 +72,11 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     acknowledged here. Presence (who is here, where their caret is) lives in
     the consumers, not the database; the hub coalesces it. Every frame to
     the client goes through ``self.socket`` (live/sockets.py).
+
+    What the connection may do (``self.access``, access/rules.py) is checked
+    on every frame; edits are checked again by their commit, against the
+    rights in the database. A change of rights reaches it through the hub
+    (``access_changed``) from whichever process made it.
     """
 
     # No channel of its own: everything reaches a connection through the hub.
@@ -70,6 +85,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     joined = False  # counted and in the hub, until _leave()
     counted_as: str | None = None  # the key of ConnectionCounts this connection is counted under
     closing = False
+    access: Access | None = None  # once read, on connecting
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -103,6 +119,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         self.caret_rev: int | None = None
         self._person_seq = 0
         self._renamed_at = 0.0
+        self._access_changes = 0  # how many changes of rights the hub told of
+        self._access_follower: asyncio.Task | None = None
         # Broadcasts that arrive before the first frame is sent wait here:
         # the protocol's first frame is the snapshot (or the resume).
         self._held: list[EncodedFrame] | None = []
@@ -148,6 +166,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     async def _start(self, query: protocol.ConnectQuery) -> None:
         """Record the session and send the first frame (snapshot or resume), then what was held."""
+        self.link_ids = await in_thread_pool(grants.session_link_ids)(self.scope.get("session"))
+        changes_before = self._access_changes
         start = await in_thread_pool(services.session_connect)(
             slug=self.slug,
             session_id=self.session_id,
@@ -158,10 +178,20 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             worker=settings.WORKER_ID,
             resume_rev=query.rev,
             pending_id=query.pending,
+            link_ids=self.link_ids,
         )
-        opening = start.opening
+        if not start.access.can_view:
+            logger.warning(
+                "refused doc=%s client=%s: %s", self.slug, self.client_address, start.access.reason
+            )
+            await self._close(
+                protocol.error_frame("forbidden", _sentence(start.access.reason)), protocol.CLOSE_FORBIDDEN
+            )
+            await self._leave()
+            return
+        opening, self.access = start.opening, start.access
         self.document_id = opening.document_id
-        welcome = self._welcome(people=start.people, read_only=opening.read_only)
+        welcome = self._welcome(people=start.people)
         if opening.missed is None:
             frame = protocol.snapshot_frame(
                 rev=opening.rev,
@@ -182,6 +212,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         hub = self.worker.hub
         hub.presence_changed(self.slug, self.session_id, self.person_frame())
         await hub.ask_who_is_here(self.slug, self)
+        if self._access_changes != changes_before:
+            self.access_changed()  # while connecting: maybe after the rights were read
 
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes; a killed worker never gets here (see live/liveness.py)."""
@@ -192,6 +224,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if not self.joined:
             return
         self.joined, self.closing = False, True
+        if self._access_follower is not None:
+            self._access_follower.cancel()
         # First, so that this worker stops vouching for the session even if
         # leaving the hub fails (Redis down): expiry then closes it.
         self.worker.liveness.discard(self)
@@ -228,6 +262,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if refusal := self.limits.check(LIMIT_OF[type(request)]):
             await self._refuse(refusal, getattr(request, "op_id", None))
             return
+        if self.access is None or not self.access.can_view:
+            return  # not started yet (Channels sends nothing before connect ends), or closing
         try:
             match request:
                 case protocol.OpRequest():
@@ -279,18 +315,32 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         await self.socket.close(code)
 
     async def _receive_op(self, request: protocol.OpRequest) -> None:
-        edit = Edit(
-            slug=self.slug,
-            base_rev=request.rev,
-            op=request.op,
-            op_id=request.op_id,
-            session_id=self.session_id,
-        )
-        try:
-            accepted = await self.worker.committer.submit(edit)  # committed, and broadcast to the others
-        except EditRejected as error:
-            await self.socket.send(protocol.error_frame(error.code, error.message, request.op_id))
-            return
+        for _ in range(ACCESS_RETRIES):
+            if not self.access.can_edit:
+                await self.socket.send(
+                    protocol.error_frame("read-only", self._why_read_only(), request.op_id)
+                )
+                return
+            edit = Edit(
+                slug=self.slug,
+                base_rev=request.rev,
+                op=request.op,
+                op_id=request.op_id,
+                session_id=self.session_id,
+                access_rev=self.access.rev,
+            )
+            try:
+                accepted = await self.worker.committer.submit(edit)  # committed, and broadcast to the others
+                break
+            except EditRejected as error:
+                if error.code != EditRejected.access_changed().code:
+                    await self.socket.send(protocol.error_frame(error.code, error.message, request.op_id))
+                    return
+            await self._follow_access_now()
+            if self.closing:
+                return
+        else:
+            raise RuntimeError(f"the rights on {self.slug} kept changing under edit {request.op_id}")
         await self.socket.send(protocol.ack_frame(rev=accepted.operation.rev, op_id=request.op_id))
         if not accepted.duplicate:
             self.ops_sent += 1
@@ -320,7 +370,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             return
         snapshot = await in_thread_pool(documents.snapshot)(document_id=document_id)
         people = await in_thread_pool(selectors.document_people_count)(document_id=document_id)
-        welcome = self._welcome(people=people, read_only=snapshot.read_only)
+        welcome = self._welcome(people=people)
         await self.socket.send(protocol.snapshot_frame(rev=snapshot.rev, text=snapshot.text, welcome=welcome))
 
     async def _receive_ping(self) -> None:
@@ -334,10 +384,66 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             )
             await self.socket.send(frame)
 
-    def _welcome(self, *, people: int, read_only: bool) -> protocol.Welcome:
+    def _welcome(self, *, people: int) -> protocol.Welcome:
         return protocol.Welcome(
-            session=self.session_id, name=self.name, color=self.color, people=people, read_only=read_only
+            session=self.session_id, name=self.name, color=self.color, people=people, mode=self._mode()
         )
+
+    def _mode(self) -> protocol.Mode:
+        return protocol.Mode(role=self.access.role.value_name, locked=self.access.locked)
+
+    def _why_read_only(self) -> str:
+        if self.access.role < Role.EDITOR:
+            return "you can view this document, not edit it"
+        return EditRejected.read_only().message
+
+    # Rights: read again whenever the hub says they changed.
+
+    def access_changed(self) -> None:
+        """Who may do what changed (live/hub.py): read this connection's rights again, soon.
+
+        Changes that arrive while a read is under way are followed by one
+        more read, so the last read always starts after the last change.
+        """
+        self._access_changes += 1
+        if self.access is None or self.closing:
+            return  # connecting: _start reads them again if needed
+        if self._access_follower is None or self._access_follower.done():
+            self._access_follower = asyncio.get_running_loop().create_task(self._follow_access())
+
+    async def _follow_access_now(self) -> None:
+        """Read the rights again now, and wait until they are applied."""
+        self._access_changes += 1
+        if self._access_follower is None or self._access_follower.done():
+            self._access_follower = asyncio.get_running_loop().create_task(self._follow_access())
+        await asyncio.shield(self._access_follower)
+
+    async def _follow_access(self) -> None:
+        applied = -1
+        while applied != self._access_changes and not self.closing:
+            applied = self._access_changes
+            try:
+                access = await in_thread_pool(grants.access_for)(
+                    document_id=self.document_id, user_id=self.user_id, link_ids=self.link_ids
+                )
+            except Exception:
+                # The database is away: keep the rights known (edits are checked
+                # again at their commit anyway) and try once the next change comes.
+                logger.exception("could not read the rights of session %s", self.session_id)
+                return
+            await self._apply_access(access)
+
+    async def _apply_access(self, access: Access) -> None:
+        before, self.access = self.access, access
+        if not access.can_view:
+            logger.info("closing session %s on %s: %s", self.session_id, self.slug, access.reason)
+            message = f"You no longer have access to this document: {access.reason}."
+            await self._close(protocol.error_frame("forbidden", message), protocol.CLOSE_FORBIDDEN)
+            return
+        if (access.role, access.locked) != (before.role, before.locked):
+            await self.deliver(EncodedFrame(protocol.mode_frame(self._mode())))
+        if access.role != before.role:
+            self.worker.hub.presence_changed(self.slug, self.session_id, self.person_frame())
 
     def _log(self, event: str, people: int) -> None:
         logger.info(
@@ -366,6 +472,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             caret=self.caret,
             rev=self.caret_rev,
             signed_in=self.user_id is not None,
+            role=self.access.role.value_name if self.access is not None else "viewer",
         )
 
     async def deliver(self, frame: EncodedFrame) -> None:

@@ -16,6 +16,8 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from . import selectors
+from .access import grants
+from .access.rules import Access
 from .live.liveness import ClosedSession, SessionRecords
 from .models import EditingSession
 from .store import documents
@@ -23,10 +25,12 @@ from .store import documents
 
 @dataclass(frozen=True, slots=True)
 class SessionStart:
-    """What a new connection is told first: the document as it was opened, and who is on it."""
+    """What a new connection is told first: the document as it was opened, who is on it, and what
+    this connection may do (with no right to see it, no session was recorded)."""
 
     opening: documents.Opening
     people: int
+    access: Access
 
 
 def session_connect(
@@ -40,13 +44,23 @@ def session_connect(
     worker: str,
     resume_rev: int | None,
     pending_id: str | None,
+    link_ids: list[int],
 ) -> SessionStart:
-    """Record a new connection and read what it must be sent first.
+    """Record a new connection and read what it must be sent first, if it may see the document.
 
     Called after the consumer joined the document's group, so any edit
-    committed after the read below also reaches the client as a broadcast.
+    committed after the read below also reaches the client as a broadcast,
+    and any change of rights after the rights are read is heard.
     """
-    opening = documents.open_document(slug=slug, resume_rev=resume_rev, pending_id=pending_id)
+    opening = documents.open_document(
+        slug=slug,
+        resume_rev=resume_rev,
+        pending_id=pending_id,
+        new=grants.new_document(slug=slug, user_id=user_id),
+    )
+    access = grants.access_for(document_id=opening.document_id, user_id=user_id, link_ids=link_ids)
+    if not access.can_view:
+        return SessionStart(opening, 0, access)
     EditingSession.objects.create(
         document_id=opening.document_id,
         session_id=session_id,
@@ -56,7 +70,7 @@ def session_connect(
         user_agent=user_agent[:512],
         worker=worker,
     )
-    return SessionStart(opening, selectors.document_people_count(document_id=opening.document_id))
+    return SessionStart(opening, selectors.document_people_count(document_id=opening.document_id), access)
 
 
 def session_rename(*, session_id: str, display_name: str) -> None:

@@ -1,12 +1,15 @@
 from django.urls import path, re_path
 
 from . import views
+from .sharing import open_link, share_page
 
 app_name = "editor"
 
 urlpatterns = [
     path("", views.document_page, {"slug": views.DEFAULT_DOCUMENT}, name="home"),
     re_path(r"^d/(?P<slug>[A-Za-z0-9_-]{1,64})/$", views.document_page, name="document"),
+    re_path(r"^d/(?P<slug>[A-Za-z0-9_-]{1,64})/share/$", share_page, name="share"),
+    re_path(r"^links/(?P<token>[A-Za-z0-9_-]{1,64})/$", open_link, name="link"),
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon, name="favicon"),
 ]

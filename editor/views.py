@@ -4,11 +4,22 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-DEFAULT_DOCUMENT = "default"
+from .access import grants
+
+DEFAULT_DOCUMENT = grants.DEFAULT_DOCUMENT
 
 
 def document_page(request: HttpRequest, slug: str) -> HttpResponse:
-    """The editor for one document; the text itself arrives over the WebSocket."""
+    """The editor for one document; the text itself arrives over the WebSocket (which checks the
+    rights again, on every frame)."""
+    access = grants.page_access(
+        slug=slug,
+        user_id=request.user.pk if request.user.is_authenticated else None,
+        link_ids=grants.session_link_ids(request.session),
+    )
+    if not access.can_view:
+        context = {"slug": slug, "reason": access.reason, "signed_in": request.user.is_authenticated}
+        return render(request, "editor/forbidden.html", context, status=403)
     config = {
         "slug": slug,
         "socketPath": f"/ws/docs/{slug}/",
@@ -17,7 +28,8 @@ def document_page(request: HttpRequest, slug: str) -> HttpResponse:
         # Signed-in people appear under their user name and cannot rename.
         "user": request.user.get_username() if request.user.is_authenticated else None,
     }
-    return render(request, "editor/document.html", {"slug": slug, "editor_config": config})
+    context = {"slug": slug, "editor_config": config, "can_manage": access.can_manage}
+    return render(request, "editor/document.html", context)
 
 
 # A caret in the page's "live" green. Served from this origin, since the CSP refuses

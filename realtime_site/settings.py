@@ -270,6 +270,16 @@ EDITOR_MAX_CATCH_UP_OPS = env_limit("EDITOR_MAX_CATCH_UP_OPS", 500)
 EDITOR_OPLOG_RETAIN = env_int("EDITOR_OPLOG_RETAIN", 1000)
 EDITOR_OPLOG_RETAIN_SECONDS = env_int("EDITOR_OPLOG_RETAIN_SECONDS", 3600)
 
+# What everyone may do with a document a signed-in person creates by opening it
+# (they own it and can change it): public, view-only or private. Documents created
+# by someone not signed in, and the default one at /, are public (docs/security.md).
+EDITOR_NEW_DOCUMENT_VISIBILITY = os.environ.get("EDITOR_NEW_DOCUMENT_VISIBILITY", "private")
+if EDITOR_NEW_DOCUMENT_VISIBILITY not in ("public", "view-only", "private"):
+    raise ImproperlyConfigured(
+        "EDITOR_NEW_DOCUMENT_VISIBILITY must be public, view-only or private, "
+        f"not {EDITOR_NEW_DOCUMENT_VISIBILITY!r}"
+    )
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

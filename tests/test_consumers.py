@@ -23,6 +23,8 @@ async def test_first_frame_is_a_snapshot_of_the_document():
         "color": first["color"],
         "people": 1,
         "read_only": False,
+        "role": "editor",
+        "locked": False,
     }
     assert len(first["session"]) == 12
     await tab.close()

@@ -234,7 +234,7 @@ def page_parts(html: str) -> tuple[dict, dict]:
 
 
 @pytest.mark.parametrize(("max_chars", "max_bytes"), [(10, 2000), (1_000_000, 262_144), (2**31 - 1, 1)])
-def test_the_page_announces_exactly_the_configured_limits(client, settings, max_chars, max_bytes):
+def test_the_page_announces_exactly_the_configured_limits(client, db, settings, max_chars, max_bytes):
     """maxDocumentChars and maxFrameBytes are the settings themselves, as JSON integers."""
     settings.EDITOR_MAX_DOCUMENT_CHARS = max_chars
     settings.EDITOR_MAX_FRAME_BYTES = max_bytes
@@ -244,7 +244,7 @@ def test_the_page_announces_exactly_the_configured_limits(client, settings, max_
     assert type(config["maxFrameBytes"]) is int
 
 
-def test_the_name_field_holds_at_most_the_servers_name_length(client):
+def test_the_name_field_holds_at_most_the_servers_name_length(client, db):
     """The page's maxlength is names.MAX_NAME_LENGTH (it counts UTF-16 units, the server code points)."""
     _, name_input = page_parts(client.get("/d/limits/").content.decode())
     assert name_input["maxlength"] == str(names.MAX_NAME_LENGTH) == "40"
@@ -254,7 +254,9 @@ PRINT_LIMITS = """
 import django, json
 django.setup()
 from django.conf import settings
+from django.core.management import call_command
 from django.test import Client
+call_command("migrate", verbosity=0)  # the page reads the document's rights
 response = Client().get("/d/limits/", HTTP_HOST="localhost")
 print(json.dumps({
     "status": response.status_code,
@@ -268,7 +270,9 @@ CONFIG_NAMES = ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "EDITOR_MAX_DOCUMENT_CHA
 def run_settings(script: str, **env: str) -> subprocess.CompletedProcess:
     """``script`` in a fresh interpreter whose environment sets exactly ``env`` of the configuration."""
     environment = {k: v for k, v in os.environ.items() if k not in CONFIG_NAMES}
-    environment.update(DJANGO_SETTINGS_MODULE="realtime_site.settings", **env)
+    environment.update(
+        DJANGO_SETTINGS_MODULE="realtime_site.settings", DATABASE_URL="sqlite://:memory:", **env
+    )
     return subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, env=environment, capture_output=True, text=True
     )

@@ -6,6 +6,7 @@ loses nothing.
 """
 
 import asyncio
+import contextlib
 import random
 import re
 
@@ -204,3 +205,76 @@ async def test_a_killed_workers_sessions_are_closed_within_the_promised_time(sta
     for tab in victims:
         await tab.drop()
     await witness.close()
+
+
+def make_shared_document(slug: str):
+    """A private document shared with ``reader`` as editor, whose password a worker checks."""
+    from django.contrib.auth.hashers import make_password
+    from django.contrib.auth.models import User
+
+    from editor.access import grants
+    from editor.access.rules import Role, Visibility
+    from editor.models import Document
+
+    owner = User.objects.create(username="owner")
+    reader = User.objects.create(
+        username="reader", password=make_password(OPERATOR_PASSWORD, hasher="pbkdf2_sha256")
+    )
+    document = Document.objects.create(slug=slug, owner=owner, visibility=Visibility.PRIVATE.value)
+    return grants.share(document=document, user=reader, role=Role.EDITOR).pk
+
+
+async def test_a_share_removed_in_the_admin_on_one_worker_closes_the_socket_on_the_other_within_a_second(
+    two_workers,
+):
+    import json
+    import time
+
+    import websockets
+
+    worker_a, worker_b = two_workers
+    await sync_to_async(create_operator)()
+    share_pk = await sync_to_async(make_shared_document)("shared")
+    reader = AdminBrowser(worker_a.http_url)  # signs in through the site's own page, on A
+    await asyncio.to_thread(reader.get, "/accounts/login/")
+    await asyncio.to_thread(
+        reader.post, "/accounts/login/", {"username": "reader", "password": OPERATOR_PASSWORD}
+    )
+    session = next(cookie.value for cookie in reader.cookies if cookie.name == "sessionid")
+    socket = await websockets.connect(
+        f"{worker_a.ws_url}/ws/docs/shared/",
+        origin=worker_a.http_url,
+        additional_headers={"Cookie": f"sessionid={session}"},
+    )
+    first = json.loads(await socket.recv())
+    assert (first["type"], first["role"]) == ("snapshot", "editor")
+
+    admin = AdminBrowser(worker_b.http_url)
+    await asyncio.to_thread(admin.log_in, "operator", OPERATOR_PASSWORD)
+    asked = time.monotonic()
+    await asyncio.to_thread(
+        admin.post,
+        "/admin/editor/share/",
+        {"action": "delete_selected", "_selected_action": share_pk, "post": "yes"},
+    )
+    frames = []
+    with contextlib.suppress(websockets.ConnectionClosed):
+        async with asyncio.timeout(5):
+            async for message in socket:
+                frames.append(json.loads(message))
+    closed_after = time.monotonic() - asked
+    print(f"share removed on B -> socket on A closed after {closed_after * 1000:.0f} ms")
+    forbidden = [f for f in frames if f["type"] == "error"]
+    assert [f["code"] for f in forbidden] == ["forbidden"]
+    assert socket.protocol.close_rcvd.code == 4403
+    assert closed_after < 1.0
+    # And it cannot come back.
+    again = await websockets.connect(
+        f"{worker_a.ws_url}/ws/docs/shared/",
+        origin=worker_a.http_url,
+        additional_headers={"Cookie": f"sessionid={session}"},
+    )
+    assert json.loads(await again.recv())["code"] == "forbidden"
+    with contextlib.suppress(websockets.ConnectionClosed):
+        await again.recv()
+    assert again.protocol.close_rcvd.code == 4403

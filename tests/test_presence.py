@@ -40,6 +40,7 @@ async def test_people_see_each_other_join_with_name_and_colour():
         "caret": None,
         "rev": None,
         "signed_in": False,
+        "role": "editor",
     }
     # The newcomer learns who was already there, from each of them.
     already_there = await next_person(bob, alice_first["session"])
@@ -163,8 +164,13 @@ async def test_a_read_only_document_refuses_edits_and_open_pages_are_told():
     assert first["read_only"] is False
     document = await Document.objects.aget(slug="doc")
     slugs = await sync_to_async(documents.set_read_only)(document_ids=[document.pk], read_only=True)
-    await notify.mode_changed(slugs, True)
-    assert await tab.receive_type("mode") == {"type": "mode", "read_only": True}
+    await notify.access_changed(slugs)
+    assert await tab.receive_type("mode") == {
+        "type": "mode",
+        "read_only": True,
+        "role": "editor",
+        "locked": True,
+    }
     await tab.send({"type": "op", "rev": 0, "op": ["x"], "id": "ro1"})
     error = await tab.receive_type("error")
     assert (error["code"], error["id"]) == ("read-only", "ro1")
@@ -200,9 +206,15 @@ async def test_edits_sent_are_counted_in_the_session():
 async def test_tabs_connecting_at_once_all_hear_the_document():
     """The first connections of a process start its hub together: one channel, joined to the group."""
     tabs = await asyncio.gather(*(open_tab() for _ in range(8)))
-    await notify.mode_changed(["doc"], True)
+    await Document.objects.filter(slug="doc").aupdate(read_only=True)
+    await notify.access_changed(["doc"])
     for tab, _ in tabs:
-        assert await tab.receive_type("mode") == {"type": "mode", "read_only": True}
+        assert await tab.receive_type("mode") == {
+            "type": "mode",
+            "read_only": True,
+            "role": "editor",
+            "locked": True,
+        }
     for tab, _ in tabs:
         await tab.close()
 

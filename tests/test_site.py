@@ -11,7 +11,7 @@ from editor.models import Document, EditingSession, Operation
 from tests.documents import new_document
 
 
-def test_home_renders_the_editor_for_the_default_document(client):
+def test_home_renders_the_editor_for_the_default_document(client, db):
     response = client.get("/")
     assert response.status_code == 200
     html = response.content.decode()
@@ -25,7 +25,7 @@ def test_home_renders_the_editor_for_the_default_document(client):
 
 
 @pytest.mark.parametrize("slug", ["notes", "Meeting_2026-11-25", "x" * 64])
-def test_a_named_document_has_its_own_page(client, slug):
+def test_a_named_document_has_its_own_page(client, db, slug):
     response = client.get(f"/d/{slug}/")
     assert response.status_code == 200
     assert f'"socketPath": "/ws/docs/{slug}/"' in response.content.decode()
@@ -51,7 +51,7 @@ def test_the_pages_own_static_files_are_served(client, name):
     assert response["Content-Type"].startswith("text/javascript" if name.endswith(".js") else "text/css")
 
 
-def test_the_page_runs_no_inline_script_style_or_handler(client):
+def test_the_page_runs_no_inline_script_style_or_handler(client, db):
     """Its Content-Security-Policy refuses them (docs/security.md); the JSON config is data, not run."""
     html = client.get("/").content.decode()
     scripts = re.findall(r"<script\b[^>]*>", html)
@@ -116,16 +116,14 @@ def test_admin_makes_documents_read_only_and_back_and_tells_open_pages(
     admin_client, documents_and_sessions, monkeypatch
 ):
     told = []
-    monkeypatch.setattr(
-        notify, "documents_mode_changed", lambda slugs, flag: told.append((list(slugs), flag))
-    )
+    monkeypatch.setattr(notify, "documents_access_changed", lambda slugs: told.append(list(slugs)))
     data = {"action": "make_read_only", "_selected_action": [documents_and_sessions.pk]}
     assert admin_client.post("/admin/editor/document/", data).status_code == 302
     assert Document.objects.get(slug="notes").read_only is True
     data["action"] = "make_writable"
     admin_client.post("/admin/editor/document/", data)
     assert Document.objects.get(slug="notes").read_only is False
-    assert told == [(["notes"], True), (["notes"], False)]
+    assert told == [["notes"], ["notes"]]
 
 
 def test_admin_disconnects_live_sessions_with_a_reason(admin_client, documents_and_sessions, monkeypatch):
@@ -195,7 +193,7 @@ def viewer(client, db):
 
 def test_view_only_staff_cannot_run_the_operator_actions(viewer, documents_and_sessions, monkeypatch):
     told = []
-    monkeypatch.setattr(notify, "documents_mode_changed", lambda *args: told.append(args))
+    monkeypatch.setattr(notify, "documents_access_changed", lambda *args: told.append(args))
     monkeypatch.setattr(notify, "sessions_disconnect", lambda *args: told.append(args))
     assert viewer.get("/admin/editor/document/").status_code == 200
     assert "make_read_only" not in viewer.get("/admin/editor/document/").content.decode()

@@ -53,6 +53,9 @@ class Member(Protocol):
     async def kick(self, reason: str) -> None:
         """Called when an operator disconnects this session."""
 
+    def access_changed(self) -> None:
+        """Called when who may do what on the document changed; reads its rights again, later."""
+
     def person_frame(self) -> str:
         """Who this connection is and where its caret is, as a ``person`` frame."""
 
@@ -233,6 +236,10 @@ class Hub:
             await self.layer.send(message["reply_to"], answer)
         except Exception:
             logger.exception("could not reach %s", message["reply_to"])
+
+    async def hub_access(self, message: messages.Message) -> None:
+        for member in list(self.rooms.get(message["slug"], {}).values()):
+            member.access_changed()
 
     async def hub_kick(self, message: messages.Message) -> None:
         member = self.rooms.get(message["slug"], {}).get(message["session"])

@@ -3,7 +3,7 @@
 A message's ``type`` names the method that handles it, as in Channels
 (``hub.ops`` is handled by ``Hub.hub_ops``), and each type has one
 constructor here, named the same, used by whoever sends it: the hub
-(edits, presence, who-is-here) and notify.py (admin actions, expiry).
+(edits, presence, who-is-here) and notify.py (admin actions, expiry, rights).
 Every message carries the document's ``slug``;
 ``origin``, where present, is the sending process's hub channel, so that a
 hub skips its own broadcasts (its local members had them already).
@@ -41,3 +41,8 @@ def hub_query(slug: str, *, session: str, reply_to: str, origin: str) -> Message
 def hub_kick(slug: str, *, session: str, reason: str) -> Message:
     """An operator disconnects ``session``, on whichever process holds it."""
     return {"type": "hub.kick", "slug": slug, "session": session, "reason": reason}
+
+
+def hub_access(slug: str) -> Message:
+    """Who may do what on the document changed: every connection to it reads its rights again."""
+    return {"type": "hub.access", "slug": slug}

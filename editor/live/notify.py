@@ -40,9 +40,9 @@ async def people_left(departures: Iterable[tuple[str, str]]) -> None:
     await _send(messages.hub_frames(slug, protocol.batch_frame(frames)) for slug, frames in by_slug.items())
 
 
-async def mode_changed(slugs: Iterable[str], read_only: bool) -> None:
-    frame = protocol.mode_frame(read_only=read_only)
-    await _send(messages.hub_frames(slug, frame) for slug in slugs)
+async def access_changed(slugs: Iterable[str]) -> None:
+    """Rights or an operator's lock changed: each connection reads what it may do, and is told."""
+    await _send(messages.hub_access(slug) for slug in slugs)
 
 
 async def disconnect(sessions: Iterable[tuple[str, str]], reason: str) -> None:
@@ -50,8 +50,8 @@ async def disconnect(sessions: Iterable[tuple[str, str]], reason: str) -> None:
     await _send(messages.hub_kick(slug, session=session_id, reason=reason) for slug, session_id in sessions)
 
 
-def documents_mode_changed(slugs: Iterable[str], read_only: bool) -> None:
-    async_to_sync(mode_changed)(list(slugs), read_only)
+def documents_access_changed(slugs: Iterable[str]) -> None:
+    async_to_sync(access_changed)(list(slugs))
 
 
 def sessions_disconnect(sessions: Iterable[tuple[str, str]], reason: str) -> None:

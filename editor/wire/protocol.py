@@ -30,6 +30,7 @@ CLOSE_INVALID_DATA = 1007  # a text frame that is not UTF-8 (the socket layer's)
 # RFC 6455 leaves 4000-4999 to applications. The browser does not reconnect
 # after either.
 CLOSE_DISCONNECTED = 4001  # an operator disconnected the session
+CLOSE_FORBIDDEN = 4403  # no right to this document (never had, or lost it: ``forbidden`` says why)
 CLOSE_UNKNOWN_ENDPOINT = 4404  # a path under /ws/ that is not a document's
 # A bound on the work one edit can cause on the server (see ot.server.rebase).
 MAX_OP_COMPONENTS = 1000
@@ -196,6 +197,22 @@ def encode(frame: dict[str, Any]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Mode:
+    """What this connection may do: ``role`` (viewer, editor, owner), and whether an operator
+    ``locked`` the document; ``read_only``: it may not edit, for either reason."""
+
+    role: str
+    locked: bool
+
+    @property
+    def read_only(self) -> bool:
+        return self.locked or self.role == "viewer"
+
+    def fields(self) -> dict[str, Any]:
+        return {"read_only": self.read_only, "role": self.role, "locked": self.locked}
+
+
+@dataclass(frozen=True, slots=True)
 class Welcome:
     """What the first frame tells a connection about itself and the document."""
 
@@ -203,7 +220,7 @@ class Welcome:
     name: str
     color: str
     people: int
-    read_only: bool
+    mode: Mode
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -211,7 +228,7 @@ class Welcome:
             "name": self.name,
             "color": self.color,
             "people": self.people,
-            "read_only": self.read_only,
+            **self.mode.fields(),
         }
 
 
@@ -239,6 +256,7 @@ def person_frame(
     caret: tuple[int, int] | None,
     rev: int | None,
     signed_in: bool = False,
+    role: str = "editor",
 ) -> str:
     """Someone on the document: who, and their selection on revision ``rev`` (if known).
 
@@ -255,6 +273,7 @@ def person_frame(
             "caret": list(caret) if caret is not None else None,
             "rev": rev,
             "signed_in": signed_in,
+            "role": role,
         }
     )
 
@@ -268,8 +287,9 @@ def leave_frame(*, session: str) -> str:
     return encode({"type": "leave", "session": session})
 
 
-def mode_frame(*, read_only: bool) -> str:
-    return encode({"type": "mode", "read_only": read_only})
+def mode_frame(mode: Mode) -> str:
+    """What this connection may do changed (its role, or an operator's lock)."""
+    return encode({"type": "mode", **mode.fields()})
 
 
 def op_frame(*, rev: int, op: ot.Operation, session: str, op_id: str) -> str:

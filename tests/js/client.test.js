@@ -30,7 +30,10 @@ function makeClient(options = {}) {
       },
       onResync: () => view.resyncs++,
       onError: (error) => view.errors.push(error),
-      onMode: (readOnly) => view.modes.push(readOnly),
+      onMode: (readOnly, mode) => {
+        view.modes.push(readOnly);
+        view.modeDetails = mode;
+      },
       getCaret: () => view.caret,
       newId: () => `me:${++counter}`,
     },
@@ -385,6 +388,22 @@ describe("EditorClient", () => {
     client.disconnected();
     client.receive({ type: "resume", rev: 3, session: "s2", name: "Me", color: "#000000", people: 1 });
     assert.deepEqual(client.visiblePeople(), []);
+  });
+
+  test("our role and the operator's lock come apart in the mode: a viewer is read-only, not locked", () => {
+    const tab = makeClient();
+    tab.client.disconnected();
+    const welcome = { type: "resume", rev: 3, session: "s2", name: "Ada", color: "#111111" };
+    tab.client.receive({ ...welcome, read_only: true, role: "viewer", locked: false });
+    assert.deepEqual([tab.view.modes, tab.view.modeDetails], [[true], { role: "viewer", locked: false }]);
+    assert.equal(tab.client.role, "viewer");
+    tab.client.receive({ type: "mode", read_only: false, role: "editor", locked: false });
+    assert.deepEqual([tab.view.modes, tab.view.modeDetails], [[true, false], { role: "editor", locked: false }]);
+    tab.client.receive({ type: "mode", read_only: true, role: "editor", locked: true });
+    assert.deepEqual(tab.view.modeDetails, { role: "editor", locked: true });
+    // A server from before roles sends read_only alone: an operator's lock.
+    tab.client.receive({ type: "mode", read_only: true });
+    assert.deepEqual(tab.view.modeDetails, { role: "editor", locked: true });
   });
 
   test("the document's mode and our name come with the first frame and mode frames", () => {

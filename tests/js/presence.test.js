@@ -113,6 +113,17 @@ describe("Presence", () => {
   });
 });
 
+describe("Presence roles", () => {
+  test("a person frame's role is kept (a viewer is shown as one); older servers send none: editor", () => {
+    const presence = new Presence();
+    presence.startOver(1, "me");
+    presence.update({ type: "person", session: "v", seq: 1, name: "Vi", color: "#123456", caret: null, rev: null, role: "viewer" });
+    presence.update({ type: "person", session: "e", seq: 1, name: "Ed", color: "#654321", caret: null, rev: null });
+    assert.equal(presence.people.get("v").role, "viewer");
+    assert.equal(presence.people.get("e").role, "editor");
+  });
+});
+
 describe("caretMarks", () => {
   test("places carets in the textarea's UTF-16 value, through emoji and CRLF", () => {
     const text = "😀\r\nab";

@@ -27,7 +27,8 @@ export class EditorClient {
    * @param {(text: string) => void} hooks.onReset  show a whole text (first snapshot)
    * @param {() => void} hooks.onResync  drop the socket and resume on a new one
    * @param {() => void} [hooks.onPeople]  someone joined, left, moved or renamed
-   * @param {(readOnly: boolean) => void} [hooks.onMode]  the document became read-only or writable
+   * @param {(readOnly: boolean, mode: {role: string, locked: boolean}) => void} [hooks.onMode]
+   *   what we may do changed: our role (viewer, editor, owner), or an operator's lock
    * @param {() => [number, number]} [hooks.getCaret]  our selection, in code points of `text`
    * @param {(error: object) => void} [hooks.onError]
    * @param {() => string} [hooks.newId]  unique operation ids
@@ -175,7 +176,7 @@ export class EditorClient {
         this.hooks.onPeople?.();
         break;
       case "mode":
-        this.hooks.onMode?.(frame.read_only);
+        this.receiveMode(frame);
         break;
       case "pong":
         if (frame.rev > (this.rev ?? Infinity)) {
@@ -303,10 +304,15 @@ export class EditorClient {
     this.session = frame.session;
     this.name = frame.name ?? this.name;
     this.color = frame.color ?? this.color;
-    if (frame.read_only !== undefined) this.hooks.onMode?.(frame.read_only);
+    if (frame.read_only !== undefined) this.receiveMode(frame);
     this.hooks.onPeople?.();
     if (this.outstanding) this.sendOutstanding();
     else if (this.caretDirty) this.scheduleCaret();
+  }
+
+  receiveMode(frame) {
+    this.role = frame.role ?? "editor"; // servers before roles send read_only alone
+    this.hooks.onMode?.(frame.read_only, { role: this.role, locked: frame.locked ?? frame.read_only });
   }
 
   /** Our caret or selection moved; it is sent soon, as `hooks.getCaret` reports it then. */

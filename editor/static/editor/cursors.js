@@ -125,7 +125,9 @@ export function renderPeople(list, me, people) {
     const item = document.createElement("li");
     item.dataset.session = person.session;
     item.style.setProperty("--person-color", person.color);
-    item.textContent = person === me ? `${person.name} (you)` : person.name;
+    const notes = [person === me ? "you" : "", person.role === "viewer" ? "viewer" : ""].filter(Boolean);
+    item.textContent = notes.length ? `${person.name} (${notes.join(", ")})` : person.name;
+    item.dataset.role = person.role ?? "editor";
     if (person.signedIn) {
       item.title = "signed in";
       item.classList.add("signed-in");

@@ -17,7 +17,8 @@ const messageElement = document.getElementById("message");
 const readOnlyElement = document.getElementById("read-only");
 const nameInput = document.getElementById("name");
 const textarea = document.getElementById("editor");
-let documentReadOnly = false;
+// What we may do: our role (viewer, editor, owner) and an operator's lock.
+let mode = { readOnly: false, role: "editor", locked: false };
 let started = false;
 
 function showStatus(status) {
@@ -31,9 +32,12 @@ function showMessage(text) {
   messageElement.hidden = !text;
 }
 
-function showMode(readOnly) {
-  documentReadOnly = readOnly;
-  readOnlyElement.hidden = !readOnly;
+function showMode(readOnly, { role = "editor", locked = readOnly } = {}) {
+  mode = { readOnly, role, locked };
+  readOnlyElement.textContent = locked
+    ? "This document is read-only: an operator has locked it."
+    : "You can view this document, not edit it.";
+  readOnlyElement.hidden = !readOnly || role === "none"; // "none": the message says why
   textarea.readOnly = readOnly || !started;
 }
 
@@ -78,7 +82,13 @@ function renderPresence() {
       const others = [...client.presence.people.values()];
       renderPeople(
         peopleList,
-        { session: client.session, name: client.name, color: client.color, signedIn: Boolean(config.user) },
+        {
+          session: client.session,
+          name: client.name,
+          color: client.color,
+          signedIn: Boolean(config.user),
+          role: mode.role,
+        },
         others,
       );
       // The count the page shows is the list it shows: the server's count of
@@ -98,14 +108,18 @@ const client = new EditorClient(
     onReset: (text) => {
       adapter.reset(text);
       started = true;
-      showMode(documentReadOnly);
+      showMode(mode.readOnly, mode);
     },
     onRemoteOp: (op, text) => adapter.applyRemote(op, text),
     onResync: () => socket.restart(),
     onPeople: () => renderPresence(),
     onMode: showMode,
     getCaret: caretInDocument,
-    onError: (error) => showMessage(`${error.message} (${error.code})`),
+    onError: (error) => {
+      showMessage(`${error.message} (${error.code})`);
+      // No right to the document (any more): the socket closes for good.
+      if (error.code === "forbidden") showMode(true, { role: "none", locked: false });
+    },
   },
   { maxFrameBytes: config.maxFrameBytes },
 );

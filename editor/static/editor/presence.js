@@ -15,7 +15,7 @@ const HISTORY = 200;
 export class Presence {
   constructor() {
     this.rev = null;
-    this.people = new Map(); // session -> {session, seq, name, color, signedIn, caret: [start, end] | null}
+    this.people = new Map(); // session -> {session, seq, name, color, signedIn, role, caret: [start, end] | null}
     this.waiting = new Map(); // session -> person frame about a revision not reached yet
     this.history = []; // [{rev, op, session}] the latest revisions, oldest first
     // Sessions that left, and our own earlier connections (a half-closed one
@@ -54,6 +54,7 @@ export class Presence {
       name: frame.name,
       color: frame.color,
       signedIn: Boolean(frame.signed_in),
+      role: frame.role ?? "editor",
       caret: known?.caret ?? null,
     };
     this.people.set(frame.session, person);

@@ -9,8 +9,9 @@ export const Status = Object.freeze({
 });
 
 // Close codes after which reconnecting would be wrong: an operator
-// disconnected us (4001), or the endpoint does not exist (4404).
-const FINAL_CLOSE_CODES = new Set([4001, 4404]);
+// disconnected us (4001), we may not see the document (4403: never could, or no
+// longer), or the endpoint does not exist (4404).
+const FINAL_CLOSE_CODES = new Set([4001, 4403, 4404]);
 // Closed for a policy (1008: too many connections, or over the limits): the
 // socket opened, but reconnecting at once would only be refused again, so
 // the wait starts where the backoff is 8 s.
