@@ -272,3 +272,8 @@ class ShareAdmin(admin.ModelAdmin):
     list_select_related = ["document", "user"]
     search_fields = ["document__slug", "user__username"]
     raw_id_fields = ["document", "user"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A share moved to another document or user would leave its old holder's
+        # rights in place on open sockets: remove it and add another instead.
+        return ["document", "user", "created_at"] if obj else ["created_at"]

@@ -166,7 +166,9 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     async def _start(self, query: protocol.ConnectQuery) -> None:
         """Record the session and send the first frame (snapshot or resume), then what was held."""
-        self.link_ids = await in_thread_pool(grants.session_link_ids)(self.scope.get("session"))
+        self.session_key, self.link_ids = await in_thread_pool(grants.browser_session)(
+            self.scope.get("session")
+        )
         changes_before = self._access_changes
         start = await in_thread_pool(services.session_connect)(
             slug=self.slug,
@@ -179,6 +181,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             resume_rev=query.rev,
             pending_id=query.pending,
             link_ids=self.link_ids,
+            session_key=self.session_key if self.user_id is not None else None,
         )
         if not start.access.can_view:
             logger.warning(
@@ -340,7 +343,11 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             if self.closing:
                 return
         else:
-            raise RuntimeError(f"the rights on {self.slug} kept changing under edit {request.op_id}")
+            # Not applied: the resume on a new connection says so (protocol.md, internal-error).
+            logger.warning("rights on %s kept changing under edit %s", self.slug, request.op_id)
+            message = "the rights on this document kept changing; the edit was not applied"
+            await self.socket.send(protocol.error_frame("internal-error", message, request.op_id))
+            return
         await self.socket.send(protocol.ack_frame(rev=accepted.operation.rev, op_id=request.op_id))
         if not accepted.duplicate:
             self.ops_sent += 1
@@ -374,7 +381,11 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         await self.socket.send(protocol.snapshot_frame(rev=snapshot.rev, text=snapshot.text, welcome=welcome))
 
     async def _receive_ping(self) -> None:
-        rev = await in_thread_pool(documents.head)(document_id=self.document_id)
+        rev, access_rev = await in_thread_pool(documents.head_and_access_rev)(document_id=self.document_id)
+        if access_rev != self.access.rev:
+            # A change of rights this connection was not told of (its message
+            # lost while Redis was away, or its read failed): read them now.
+            self.access_changed()
         await self.socket.send(protocol.pong_frame(rev=rev))
 
     async def _send_logged(self, operations) -> None:
@@ -424,7 +435,10 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             applied = self._access_changes
             try:
                 access = await in_thread_pool(grants.access_for)(
-                    document_id=self.document_id, user_id=self.user_id, link_ids=self.link_ids
+                    document_id=self.document_id,
+                    user_id=self.user_id,
+                    link_ids=self.link_ids,
+                    session_key=self.session_key if self.user_id is not None else None,
                 )
             except Exception:
                 # The database is away: keep the rights known (edits are checked
@@ -461,6 +475,13 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     @property
     def connected(self) -> bool:
         return not self.closing and not self.socket.closed()
+
+    @property
+    def present(self) -> bool:
+        # In the hub before its rights are read (so no broadcast falls between
+        # the two), but not shown to anyone until they are: a refused
+        # connection never appears in anyone's list of people.
+        return self.access is not None and self.access.can_view and self.connected
 
     def person_frame(self) -> str:
         self._person_seq += 1

@@ -26,9 +26,9 @@ from .store import documents
 @dataclass(frozen=True, slots=True)
 class SessionStart:
     """What a new connection is told first: the document as it was opened, who is on it, and what
-    this connection may do (with no right to see it, no session was recorded)."""
+    this connection may do (with no right to see it: no opening, and no session recorded)."""
 
-    opening: documents.Opening
+    opening: documents.Opening | None
     people: int
     access: Access
 
@@ -45,22 +45,25 @@ def session_connect(
     resume_rev: int | None,
     pending_id: str | None,
     link_ids: list[int],
+    session_key: str | None = None,
 ) -> SessionStart:
     """Record a new connection and read what it must be sent first, if it may see the document.
 
     Called after the consumer joined the document's group, so any edit
     committed after the read below also reaches the client as a broadcast,
-    and any change of rights after the rights are read is heard.
+    and any change of rights after the rights are read is heard. The session
+    is recorded before the rights are read, so that a change to the user's
+    account committed after that read finds it (signals.py).
     """
+    refusal = grants.page_access(slug=slug, user_id=user_id, link_ids=link_ids, session_key=session_key)
+    if not refusal.can_view:  # nothing locked or read for who may not see it
+        return SessionStart(None, 0, refusal)
     opening = documents.open_document(
         slug=slug,
         resume_rev=resume_rev,
         pending_id=pending_id,
         new=grants.new_document(slug=slug, user_id=user_id),
     )
-    access = grants.access_for(document_id=opening.document_id, user_id=user_id, link_ids=link_ids)
-    if not access.can_view:
-        return SessionStart(opening, 0, access)
     EditingSession.objects.create(
         document_id=opening.document_id,
         session_id=session_id,
@@ -70,6 +73,12 @@ def session_connect(
         user_agent=user_agent[:512],
         worker=worker,
     )
+    access = grants.access_for(
+        document_id=opening.document_id, user_id=user_id, link_ids=link_ids, session_key=session_key
+    )
+    if not access.can_view:  # changed since the first look
+        EditingSession.objects.filter(session_id=session_id).delete()
+        return SessionStart(None, 0, access)
     return SessionStart(opening, selectors.document_people_count(document_id=opening.document_id), access)
 
 

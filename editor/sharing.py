@@ -114,7 +114,8 @@ def share_page(request: HttpRequest, slug: str) -> HttpResponse:
     action = request.POST.get("action")
     handler = ACTIONS.get(action)
     if handler is None:
-        return HttpResponseBadRequest(f"unknown action {action!r}")
+        # Plain text: the action is the client's, not to be read as HTML.
+        return HttpResponseBadRequest(f"unknown action {action!r}", content_type="text/plain; charset=utf-8")
     return handler(request, document)
 
 

@@ -8,6 +8,8 @@ fetch; then the rules' live side: a change of rights reaching open sockets.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
@@ -162,6 +164,20 @@ async def test_a_new_document_belongs_to_whoever_signed_in_opened_it_and_is_priv
     assert (await refused(tab_of(Client(), "notes")))["code"] == "forbidden"
 
 
+async def test_new_documents_take_the_configured_visibility(settings):
+    settings.EDITOR_NEW_DOCUMENT_VISIBILITY = "view-only"
+    user = await User.objects.acreate_user("ada", password="x" * 12)
+    browser = Client()
+    await sync_to_async(browser.force_login)(user)
+    tab = tab_of(browser, "lecture")
+    assert (await tab.open())["role"] == "owner"
+    await tab.close()
+    assert (await Document.objects.aget(slug="lecture")).visibility == "view-only"
+    anonymous = tab_of(Client(), "lecture")
+    assert (await anonymous.open())["role"] == "viewer"
+    await anonymous.close()
+
+
 async def test_documents_opened_anonymously_and_the_default_one_are_everyones(django_user_model):
     tab = tab_of(Client(), "scratch")
     assert (await tab.open())["role"] == "editor"
@@ -292,3 +308,109 @@ async def test_an_operator_lock_sits_on_top_of_the_roles():
     )
     await owner.close()
     await viewer.close()
+
+
+async def test_signing_out_closes_that_browsers_sockets_and_not_the_users_others():
+    document = await sync_to_async(make_document)(Visibility.PRIVATE)
+    here, _, browser = await open_as("owner", document)
+    other_browser = Client()
+    await sync_to_async(other_browser.force_login)(await User.objects.aget(username="owner"))
+    elsewhere = tab_of(other_browser)
+    await elsewhere.open()
+    assert (await sync_to_async(browser.post)("/accounts/logout/")).status_code == 302
+    error = await here.receive_type("error")
+    assert (error["code"], "you signed out" in error["message"]) == ("forbidden", True)
+    assert await here.communicator.receive_output(timeout=TIMEOUT) == {
+        "type": "websocket.close",
+        "code": 4403,
+    }
+    await here.communicator.disconnect(code=4403)
+    # The other browser is still signed in, and still edits.
+    await elsewhere.send({"type": "op", "rev": 3, "op": [5, "!"], "id": "still"})
+    assert (await elsewhere.receive_type("ack"))["id"] == "still"
+    await elsewhere.close()
+
+
+async def test_a_change_whose_message_was_lost_is_found_at_the_next_ping():
+    """The change's broadcast can be lost (Redis away); the ping compares access_rev and reads again."""
+    document = await sync_to_async(make_document)(Visibility.PRIVATE)
+    editor, _, _ = await open_as("shared-editor", document)
+    await Share.objects.filter(document=document).aupdate(role="viewer")
+    await sync_to_async(grants.documents.bump_access_rev)(document_ids=[document.pk])  # nobody told
+    await editor.send({"type": "ping"})
+    frames = await editor.receive_until(lambda f: f["type"] == "mode")
+    assert frames[-1] == {"type": "mode", "read_only": True, "role": "viewer", "locked": False}
+    await editor.close()
+
+
+async def test_a_connection_being_refused_is_never_shown_to_anyone(monkeypatch):
+    """It is in the hub while its rights are read (no broadcast falls between), not in anyone's list."""
+    import threading
+
+    from editor import services
+
+    document = await sync_to_async(make_document)(Visibility.PRIVATE)
+    watcher, watcher_first, _ = await open_as("owner", document)
+    reading, release = threading.Event(), threading.Event()
+    connect = services.session_connect
+
+    def slow_connect(**kwargs):
+        if kwargs["user_id"] is None:  # the stranger's
+            reading.set()
+            release.wait(TIMEOUT)
+        return connect(**kwargs)
+
+    monkeypatch.setattr(services, "session_connect", slow_connect)
+    stranger = tab_of(Client())
+    connecting = asyncio.ensure_future(stranger.communicator.connect(timeout=TIMEOUT))
+    await asyncio.to_thread(reading.wait, TIMEOUT)
+    newcomer, newcomer_first, _ = await open_as("owner", document)
+    # Who is here comes in one answer from this process: the watcher, and nobody else.
+    await newcomer.receive_until(lambda f: f["type"] == "person" and f["session"] == watcher_first["session"])
+    release.set()
+    await connecting
+    assert (await stranger.receive())["code"] == "forbidden"
+    await newcomer.send({"type": "ping"})  # everything sent to it before is read by the pong
+    await newcomer.receive_type("pong")
+    frames = newcomer.received
+    seen = {f["session"] for f in frames if f["type"] == "person"}
+    assert seen <= {watcher_first["session"], newcomer_first["session"]}
+    await watcher.close()
+    await newcomer.close()
+
+
+async def test_two_shares_given_at_once_on_one_document_both_take_effect(django_user_model):
+    """Both inserted before either grows access_rev: both take effect, access_rev grows by two
+    (Django's foreign keys are checked at COMMIT, so an insert holds no lock on the document that
+    the row lock of the other's bump would wait for)."""
+    import threading
+
+    from django.db import connection, transaction
+
+    document = await sync_to_async(make_document)(Visibility.PRIVATE)
+    users = [await django_user_model.objects.acreate_user(f"u{n}") for n in range(2)]
+    barrier = threading.Barrier(2, timeout=TIMEOUT)
+    bump = grants.documents.bump_access_rev
+    errors = []
+
+    def bump_after_both_inserted(**kwargs):
+        barrier.wait()
+        return bump(**kwargs)
+
+    def give(user):
+        try:
+            with transaction.atomic():
+                grants.share(document=document, user=user, role=Role.VIEWER)
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    grants.documents.bump_access_rev = bump_after_both_inserted
+    try:
+        await asyncio.gather(*(asyncio.to_thread(give, user) for user in users))
+    finally:
+        grants.documents.bump_access_rev = bump
+    assert errors == []
+    assert await Share.objects.filter(document=document).acount() == 2
+    assert (await Document.objects.aget(pk=document.pk)).access_rev == 2

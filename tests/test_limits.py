@@ -700,3 +700,22 @@ async def test_a_text_frame_that_is_not_utf8_gets_1007_and_changes_nothing(start
         await socket.send(b'{"type":"op","rev":0,"op":["\x80"],"id":"bad"}', text=True)
         await expect_closed(socket, 1007)
     assert await aread_document("bytes") == (0, "")
+
+
+PRINT_VISIBILITY = (
+    "import django; django.setup(); from django.conf import settings;"
+    " print(settings.EDITOR_NEW_DOCUMENT_VISIBILITY)"
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "starts"),
+    [("public", True), ("view-only", True), ("private", True), ("Private", False), ("shared", False)],
+)
+def test_the_new_documents_visibility_is_one_of_the_three_or_startup_stops(value, starts):
+    result = run_settings(PRINT_VISIBILITY, EDITOR_NEW_DOCUMENT_VISIBILITY=value)
+    assert (result.returncode == 0) is starts, result.stderr
+    if starts:
+        assert result.stdout.strip() == value
+    else:
+        assert "EDITOR_NEW_DOCUMENT_VISIBILITY must be public, view-only or private" in result.stderr

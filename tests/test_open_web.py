@@ -327,11 +327,13 @@ async def _flood(url: str, origin: str, frames: int) -> dict:
     """Send edits as fast as the socket takes them, never reading; what became of it."""
     async with websockets.connect(url, origin=origin, max_queue=None) as socket:
         snapshot = json.loads(await socket.recv())
+        op = append(len(snapshot["text"]), "f")
         started = time.monotonic()
         with contextlib.suppress(websockets.ConnectionClosed):
             for n in range(frames):
                 await socket.send(
-                    json.dumps({"type": "op", "rev": snapshot["rev"], "op": ["f"], "id": f"f{n}"})
+                    # Valid on the revision it saw, whatever the typist typed before.
+                    json.dumps({"type": "op", "rev": snapshot["rev"], "op": op, "id": f"f{n}"})
                 )
             async for _ in socket:
                 pass

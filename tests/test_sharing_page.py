@@ -274,6 +274,9 @@ def test_another_documents_link_or_share_is_a_404(owner_client, notes, bob):
 def test_an_unknown_action_is_a_bad_request(owner_client, notes):
     assert owner_client.post(SHARE_PAGE, {"action": "delete"}).status_code == 400
     assert owner_client.post(SHARE_PAGE, {}).status_code == 400
+    reflected = owner_client.post(SHARE_PAGE, {"action": "<script>alert(1)</script>"})
+    assert reflected.status_code == 400
+    assert reflected["Content-Type"].startswith("text/plain")
 
 
 def test_a_post_without_the_csrf_token_is_refused(notes, owner):

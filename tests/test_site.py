@@ -205,3 +205,64 @@ def test_view_only_staff_cannot_run_the_operator_actions(viewer, documents_and_s
     viewer.post("/admin/editor/editingsession/", {"action": "disconnect", "_selected_action": selected})
     assert Document.objects.get(slug="notes").read_only is False
     assert told == []
+
+
+def admin_change(document) -> dict:
+    """The document's admin form as a browser posts it, its inlines empty."""
+    data = {"owner": "", "visibility": document.visibility, "_save": "Save"}
+    for prefix in ("shares", "links", "sessions"):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    return data
+
+
+def test_admin_sets_owner_and_visibility_alone_and_tells_open_pages(
+    admin_client, admin_user, documents_and_sessions, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Only those columns are written (not rev or length, which edits move meanwhile)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    told = []
+    monkeypatch.setattr(notify, "documents_access_changed", lambda slugs: told.append(list(slugs)))
+    notes = documents_and_sessions
+    EditingSession.objects.filter(document=notes).update(disconnected_at=timezone.now())  # no inline rows
+    data = {**admin_change(notes), "owner": str(admin_user.pk), "visibility": "private"}
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(f"/admin/editor/document/{notes.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    notes.refresh_from_db()
+    assert (notes.owner_id, notes.visibility, notes.access_rev, notes.rev) == (admin_user.pk, "private", 1, 3)
+    writes = [q["sql"] for q in queries if q["sql"].startswith("UPDATE") and "editor_document" in q["sql"]]
+    assert writes, "the change was written"
+    assert not any('"rev"' in sql or '"length"' in sql or '"text"' in sql for sql in writes), writes
+    assert told == [["notes"]]
+
+
+def test_admin_revokes_links_and_tells_open_pages(
+    admin_client, documents_and_sessions, monkeypatch, django_capture_on_commit_callbacks
+):
+    from editor.access import grants
+    from editor.access.rules import Role
+    from editor.models import ShareLink
+
+    told = []
+    monkeypatch.setattr(notify, "documents_access_changed", lambda slugs: told.append(list(slugs)))
+    link, _ = grants.create_link(document=documents_and_sessions, role=Role.VIEWER)
+    data = {"action": "revoke", "_selected_action": [link.pk]}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert admin_client.post("/admin/editor/sharelink/", data).status_code == 302
+    assert ShareLink.objects.get(pk=link.pk).revoked_at is not None
+    assert told == [["notes"]]
+    assert admin_client.get("/admin/editor/sharelink/add/").status_code == 403  # tokens are made on the page
+
+
+def test_admin_share_cannot_be_moved_to_another_document_or_user(
+    admin_client, documents_and_sessions, admin_user
+):
+    from editor.models import Share
+
+    share = Share.objects.create(document=documents_and_sessions, user=admin_user, role="viewer")
+    html = admin_client.get(f"/admin/editor/share/{share.pk}/change/").content.decode()
+    assert 'name="document"' not in html
+    assert 'name="user"' not in html
+    assert 'name="role"' in html

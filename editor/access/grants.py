@@ -14,8 +14,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
+from importlib import import_module
+from types import SimpleNamespace
 
 from django.conf import settings
+from django.contrib import auth
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
@@ -42,8 +45,11 @@ def hash_token(token: str) -> str:
 # Reading
 
 
-def access_for(*, document_id: int, user_id: int | None, link_ids: Iterable[int] = ()) -> Access:
-    """One person's rights on one document, read now.
+def access_for(
+    *, document_id: int, user_id: int | None, link_ids: Iterable[int] = (), session_key: str | None = None
+) -> Access:
+    """One person's rights on one document, read now (``session_key``: the browser session they
+    signed in with, which must still hold them: signing out, or a new password, ends its rights).
 
     The document's ``access_rev`` is read first: a change committed after
     that read also grows it, so an edit sent under these rights is refused
@@ -68,15 +74,20 @@ def access_for(*, document_id: int, user_id: int | None, link_ids: Iterable[int]
         locked=row["read_only"],
         rev=row["access_rev"],
     )
-    return access_of(person_for(document_id=document_id, user_id=user_id, link_ids=link_ids), rights)
+    person = person_for(document_id=document_id, user_id=user_id, link_ids=link_ids, session_key=session_key)
+    return access_of(person, rights)
 
 
-def page_access(*, slug: str, user_id: int | None, link_ids: Iterable[int] = ()) -> Access:
+def page_access(
+    *, slug: str, user_id: int | None, link_ids: Iterable[int] = (), session_key: str | None = None
+) -> Access:
     """The rights a page shows: those on the document, or, if it does not exist yet, those of
     whoever opens it now (it is created by their connection, as ``new_document`` says)."""
     document_id = Document.objects.filter(slug=slug).values_list("pk", flat=True).first()
     if document_id is not None:
-        return access_for(document_id=document_id, user_id=user_id, link_ids=link_ids)
+        return access_for(
+            document_id=document_id, user_id=user_id, link_ids=link_ids, session_key=session_key
+        )
     new = new_document(slug=slug, user_id=user_id)
     rights = DocumentRights(visibility=Visibility(new.visibility), owner_id=new.owner_id, shares={})
     return access_of(Person(user_id=user_id), rights)
@@ -90,7 +101,9 @@ def new_document(*, slug: str, user_id: int | None) -> documents.NewDocument:
     return documents.NewDocument(owner_id=user_id, visibility=settings.EDITOR_NEW_DOCUMENT_VISIBILITY)
 
 
-def person_for(*, document_id: int, user_id: int | None, link_ids: Iterable[int] = ()) -> Person:
+def person_for(
+    *, document_id: int, user_id: int | None, link_ids: Iterable[int] = (), session_key: str | None = None
+) -> Person:
     """The user as the database has them now, and the links they opened to this document."""
     links = list(
         ShareLink.objects.filter(pk__in=list(link_ids), document_id=document_id).values_list(
@@ -101,6 +114,8 @@ def person_for(*, document_id: int, user_id: int | None, link_ids: Iterable[int]
     revoked = sum(1 for _, revoked_at in links if revoked_at is not None)
     if user_id is None:
         return Person(link_roles=link_roles, revoked_links=revoked)
+    if session_key is not None and signed_in_user_id(session_key) != user_id:
+        return Person(user_id=user_id, active=False, signed_out=True)
     user = get_user_model().objects.filter(pk=user_id).values("is_active", "is_superuser").first()
     if user is None:
         return Person(user_id=user_id, active=False)
@@ -113,10 +128,25 @@ def person_for(*, document_id: int, user_id: int | None, link_ids: Iterable[int]
     )
 
 
+def signed_in_user_id(session_key: str) -> int | None:
+    """Who a browser session is signed in as now, checked as Django checks every request (the
+    user active, the session's password hash current); None once it signed out."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    user = auth.get_user(SimpleNamespace(session=store))
+    return user.pk if user.is_authenticated else None
+
+
 def session_link_ids(session) -> list[int]:
     """The links a browser session opened (Django's session, or Channels' in a socket's scope)."""
     ids = session.get(SESSION_LINKS, []) if session is not None else []
     return [link_id for link_id in ids if isinstance(link_id, int)]
+
+
+def browser_session(session) -> tuple[str | None, list[int]]:
+    """A socket's browser session, read once on connecting: its key and the links it opened."""
+    if session is None:
+        return None, []
+    return session.session_key, session_link_ids(session)
 
 
 # Links

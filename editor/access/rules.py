@@ -59,6 +59,7 @@ class Person:
     superuser: bool = False
     link_roles: tuple[Role, ...] = ()
     revoked_links: int = 0  # links opened that have been revoked since
+    signed_out: bool = False  # the browser session it connected with no longer holds the user
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,8 @@ class Access:
 
 def access_of(person: Person, document: DocumentRights) -> Access:
     """The rule: the highest role any grant gives, nothing for a deactivated user."""
+    if person.signed_out:
+        return Access(Role.NONE, document.locked, document.rev, "you signed out; reload the page")
     if not person.active:
         return Access(Role.NONE, document.locked, document.rev, "your account was deactivated")
     grants: Iterable[Role] = [document.visibility.everyone, *person.link_roles]

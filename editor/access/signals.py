@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_out
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_delete
 
 from editor.models import Share, ShareLink
@@ -24,7 +26,25 @@ def _user_saved(sender, instance, created: bool, update_fields=None, **kwargs) -
     # may (is_active, is_superuser): the user's open connections read theirs again.
     if created or (update_fields is not None and set(update_fields) <= {"last_login"}):
         return
-    grants.rights_changed(grants.documents_of_user(instance.pk))
+    _user_changed(instance.pk)
+
+
+def _user_changed(user_id: int) -> None:
+    grants.rights_changed(grants.documents_of_user(user_id))
+    # Once more after the commit: a connection that read the user's rights
+    # before this transaction committed recorded its session before reading
+    # them (services.session_connect), so it is found now if not before.
+    transaction.on_commit(lambda: grants.rights_changed(grants.documents_of_user(user_id)))
+
+
+def _signed_out(sender, request, user, **kwargs) -> None:
+    if user is None:
+        return
+    # Django flushes the session right after this signal; flushed first, the
+    # connections of this browser that read their rights again find it gone
+    # (grants.signed_in_user_id) and close.
+    request.session.flush()
+    _user_changed(user.pk)
 
 
 def _user_deleting(sender, instance, **kwargs) -> None:
@@ -40,4 +60,5 @@ def connect() -> None:
     post_delete.connect(_document_changed, sender=ShareLink, dispatch_uid="editor.link.deleted")
     user = get_user_model()
     post_save.connect(_user_saved, sender=user, dispatch_uid="editor.user.saved")
+    user_logged_out.connect(_signed_out, dispatch_uid="editor.user.signed_out")
     pre_delete.connect(_user_deleting, sender=user, dispatch_uid="editor.user.deleting")

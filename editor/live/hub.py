@@ -59,6 +59,10 @@ class Member(Protocol):
     def person_frame(self) -> str:
         """Who this connection is and where its caret is, as a ``person`` frame."""
 
+    @property
+    def present(self) -> bool:
+        """Shown to others: admitted to the document (its rights read) and not gone."""
+
 
 class Hub:
     """Started and stopped with the rest of the worker (worker.py), on one event loop."""
@@ -111,7 +115,8 @@ class Hub:
                 await self.layer.group_discard(document_group(slug), self.channel_name)
 
     def local_people(self, slug: str, *, except_session: str | None = None) -> list[str]:
-        return [m.person_frame() for s, m in self.rooms.get(slug, {}).items() if s != except_session]
+        members = self.rooms.get(slug, {}).items()
+        return [m.person_frame() for s, m in members if s != except_session and m.present]
 
     # Sending
 

@@ -102,6 +102,11 @@ def operations_since(*, document_id: int, rev: int) -> list[LoggedOperation] | N
 
 def head(*, document_id: int) -> int:
     """The document's latest revision."""
+    return _run(_head, document_id)[0]
+
+
+def head_and_access_rev(*, document_id: int) -> tuple[int, int]:
+    """The document's latest revision, and how often who may do what on it changed."""
     return _run(_head, document_id)
 
 
@@ -218,9 +223,10 @@ def _catch_up(document_id: int, rev: int) -> sql.Statement:
     return sql.select_operations_since([(document_id, rev)], most=settings.EDITOR_MAX_CATCH_UP_OPS)
 
 
-def _head(dialect: sql.Dialect, document_id: int) -> Steps[int]:
+def _head(dialect: sql.Dialect, document_id: int) -> Steps[tuple[int, int]]:
     [rows] = yield [sql.select_documents("id", [document_id], for_update=False)]
-    return DatabaseLog.from_row(rows[0]).rev
+    log = DatabaseLog.from_row(rows[0])
+    return log.rev, log.access_rev
 
 
 def _set_read_only(dialect: sql.Dialect, document_ids: list[int], read_only: bool) -> Steps[list[str]]:

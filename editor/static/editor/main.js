@@ -118,7 +118,10 @@ const client = new EditorClient(
     onError: (error) => {
       showMessage(`${error.message} (${error.code})`);
       // No right to the document (any more): the socket closes for good.
-      if (error.code === "forbidden") showMode(true, { role: "none", locked: false });
+      if (error.code === "forbidden") {
+        showMode(true, { role: "none", locked: false });
+        adapter.reset(""); // what it may no longer see is not left on the screen
+      }
     },
   },
   { maxFrameBytes: config.maxFrameBytes },
