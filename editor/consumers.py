@@ -21,6 +21,7 @@ from .live.threads import in_thread_pool
 from .network import address_text, client_peer
 from .ot.server import Edit, EditRejected
 from .store import documents
+from .store.drivers import database_unavailable
 from .wire import names, protocol
 from .wire.websocket import EncodedFrame
 
@@ -158,9 +159,19 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         await self.worker.hub.join(self.slug, self)
         try:
             await self._start(query)
-        except BaseException:
+        except Exception as error:
             # Channels calls no disconnect() after a failed connect: leave
             # now, or the hub would keep announcing (and buffering for) a ghost.
+            await self._leave()
+            if not database_unavailable(error):
+                raise
+            # An outage, not a failure: the browser tries again (with backoff).
+            logger.warning(
+                "refused doc=%s client=%s: database unavailable (%s)", self.slug, self.client_address, error
+            )
+            message = "the server cannot reach its database at the moment; trying again shortly"
+            await self._close(protocol.error_frame("unavailable", message), protocol.CLOSE_TRY_AGAIN_LATER)
+        except BaseException:
             await self._leave()
             raise
 
@@ -241,12 +252,20 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                 self.worker.hub.presence_changed(
                     self.slug, self.session_id, protocol.leave_frame(session=self.session_id), leaving=True
                 )
-                people = await in_thread_pool(services.session_disconnect)(
-                    session_id=self.session_id,
-                    document_id=self.document_id,
-                    ops_sent=self.ops_sent,
-                )
-                self._log("disconnect", people)
+                try:
+                    people = await in_thread_pool(services.session_disconnect)(
+                        session_id=self.session_id,
+                        document_id=self.document_id,
+                        ops_sent=self.ops_sent,
+                    )
+                except Exception as error:
+                    if not database_unavailable(error):
+                        raise
+                    # Recorded once the database is back (the next heartbeat that gets through).
+                    logger.warning("session %s closed; recording it later: %s", self.session_id, error)
+                    self.worker.liveness.close_later(self.session_id)
+                else:
+                    self._log("disconnect", people)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Called with each frame from the client."""
@@ -280,20 +299,26 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                     await self._receive_rename(request)
                 case protocol.PingRequest():
                     await self._receive_ping()
-        except Exception:
+        except Exception as error:
             # One bad frame must not cost the connection (and leave its
             # session looking connected): report it and carry on. About an
             # edit, the id tells the client to resume on a new connection,
             # where the server says whether the edit was applied.
+            op_id = getattr(request, "op_id", None)
+            if database_unavailable(error):  # an outage: no traceback, the client tries again
+                logger.warning(
+                    "a %s frame in session %s: database unavailable", type(request).__name__, self.session_id
+                )
+                code, message = ("internal-error", "the edit could not be stored: the database is away")
+                if op_id is None:
+                    code, message = "unavailable", "the server cannot reach its database at the moment"
+                await self.socket.send(protocol.error_frame(code, message, op_id))
+                return
             logger.exception(
                 "failed to handle a %s frame in session %s", type(request).__name__, self.session_id
             )
             await self.socket.send(
-                protocol.error_frame(
-                    "internal-error",
-                    "the server failed to handle that frame",
-                    getattr(request, "op_id", None),
-                )
+                protocol.error_frame("internal-error", "the server failed to handle that frame", op_id)
             )
 
     async def _refuse(self, refusal: Refusal, op_id: str | None) -> None:
@@ -440,10 +465,13 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                     link_ids=self.link_ids,
                     session_key=self.session_key if self.user_id is not None else None,
                 )
-            except Exception:
+            except Exception as error:
                 # The database is away: keep the rights known (edits are checked
-                # again at their commit anyway) and try once the next change comes.
-                logger.exception("could not read the rights of session %s", self.session_id)
+                # again at their commit anyway); the next ping compares access_rev.
+                if database_unavailable(error):
+                    logger.warning("could not read the rights of session %s: %s", self.session_id, error)
+                else:
+                    logger.exception("could not read the rights of session %s", self.session_id)
                 return
             await self._apply_access(access)
 
@@ -506,6 +534,12 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         """Tell the document again that this session is here (after expiry wrongly closed it)."""
         if not self.closing:
             self.worker.hub.presence_changed(self.slug, self.session_id, self.person_frame())
+
+    async def restart(self) -> None:
+        """This worker is shutting down (live/worker.py drain): the browser reconnects at once."""
+        if not self.closing:
+            self.closing = True
+            await self.socket.close(protocol.CLOSE_SERVICE_RESTART)
 
     async def kick(self, reason: str) -> None:
         """An operator closed this session (admin action), from whichever process."""

@@ -27,7 +27,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
+from .live.sockets import ClientSocket
 from .network import client_address, from_trusted_proxy
+from .store.drivers import database_unavailable
+from .wire import protocol
 
 logger = logging.getLogger(__name__)
 
@@ -164,3 +167,41 @@ class HandshakeGuard:
         if origin is None or (origin != expected and origin not in self.trusted_origins()):
             return f"origin {_shown(origins[0])} is neither {expected} nor in CSRF_TRUSTED_ORIGINS"
         return None
+
+
+class OutageGuard:
+    """ASGI middleware around the session and user lookup (AuthMiddlewareStack): a handshake
+    whose session cookie cannot be looked up because the database is away is answered as the
+    consumer answers a connect then (docs/protocol.md: ``unavailable``, close 1013, the browser
+    tries again), not with Daphne's 500 and a traceback."""
+
+    def __init__(self, application) -> None:
+        self.application = application
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "websocket":
+            return await self.application(scope, receive, send)
+        accepted = False
+
+        async def watched_send(message):
+            nonlocal accepted
+            accepted = accepted or message["type"] == "websocket.accept"
+            await send(message)
+
+        try:
+            return await self.application(scope, receive, watched_send)
+        except Exception as error:
+            if accepted or not database_unavailable(error):
+                raise
+            client = client_address(scope, settings.TRUSTED_PROXY_NETWORKS)
+            logger.warning("handshake answered 1013: database unavailable (%s) client=%s", error, client)
+            await send({"type": "websocket.accept"})
+            socket = ClientSocket(
+                scope,
+                fallback=lambda text_data: send({"type": "websocket.send", "text": text_data}),
+                fallback_close=lambda code: send({"type": "websocket.close", "code": code}),
+            )
+            message = "the server cannot reach its database at the moment; trying again shortly"
+            await socket.send(protocol.error_frame("unavailable", message))
+            await socket.close(protocol.CLOSE_TRY_AGAIN_LATER)
+            return None

@@ -13,12 +13,21 @@ Daphne's server where each WebSocket connection
   with a close frame (1009, 1007), whatever Daphne's own size options say;
 - stops being read while EDITOR_INBOUND_QUEUE_FRAMES frames wait for its
   consumer (backpressure).
+
+The worker's live parts (live/worker.py) start with the server, not with
+its first connection, so that its heartbeats and expiry run from the
+start. SIGTERM (what ``docker stop`` and a rolling deploy send) and SIGINT
+shut down gracefully: stop listening, close every WebSocket with 1012 (the
+browser reconnects at once, to another worker), wait up to
+EDITOR_SHUTDOWN_SECONDS for them to leave and their edits to commit, record
+the rest closed, then stop. A second signal stops at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from functools import partial
 
 from daphne.cli import CommandLineInterface
@@ -33,6 +42,10 @@ logger = logging.getLogger(__name__)
 
 class EditorServer(Server):
     """Daphne's server; every WebSocket scope carries the connection's frame writer."""
+
+    def listen_success(self, port) -> None:
+        super().listen_success(port)
+        self.ports = [*getattr(self, "ports", []), port]
 
     def protocol_connected(self, protocol) -> None:
         super().protocol_connected(protocol)
@@ -62,6 +75,11 @@ class EditorServer(Server):
         logger.info(
             "frames for many sockets are built once and written directly (%s)", sockets.WRITER_EXTENSION
         )
+        # Ours instead of Twisted's, which stop at once (and Daphne then cancels
+        # every consumer: no close frame, no disconnect()). Not under
+        # runserver's autoreloader, which handles signals itself.
+        graceful, self.signal_handlers = self.signal_handlers, False
+        sockets.when_running(self._started, graceful)
         super().run()
         written = sockets.TwistedFrameWriter.written
         logger.info(
@@ -70,6 +88,43 @@ class EditorServer(Server):
             written["queued"],
         )
         logger.info("inbound backpressure: %d socket reads paused", sockets.InboundQueue.paused_reads)
+
+    def _started(self, graceful: bool) -> None:
+        loop = asyncio.get_event_loop()
+        if graceful:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, self._signalled, signum)
+        self._boot = asyncio.ensure_future(self._start_worker())
+
+    @staticmethod
+    async def _start_worker() -> None:
+        from .live import worker  # not at import: Django is set up by then (the ASGI application's import)
+
+        try:
+            await worker.current()
+        except Exception as error:
+            # Redis or the database away at boot: the first connection tries again.
+            logger.warning("could not start the worker's live parts yet: %s", error)
+
+    def _signalled(self, signum: int) -> None:
+        if getattr(self, "_draining", None) is not None:
+            logger.warning("%s again: stopping now", signal.Signals(signum).name)
+            self.stop()
+            return
+        logger.info("%s: shutting down gracefully", signal.Signals(signum).name)
+        self._draining = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        from .live import worker
+
+        try:
+            for port in getattr(self, "ports", []):
+                port.stopListening()
+            await worker.drain(grace=settings.EDITOR_SHUTDOWN_SECONDS)
+        except Exception:
+            logger.exception("graceful shutdown failed; stopping")
+        finally:
+            self.stop()
 
 
 class EditorCommandLine(CommandLineInterface):

@@ -11,5 +11,6 @@ urlpatterns = [
     re_path(r"^d/(?P<slug>[A-Za-z0-9_-]{1,64})/share/$", share_page, name="share"),
     re_path(r"^links/(?P<token>[A-Za-z0-9_-]{1,64})/$", open_link, name="link"),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
     path("favicon.ico", views.favicon, name="favicon"),
 ]

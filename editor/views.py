@@ -1,10 +1,15 @@
-"""HTTP views: the editor page, its icon and a health check."""
+"""HTTP views: the editor page, its icon, liveness and readiness."""
+
+import logging
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from .access import grants
+from .live import worker
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_DOCUMENT = grants.DEFAULT_DOCUMENT
 
@@ -48,5 +53,21 @@ def favicon(request: HttpRequest) -> HttpResponse:
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
-    """For load balancers and tests: which worker answered."""
+    """Liveness, for tests and process supervisors: the process answers (and which one)."""
     return JsonResponse({"status": "ok", "worker": settings.WORKER_ID})
+
+
+async def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness, for compose and load balancers: 200 when this worker can serve a new connection
+    (not shutting down; the database and the channel layer answer a round trip within
+    EDITOR_READY_TIMEOUT_SECONDS), else 503 naming what is wrong."""
+    checks = await worker.readiness(within=settings.EDITOR_READY_TIMEOUT_SECONDS)
+    ready = all(value == "ok" for value in checks.values())
+    if not ready:
+        logger.warning("not ready: %s", ", ".join(f"{name} {value}" for name, value in checks.items()))
+    body = {"status": "ready" if ready else "not ready", "worker": settings.WORKER_ID, "checks": checks}
+    response = JsonResponse(body, status=200 if ready else 503)
+    # Said above, as a warning: not Django's "Service Unavailable" at ERROR, every few
+    # seconds for as long as a health checker asks during an outage.
+    response._has_been_logged = True
+    return response

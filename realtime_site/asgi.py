@@ -12,13 +12,14 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from editor.handshakes import HandshakeGuard  # noqa: E402
+from editor.handshakes import HandshakeGuard, OutageGuard  # noqa: E402
 from editor.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # Path, Host and exact Origin are checked before anything else runs (editor/handshakes.py).
-        "websocket": HandshakeGuard(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Path, Host and exact Origin are checked before anything else runs; a session that
+        # cannot be read while the database is away is answered 1013 (editor/handshakes.py).
+        "websocket": HandshakeGuard(OutageGuard(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
     }
 )

@@ -78,7 +78,7 @@ if not DEBUG:
 # demo on http://localhost:8000/, sets SECURE_SSL_REDIRECT=false.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 # Health checks (compose's, a load balancer's) call a worker directly over plain HTTP.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 86400)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
@@ -227,6 +227,12 @@ except ValueError as error:
 # Liveness: each worker vouches for its sessions every EDITOR_HEARTBEAT_SECONDS;
 # a session nobody vouched for within EDITOR_SESSION_TIMEOUT_SECONDS is closed
 # (its worker died), so within timeout + heartbeat seconds at most.
+# On SIGTERM a worker closes its sockets (1012) and waits this long for them to leave.
+EDITOR_SHUTDOWN_SECONDS = env_float("EDITOR_SHUTDOWN_SECONDS", 10)
+# While the database is away, edits wait this long for it before their authors get an error.
+EDITOR_DATABASE_WAIT_SECONDS = env_float("EDITOR_DATABASE_WAIT_SECONDS", 30)
+# /readyz answers 503 when the database or the channel layer takes longer than this.
+EDITOR_READY_TIMEOUT_SECONDS = env_float("EDITOR_READY_TIMEOUT_SECONDS", 2)
 EDITOR_HEARTBEAT_SECONDS = env_float("EDITOR_HEARTBEAT_SECONDS", 10)
 EDITOR_SESSION_TIMEOUT_SECONDS = env_float("EDITOR_SESSION_TIMEOUT_SECONDS", 30)
 if not 0 < EDITOR_HEARTBEAT_SECONDS < EDITOR_SESSION_TIMEOUT_SECONDS:

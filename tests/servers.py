@@ -43,7 +43,9 @@ def wait_until(condition: Callable[[], object], *, timeout: float, what: str, in
 
 def server_environment(**overrides: str) -> dict[str, str]:
     """Production-like settings for a worker: DEBUG off, a real secret key."""
-    env = {name: value for name, value in os.environ.items() if name != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    # Without DJANGO_SETTINGS_MODULE, as in production: the ASGI module names the settings.
+    unset = ("DJANGO_ALLOW_ASYNC_UNSAFE", "DJANGO_SETTINGS_MODULE")
+    env = {name: value for name, value in os.environ.items() if name not in unset}
     env.update(
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(40),
@@ -51,6 +53,8 @@ def server_environment(**overrides: str) -> dict[str, str]:
         # Tests speak plain HTTP to the workers, as the docker-compose demo does.
         SECURE_COOKIES="false",
         SECURE_SSL_REDIRECT="false",
+        # A stopping worker waits this long for its sockets to close (editor/server.py).
+        EDITOR_SHUTDOWN_SECONDS="5",
         PYTHONUNBUFFERED="1",
     )
     env.update(overrides)

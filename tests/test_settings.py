@@ -132,7 +132,10 @@ def test_production_redirects_to_https_and_asks_for_hsts_by_default():
     values = json.loads(load_settings(**production_env()).stdout)
     assert values["ssl_redirect"] is True
     assert values["hsts"] == [365 * 86400, True, True]
-    assert values["redirect_exempt"] == [r"^healthz$"]  # compose's health check speaks plain HTTP
+    assert values["redirect_exempt"] == [
+        r"^healthz$",
+        r"^readyz$",
+    ]  # compose's health check speaks plain HTTP
     assert values["proxy_ssl_header"] is None  # only where a proxy overwrites the header
 
 

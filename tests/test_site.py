@@ -1,5 +1,6 @@
 """Pages, static files, the health check and the admin, through Django's test client."""
 
+import asyncio
 import json
 import re
 
@@ -266,3 +267,51 @@ def test_admin_share_cannot_be_moved_to_another_document_or_user(
     assert 'name="document"' not in html
     assert 'name="user"' not in html
     assert 'name="role"' in html
+
+
+# Readiness (/readyz): in this process, on the test's own worker (stopped after each test).
+
+pytestmark_readyz = pytest.mark.django_db(transaction=True)
+
+
+@pytestmark_readyz
+async def test_readyz_answers_200_when_the_database_and_the_channel_layer_answer(async_client):
+    response = await async_client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"accepting": "ok", "database": "ok", "channel_layer": "ok"}
+
+
+@pytestmark_readyz
+@pytest.mark.logs_errors
+async def test_readyz_answers_503_naming_a_database_that_fails_or_a_layer_that_does_not_answer(
+    async_client, monkeypatch, settings, caplog
+):
+    from editor.live import hub, worker
+
+    def database_down() -> None:
+        raise ConnectionRefusedError("connection refused")
+
+    async def never(self) -> None:
+        await asyncio.Event().wait()
+
+    settings.EDITOR_READY_TIMEOUT_SECONDS = 0.2
+    monkeypatch.setattr(worker, "database_round_trip", database_down)
+    monkeypatch.setattr(hub.Hub, "round_trip", never)
+    response = await async_client.get("/readyz")
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks == {
+        "accepting": "ok",
+        "database": "ConnectionRefusedError: connection refused",
+        "channel_layer": "no answer within 0.2 s",
+    }
+    assert "not ready: accepting ok, database ConnectionRefusedError" in caplog.text
+
+
+@pytestmark_readyz
+async def test_readyz_answers_503_while_the_worker_shuts_down(async_client):
+    from editor.live import worker
+
+    (await worker.current()).draining = True
+    response = await async_client.get("/readyz")
+    assert (response.status_code, response.json()["checks"]["accepting"]) == (503, "shutting down")

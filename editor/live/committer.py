@@ -8,6 +8,11 @@ rises, and no edit waits for a timer. The commit itself, its retry one by
 one and every refusal are store/commit.py's; the committer's own driver
 (connection) sends it.
 
+While the database is away (a restart, a network cut), the edits wait:
+the same batch is tried again, with growing pauses, for up to
+EDITOR_DATABASE_WAIT_SECONDS, and commits, in order, once it is back;
+only then do their authors get an error.
+
 After each commit the committer hands the accepted edits to the hub, in
 revision order and grouped per document, and only then wakes their authors
 to acknowledge them: an edit is broadcast even if its author's connection
@@ -20,16 +25,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
+
+from django.conf import settings
 
 from editor.ot.server import Accepted, Decision, Edit, LoggedOperation
 from editor.store import commit, documents
-from editor.store.drivers import Driver, committer_driver
+from editor.store.drivers import Driver, committer_driver, database_unavailable
 from editor.wire import protocol
 
 from .threads import in_thread_pool
 
 logger = logging.getLogger(__name__)
+
+# Pauses between tries of a batch while the database is away: from the first, doubling.
+RETRY_FIRST, RETRY_MOST = 0.1, 2.0
 
 # Hands committed edits, as (frame, author) per document, to everyone else.
 Publish = Callable[[str, list[tuple[str, str]]], Awaitable[None]]
@@ -60,7 +71,7 @@ class Committer:
                 batch = self._waiting[: commit.MAX_BATCH]
                 self._waiting = self._waiting[commit.MAX_BATCH :]
                 edits = [edit for edit, _ in batch]
-                decisions = await commit.commit(self.driver, edits)
+                decisions = await self._commit_when_possible(edits)
                 # (slug, operation) of the edits applied now, not earlier.
                 applied = [
                     (edit.slug, decision.operation)
@@ -78,6 +89,37 @@ class Committer:
                         self._start_storing_text(slug)
         finally:
             self._running = None
+
+    async def _commit_when_possible(self, edits: list[Edit]) -> list[Decision | Exception]:
+        """commit.commit, tried again while the database is away, for a bounded time."""
+        deadline, pause, away_since = None, RETRY_FIRST, None
+        while True:
+            try:
+                decisions = await commit.commit(self.driver, edits)
+            except Exception as error:
+                if not database_unavailable(error):
+                    raise
+                now = time.monotonic()
+                if away_since is None:
+                    away_since, deadline = now, now + settings.EDITOR_DATABASE_WAIT_SECONDS
+                    logger.warning("database unavailable (%s); %d edits wait for it", error, len(edits))
+                if now >= deadline:
+                    logger.warning(
+                        "database still unavailable after %.0f s; refusing %d edits",
+                        now - away_since,
+                        len(edits),
+                    )
+                    return [error] * len(edits)
+                await asyncio.sleep(min(pause, deadline - now))
+                pause = min(pause * 2, RETRY_MOST)
+                continue
+            if away_since is not None:
+                logger.info(
+                    "database back after %.1f s; %d edits committed",
+                    time.monotonic() - away_since,
+                    len(edits),
+                )
+            return decisions
 
     def _start_storing_text(self, slug: str) -> None:
         """In the thread pool, while edits go on."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from typing import Protocol
 
 from channels.consumer import get_handler_name
@@ -53,6 +54,9 @@ class Member(Protocol):
     async def kick(self, reason: str) -> None:
         """Called when an operator disconnects this session."""
 
+    async def restart(self) -> None:
+        """Called when this process shuts down: close, so that the client comes back elsewhere."""
+
     def access_changed(self) -> None:
         """Called when who may do what on the document changed; reads its rights again, later."""
 
@@ -78,6 +82,9 @@ class Hub:
         self._leaving: dict[str, set[str]] = {}  # slug -> sessions whose leave is pending
         self._flushes: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._emptied = asyncio.Event()  # set while no connection is here
+        self._emptied.set()
+        self._pings: dict[str, asyncio.Future] = {}
 
     async def start(self) -> None:
         self.channel_name = await self.layer.new_channel("hub.")
@@ -102,10 +109,13 @@ class Hub:
                 await self.layer.group_add(document_group(slug), self.channel_name)
                 self._subscribed.add(slug)
             self.rooms.setdefault(slug, {})[member.session_id] = member
+            self._emptied.clear()
 
     async def leave(self, slug: str, member: Member) -> None:
         room = self.rooms.get(slug, {})
         room.pop(member.session_id, None)
+        if not any(self.rooms.values()):
+            self._emptied.set()
         if room:
             return
         async with self._subscriptions.setdefault(slug, asyncio.Lock()):
@@ -113,6 +123,23 @@ class Hub:
                 self.rooms.pop(slug, None)
                 self._subscribed.discard(slug)
                 await self.layer.group_discard(document_group(slug), self.channel_name)
+
+    async def round_trip(self) -> None:
+        """Returns once a message sent to this hub's own channel came back through the layer."""
+        token = secrets.token_hex(8)
+        arrived = self._pings[token] = asyncio.get_running_loop().create_future()
+        try:
+            await self.layer.send(self.channel_name, messages.hub_ping(token))
+            await arrived
+        finally:
+            self._pings.pop(token, None)
+
+    def members(self) -> list[Member]:
+        return [member for room in self.rooms.values() for member in room.values()]
+
+    async def emptied(self) -> None:
+        """Returns once every connection has left."""
+        await self._emptied.wait()
 
     def local_people(self, slug: str, *, except_session: str | None = None) -> list[str]:
         members = self.rooms.get(slug, {}).items()
@@ -241,6 +268,11 @@ class Hub:
             await self.layer.send(message["reply_to"], answer)
         except Exception:
             logger.exception("could not reach %s", message["reply_to"])
+
+    async def hub_ping(self, message: messages.Message) -> None:
+        arrived = self._pings.get(message["token"])
+        if arrived is not None and not arrived.done():
+            arrived.set_result(None)
 
     async def hub_access(self, message: messages.Message) -> None:
         for member in list(self.rooms.get(message["slug"], {}).values()):

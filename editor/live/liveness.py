@@ -30,6 +30,8 @@ from typing import Protocol
 from django.conf import settings
 from django.utils import timezone
 
+from editor.store.drivers import database_unavailable
+
 from . import notify
 from .threads import in_thread_pool
 
@@ -88,6 +90,7 @@ class Liveness:
         self._written_ops: dict[str, int] = {}  # edit counts as last written, to write only changes
         self._task: asyncio.Task | None = None
         self._cleaned_leftovers = False
+        self._unrecorded: set[str] = set()  # closed while the database was away
 
     def add(self, session: LiveSession) -> None:
         self.sessions[session.session_id] = session
@@ -96,8 +99,23 @@ class Liveness:
         self.sessions.pop(session.session_id, None)
         self._written_ops.pop(session.session_id, None)
 
+    def close_later(self, session_id: str) -> None:
+        """A session that ended while its close could not be written: the next round writes it."""
+        self._unrecorded.add(session_id)
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="editor-liveness")
+
+    async def close_all(self) -> None:
+        """This process is going: record its sessions closed now (those whose consumers did not
+        leave in time), rather than leave them for expiry, and tell their documents."""
+        if not self.sessions:
+            return
+        ids = list(self.sessions)
+        self.sessions.clear()
+        closed = await in_thread_pool(self.records.close)(session_ids=ids)
+        if closed:
+            await notify.people_left((session.slug, session.session_id) for session in closed)
 
     async def stop(self) -> None:
         if self._task is not None and not self._task.done():
@@ -112,9 +130,12 @@ class Liveness:
                 await self.check()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as error:
                 self.healthy_since = None
-                logger.exception("liveness check failed; retrying")
+                if database_unavailable(error):
+                    logger.warning("liveness check: database unavailable (%s); retrying", error)
+                else:
+                    logger.exception("liveness check failed; retrying")
 
     async def check(self) -> list[ClosedSession]:
         """One round: clean leftovers (once), vouch for ours, expire the silent."""
@@ -124,6 +145,10 @@ class Liveness:
                 worker=settings.WORKER_ID, started_at=self.started_at
             )
             self._cleaned_leftovers = True
+        if self._unrecorded:
+            unrecorded = list(self._unrecorded)
+            closed += await in_thread_pool(self.records.close)(session_ids=unrecorded)
+            self._unrecorded.difference_update(unrecorded)
         # A socket gone while its consumer is still busy (a flood queued,
         # Daphne kills it 10 s later): vouched for no more, closed now.
         gone = [session for session in self.sessions.values() if not session.connected]

@@ -43,6 +43,12 @@ def hub_kick(slug: str, *, session: str, reason: str) -> Message:
     return {"type": "hub.kick", "slug": slug, "session": session, "reason": reason}
 
 
+def hub_ping(token: str) -> Message:
+    """A process's hub to itself through the channel layer: is the layer carrying messages?
+    (/readyz). About no document: ``slug`` is empty."""
+    return {"type": "hub.ping", "slug": "", "token": token}
+
+
 def hub_access(slug: str) -> Message:
     """Who may do what on the document changed: every connection to it reads its rights again."""
     return {"type": "hub.access", "slug": slug}

@@ -188,3 +188,11 @@ class InboundQueue(asyncio.Queue):
             self._reading = True
             self._transport.resumeProducing()  # nothing if the connection is gone meanwhile
         return item
+
+
+def when_running(callback: Callable[..., None], *args) -> None:
+    """Call ``callback`` once the server's reactor runs (editor/server.py: this module is the
+    one that knows Twisted)."""
+    from twisted.internet import reactor
+
+    reactor.callWhenRunning(callback, *args)

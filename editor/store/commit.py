@@ -42,7 +42,7 @@ from editor.ot import server
 from editor.ot.server import Accepted, Decision, Edit, EditRejected
 
 from . import sql
-from .drivers import Driver
+from .drivers import Driver, database_unavailable
 from .log import DatabaseLog, decoded, logged_operation
 from .plan import Refused, Steps
 
@@ -62,12 +62,26 @@ async def commit(driver: Driver, edits: Sequence[Edit]) -> list[Decision | Excep
 
     An exception in the list: that edit could not be committed. Retrying is
     safe even when the failure came after the COMMIT: the edits' ids are
-    recognised and their earlier results returned.
+    recognised and their earlier results returned. When the database is not
+    there (drivers.database_unavailable), no edit can be: that error is
+    raised, for the caller to try the same edits again later.
     """
-    try:
-        return await driver.run(commit_plan(edits, dialect=driver.dialect))
-    except Exception:
-        logger.warning("a batch of %d edits failed; retrying them one by one", len(edits), exc_info=True)
+    # A lost connection (a restart, a cut) gets one more try, on a new one; if the
+    # database is still not there, that is the caller's to wait out.
+    for attempt in range(2):
+        try:
+            return await driver.run(commit_plan(edits, dialect=driver.dialect))
+        except Exception as error:
+            if not database_unavailable(error):
+                break
+            if attempt:
+                raise
+            logger.warning(
+                "a batch of %d edits lost its connection to the database; trying again on a new one: %s",
+                len(edits),
+                error,
+            )
+    logger.warning("a batch of %d edits failed; retrying them one by one", len(edits), exc_info=True)
     decisions: list[Decision | Exception] = []
     for edit in edits:
         try:

@@ -126,6 +126,11 @@ def recent_operations(*, document_id: int, limit: int) -> list[tuple[LoggedOpera
     return _run(_recent_operations, document_id, limit)
 
 
+def database_round_trip() -> None:
+    """A statement to the database and its answer (for /readyz)."""
+    _run(_round_trip)
+
+
 def text_due(rev: int) -> bool:
     """Whether the edit that made revision ``rev`` should be followed by ``store_text``."""
     return rev % COMPACT_EVERY == 0
@@ -248,6 +253,10 @@ def _bump_access_rev(dialect: sql.Dialect, document_ids: list[int]) -> Steps[lis
     found = [row[0] for row in rows]
     yield [*([sql.bump_access_rev(found)] if found else []), sql.COMMIT]
     return [row[1] for row in rows]
+
+
+def _round_trip(dialect: sql.Dialect) -> Steps[None]:
+    yield [sql.SELECT_ONE]
 
 
 def _recent_operations(

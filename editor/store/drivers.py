@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
 import psycopg
-from django.db import DataError, IntegrityError, connections, transaction
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError, connections, transaction
 
 from . import sql
 from .plan import Plan, Rows, Steps
@@ -44,6 +44,15 @@ from .plan import Plan, Rows, Steps
 T = TypeVar("T")
 
 PREPARE_THRESHOLD = 5  # psycopg's default; ``prepare`` statements are prepared at once
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the database could not be reached or lost the connection (an
+    outage, a restart, a network cut), rather than refused what was asked: the same work can
+    succeed later, unchanged. Django's and psycopg's errors alike."""
+    return isinstance(
+        error, (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
+    )
 
 
 class Driver(Protocol):

@@ -41,6 +41,7 @@ class Statement:
 
 BEGIN = Statement("BEGIN")
 COMMIT = Statement("COMMIT")
+SELECT_ONE = Statement("SELECT 1")  # a round trip, for readiness
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,8 @@ CLOSE_MESSAGE_TOO_BIG = 1009  # a message over EDITOR_MAX_FRAME_BYTES (the socke
 CLOSE_INVALID_DATA = 1007  # a text frame that is not UTF-8 (the socket layer's)
 # RFC 6455 leaves 4000-4999 to applications. The browser does not reconnect
 # after either.
+CLOSE_SERVICE_RESTART = 1012  # the worker is shutting down: reconnect at once, elsewhere
+CLOSE_TRY_AGAIN_LATER = 1013  # the worker cannot serve a connection now (its database is away)
 CLOSE_DISCONNECTED = 4001  # an operator disconnected the session
 CLOSE_FORBIDDEN = 4403  # no right to this document (never had, or lost it: ``forbidden`` says why)
 CLOSE_UNKNOWN_ENDPOINT = 4404  # a path under /ws/ that is not a document's

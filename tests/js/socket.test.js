@@ -121,3 +121,35 @@ test("closed for a policy (1008), it reconnects no sooner than 6 s, even though 
     assert.equal(FakeWebSocket.instances.length, expected);
   }
 });
+
+test("a worker shutting down (1012, or 4012) is left for another at once: within 250 ms, no backoff", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
+  FakeWebSocket.instances = [];
+  let random = 1 - Number.EPSILON; // the longest spread
+  const socket = new ReconnectingSocket(
+    () => "ws://x/",
+    { onFrame() {} },
+    { WebSocketClass: FakeWebSocket, random: () => random },
+  );
+  socket.start();
+  // Even after drops that grew the backoff: a restart does not wait for it.
+  for (let n = 0; n < 4; n++) {
+    FakeWebSocket.instances.at(-1).close(1006);
+    t.mock.timers.tick(20_000);
+  }
+  for (const code of [1012, 4012]) {
+    const before = FakeWebSocket.instances.length;
+    FakeWebSocket.instances.at(-1).open();
+    FakeWebSocket.instances.at(-1).close(code);
+    t.mock.timers.tick(249);
+    assert.equal(FakeWebSocket.instances.length, before, "spread over a quarter of a second");
+    t.mock.timers.tick(1);
+    assert.equal(FakeWebSocket.instances.length, before + 1, `reconnected after ${code}`);
+  }
+  random = 0;
+  FakeWebSocket.instances.at(-1).open();
+  FakeWebSocket.instances.at(-1).close(1012);
+  t.mock.timers.tick(0);
+  assert.equal(FakeWebSocket.instances.length, 8, "at once, with no spread drawn");
+  socket.stop();
+});

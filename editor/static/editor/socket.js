@@ -18,6 +18,12 @@ const FINAL_CLOSE_CODES = new Set([4001, 4403, 4404]);
 // 4008 is the same behind a server without the editor's frame writer.
 const POLICY_VIOLATION = new Set([1008, 4008]);
 const POLICY_FIRST_ATTEMPT = 4;
+// The worker is shutting down (1012, service restart; 4012 behind a server
+// without the editor's frame writer): come back at once, to another worker,
+// spread over a quarter of a second so that its clients do not all arrive
+// in the same millisecond.
+const RESTARTING = new Set([1012, 4012]);
+const RESTART_SPREAD_MS = 250;
 
 /** Delay before reconnect attempt `attempt` (0-based): 0.5 s doubling to 10 s, +-25 % jitter. */
 export function backoffDelay(attempt, random = Math.random) {
@@ -30,8 +36,13 @@ export class ReconnectingSocket {
    * @param {() => string} url  called before every attempt, so it can carry ?rev=
    * @param {object} hooks  onFrame(frame), onOpen(), onClose(event), onStatus(status)
    */
-  constructor(url, hooks, { WebSocketClass = globalThis.WebSocket, pingIntervalMs = 25_000 } = {}) {
+  constructor(
+    url,
+    hooks,
+    { WebSocketClass = globalThis.WebSocket, pingIntervalMs = 25_000, random = Math.random } = {},
+  ) {
     this.url = url;
+    this.random = random;
     this.hooks = hooks;
     this.WebSocketClass = WebSocketClass;
     this.pingIntervalMs = pingIntervalMs;
@@ -69,7 +80,10 @@ export class ReconnectingSocket {
       }
       this.hooks.onStatus?.(Status.RECONNECTING);
       if (POLICY_VIOLATION.has(event.code)) this.attempt = Math.max(this.attempt, POLICY_FIRST_ATTEMPT);
-      this.retryTimer = setTimeout(() => this.open(), backoffDelay(this.attempt++));
+      const delay = RESTARTING.has(event.code)
+        ? Math.round(this.random() * RESTART_SPREAD_MS)
+        : backoffDelay(this.attempt++, this.random);
+      this.retryTimer = setTimeout(() => this.open(), delay);
     };
   }
 

@@ -1,0 +1,104 @@
+"""A database cut while people type: nothing lost, no error, nobody closed, the bookkeeping caught up.
+
+A real worker reaches the real PostgreSQL through a TCP proxy the test cuts
+(every connection reset, new ones refused) for 5 s, as a network cut or a
+database restart does.
+"""
+
+import asyncio
+import json
+
+import pytest
+import websockets
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.test import Client
+
+from editor.models import EditingSession
+from tests.documents import aread_document
+from tests.livetab import LiveTab
+from tests.proxy import TcpProxy
+from tests.servers import wait_until
+
+pytestmark = [pytest.mark.multiprocess, pytest.mark.django_db(transaction=True)]
+
+CUT_SECONDS = 5
+
+
+@pytest.fixture
+async def database_proxy():
+    database = settings.DATABASES["default"]
+    proxy = await TcpProxy(database["HOST"] or "127.0.0.1", int(database["PORT"] or 5432)).start()
+    yield proxy
+    await proxy.stop()
+
+
+async def refused_for_now(url: str, origin: str, headers=None) -> tuple[list[dict], int]:
+    socket = await websockets.connect(url, origin=origin, additional_headers=headers or {})
+    frames = []
+    try:
+        async for message in socket:
+            frames.append(json.loads(message))
+    except websockets.ConnectionClosed:
+        pass
+    return frames, socket.protocol.close_rcvd.code
+
+
+async def test_a_5_s_database_cut_loses_no_edit_shows_no_error_and_closes_no_one(
+    start_worker, database_proxy
+):
+    database = settings.DATABASES["default"]
+    url = f"postgres://{database['USER']}@127.0.0.1:{database_proxy.port}/{database['NAME']}"
+    server = await asyncio.to_thread(
+        start_worker,
+        "cut",
+        DATABASE_URL=url,
+        EDITOR_HEARTBEAT_SECONDS="0.5",
+        EDITOR_SESSION_TIMEOUT_SECONDS="5",
+    )
+    alice = LiveTab(server.ws_url, "outage", "alice")
+    bob = LiveTab(server.ws_url, "outage", "bob")
+    leaving = LiveTab(server.ws_url, "outage", "leaving")
+    for tab in (alice, bob, leaving):
+        await tab.connect()
+    await alice.insert(0, "one ")
+    await bob.wait_for(lambda: bob.text == "one ", what="the first edit")
+    user = await User.objects.acreate_user("signed-in")
+    browser = Client()
+    await sync_to_async(browser.force_login)(user)
+    cookie = {"Cookie": f"sessionid={browser.cookies['sessionid'].value}"}
+
+    database_proxy.cut()
+    await alice.insert(len(alice.text), "two ")
+    await bob.insert(0, "three ")
+    await leaving.close()  # its session's close cannot be written now
+    ws_url, origin = f"{server.ws_url}/ws/docs/outage/", server.http_url
+    for headers in (None, cookie):  # the consumer's connect, and the session lookup before it
+        frames, code = await refused_for_now(ws_url, origin, headers)
+        assert [(f["type"], f["code"]) for f in frames] == [("error", "unavailable")]
+        assert code == 1013
+    await asyncio.sleep(CUT_SECONDS)  # the outage itself, not a wait for something
+    database_proxy.restore()
+
+    for tab in (alice, bob):
+        await tab.wait_synchronised(timeout=20)
+    await alice.wait_for(lambda: alice.text == bob.text, what="the two to agree")
+    _, text = await aread_document("outage")
+    assert text == alice.text
+    assert sorted(text.split()) == ["one", "three", "two"]
+    for tab in (alice, bob):
+        assert [f for f in tab.frames if f["type"] == "error"] == []
+        assert [f["type"] for f in tab.frames].count("snapshot") == 1, "never closed, never reconnected"
+    gone = leaving.frames[0]["session"]
+    await sync_to_async(wait_until)(
+        lambda: EditingSession.objects.filter(session_id=gone).exclude(disconnected_at=None).exists(),
+        timeout=10,
+        what="the close written during the cut to be recorded",
+    )
+    await alice.close()
+    await bob.close()
+    server.stop()
+    log = server.log()
+    assert "edits wait for it" in log
+    assert "database back after" in log
