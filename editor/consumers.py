@@ -120,6 +120,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         self.caret_rev: int | None = None
         self._person_seq = 0
         self._renamed_at = 0.0
+        self._tasks: set[asyncio.Task] = set()
         self._access_changes = 0  # how many changes of rights the hub told of
         self._access_follower: asyncio.Task | None = None
         # Broadcasts that arrive before the first frame is sent wait here:
@@ -136,7 +137,12 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         # Complete the handshake first: under a storm of connections the rest
         # waits its turn, and Daphne drops handshakes not accepted in 5 s.
         await self.accept()
-        self.worker = await worker.current()
+        try:
+            self.worker = await worker.current()
+        except worker.Draining:  # accepted just before this worker stopped listening
+            self.closing = True
+            await self.socket.close(protocol.CLOSE_SERVICE_RESTART)
+            return
         if self.user_id is not None:
             self.counted_as, most = f"user {self.user_id}", settings.EDITOR_MAX_CONNECTIONS_PER_USER
         elif host:
@@ -154,9 +160,14 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             )
             return
         self.joined = True
+        self.worker.opened(self.session_id)
         # Join before reading the document: an edit committed after the read
         # then arrives as a broadcast, so nothing falls between the two.
         await self.worker.hub.join(self.slug, self)
+        if self.worker.draining:  # it began while this one was joining: not among those it closed
+            await self.restart()
+            await self._leave()
+            return
         try:
             await self._start(query)
         except Exception as error:
@@ -226,6 +237,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         hub = self.worker.hub
         hub.presence_changed(self.slug, self.session_id, self.person_frame())
         await hub.ask_who_is_here(self.slug, self)
+        if not hub.layer_carries:
+            await self.socket.send(protocol.relay_frame(carried=False))
         if self._access_changes != changes_before:
             self.access_changed()  # while connecting: maybe after the rights were read
 
@@ -238,6 +251,12 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if not self.joined:
             return
         self.joined, self.closing = False, True
+        try:
+            await self._leave_document()
+        finally:
+            self.worker.left(self.session_id)  # a shutdown waits for this (live/worker.py drain)
+
+    async def _leave_document(self) -> None:
         if self._access_follower is not None:
             self._access_follower.cancel()
         # First, so that this worker stops vouching for the session even if
@@ -534,6 +553,24 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         """Tell the document again that this session is here (after expiry wrongly closed it)."""
         if not self.closing:
             self.worker.hub.presence_changed(self.slug, self.session_id, self.person_frame())
+
+    def relay_changed(self, carried: bool) -> None:
+        """The channel layer stopped, or started again, carrying other workers' edits (live/hub.py)."""
+        if not self.present:
+            return
+        task = asyncio.get_running_loop().create_task(self._relay_changed(carried))
+        self._tasks.add(task)  # the loop holds tasks weakly
+        task.add_done_callback(self._tasks.discard)
+
+    async def _relay_changed(self, carried: bool) -> None:
+        if carried:
+            # Broadcasts may have been lost meanwhile: first the head (a pong),
+            # so that the client fetches what it lacks, and the rights.
+            try:
+                await self._receive_ping()
+            except Exception as error:
+                logger.warning("session %s: could not check its revision: %s", self.session_id, error)
+        await self.socket.send(protocol.relay_frame(carried=carried))
 
     async def restart(self) -> None:
         """This worker is shutting down (live/worker.py drain): the browser reconnects at once."""

@@ -107,8 +107,10 @@ class EditorServer(Server):
             logger.warning("could not start the worker's live parts yet: %s", error)
 
     def _signalled(self, signum: int) -> None:
-        if getattr(self, "_draining", None) is not None:
+        draining = getattr(self, "_draining", None)
+        if draining is not None:
             logger.warning("%s again: stopping now", signal.Signals(signum).name)
+            draining.cancel()
             self.stop()
             return
         logger.info("%s: shutting down gracefully", signal.Signals(signum).name)
@@ -120,11 +122,23 @@ class EditorServer(Server):
         try:
             for port in getattr(self, "ports", []):
                 port.stopListening()
-            await worker.drain(grace=settings.EDITOR_SHUTDOWN_SECONDS)
+            # Bounded as a whole: what is still running then is Daphne's to cancel.
+            async with asyncio.timeout(settings.EDITOR_SHUTDOWN_SECONDS + 5):
+                await worker.drain(grace=settings.EDITOR_SHUTDOWN_SECONDS)
+        except TimeoutError:
+            logger.warning(
+                "graceful shutdown still going after %.0f s; stopping", settings.EDITOR_SHUTDOWN_SECONDS + 5
+            )
         except Exception:
             logger.exception("graceful shutdown failed; stopping")
         finally:
             self.stop()
+
+    def stop(self) -> None:
+        """Daphne's, once: a second reactor.stop() raises."""
+        if not getattr(self, "_stopped", False):
+            self._stopped = True
+            super().stop()
 
 
 class EditorCommandLine(CommandLineInterface):

@@ -157,6 +157,10 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database that drops packets must not hold a connection attempt for psycopg's
+    # default two minutes: outages are waited out by retrying (live/committer.py).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock when a transaction starts, so two workers
     # accepting operations on one file serialise instead of failing mid-way.

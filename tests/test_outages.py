@@ -7,6 +7,7 @@ database restart does.
 
 import asyncio
 import json
+import time
 
 import pytest
 import websockets
@@ -19,7 +20,7 @@ from editor.models import EditingSession
 from tests.documents import aread_document
 from tests.livetab import LiveTab
 from tests.proxy import TcpProxy
-from tests.servers import wait_until
+from tests.servers import RedisServer, wait_until
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.django_db(transaction=True)]
 
@@ -102,3 +103,43 @@ async def test_a_5_s_database_cut_loses_no_edit_shows_no_error_and_closes_no_one
     log = server.log()
     assert "edits wait for it" in log
     assert "database back after" in log
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    redis = RedisServer(tmp_path).start()
+    yield redis
+    redis.stop()
+
+
+# channels-redis logs these, with tracebacks: its receive task every second Redis is away,
+# and its cleanup of a channel whose connection broke, when the worker stops.
+@pytest.mark.logs_errors(
+    "Unexpected exception in receive task", "Unexpected exception while cleaning-up channel"
+)
+async def test_after_a_redis_restart_an_idle_client_gets_what_was_typed_meanwhile_at_once(
+    start_worker, private_redis
+):
+    """Redis pub/sub loses what is published while it is away; the hubs notice it come back
+    and tell their clients the head, which fetch what they missed (instead of at their next
+    ping, 25 s later). Meanwhile the page is told others' edits may be late."""
+    on_a = await asyncio.to_thread(start_worker, "a", REDIS_URL=private_redis.url)
+    on_b = await asyncio.to_thread(start_worker, "b", REDIS_URL=private_redis.url)
+    typist, idle = LiveTab(on_a.ws_url, "relay", "typist"), LiveTab(on_b.ws_url, "relay", "idle")
+    await typist.connect()
+    await idle.connect()
+    await typist.insert(0, "before ")
+    await idle.wait_for(lambda: idle.text == "before ", what="typing before the outage")
+    await asyncio.to_thread(private_redis.stop)
+    await idle.wait_for(lambda: {"type": "relay", "ok": False} in idle.frames, what="the page told")
+    await typist.insert(len(typist.text), "during")
+    await typist.wait_synchronised()  # committed: the database is there; its broadcast is lost
+    await asyncio.to_thread(private_redis.start)
+    restarted = time.monotonic()
+    await idle.wait_for(lambda: idle.text == "before during", what="the edit made during the outage")
+    print(f"Redis back -> idle client has the edit after {(time.monotonic() - restarted) * 1000:.0f} ms")
+    assert time.monotonic() - restarted < 5, "not at the next 25 s ping"
+    assert {"type": "relay", "ok": True} in idle.frames
+    assert [f for f in typist.frames + idle.frames if f["type"] == "error"] == []
+    await typist.close()
+    await idle.close()

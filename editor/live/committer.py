@@ -55,6 +55,8 @@ class Committer:
         self._waiting: list[tuple[Edit, asyncio.Future]] = []
         self._running: asyncio.Task | None = None
         self._upkeep: set[asyncio.Task] = set()
+        self._away_since: float | None = None  # when the database went away, while it is
+        self._giving_up = False
 
     async def submit(self, edit: Edit) -> Accepted:
         """The edit's result once it is committed and broadcast; raises EditRejected if refused."""
@@ -90,36 +92,49 @@ class Committer:
         finally:
             self._running = None
 
+    def give_up_waiting(self) -> None:
+        """The worker shuts down: edits waiting for the database are refused now (their clients
+        resume on another worker, which tells them what became of each)."""
+        self._giving_up = True
+
     async def _commit_when_possible(self, edits: list[Edit]) -> list[Decision | Exception]:
-        """commit.commit, tried again while the database is away, for a bounded time."""
-        deadline, pause, away_since = None, RETRY_FIRST, None
+        """commit.commit, tried again while the database is away, for a bounded time: at most
+        EDITOR_DATABASE_WAIT_SECONDS from when it went away, whatever the batch."""
+        pause, retried = RETRY_FIRST, False
         while True:
             try:
-                decisions = await commit.commit(self.driver, edits)
+                if self._away_since is None:
+                    decisions = await commit.commit(self.driver, edits)
+                else:  # no try may outlast the wait (a database that drops packets hangs)
+                    async with asyncio.timeout(max(0.1, self._deadline() - time.monotonic())):
+                        decisions = await commit.commit(self.driver, edits)
             except Exception as error:
-                if not database_unavailable(error):
+                timed_out = self._away_since is not None and isinstance(error, TimeoutError)
+                if not (database_unavailable(error) or timed_out):
                     raise
                 now = time.monotonic()
-                if away_since is None:
-                    away_since, deadline = now, now + settings.EDITOR_DATABASE_WAIT_SECONDS
+                if self._away_since is None:
+                    self._away_since = now
                     logger.warning("database unavailable (%s); %d edits wait for it", error, len(edits))
-                if now >= deadline:
-                    logger.warning(
-                        "database still unavailable after %.0f s; refusing %d edits",
-                        now - away_since,
-                        len(edits),
-                    )
+                if now >= self._deadline() or self._giving_up:
+                    waited = now - self._away_since
+                    logger.warning("database unavailable for %.0f s; refusing %d edits", waited, len(edits))
                     return [error] * len(edits)
-                await asyncio.sleep(min(pause, deadline - now))
+                retried = True
+                await asyncio.sleep(min(pause, max(0.0, self._deadline() - now)))
                 pause = min(pause * 2, RETRY_MOST)
                 continue
-            if away_since is not None:
-                logger.info(
-                    "database back after %.1f s; %d edits committed",
-                    time.monotonic() - away_since,
-                    len(edits),
-                )
+            if self._away_since is not None:
+                logger.info("database back after %.1f s", time.monotonic() - self._away_since)
+                self._away_since = None
+            if retried:
+                # A try that failed after its COMMIT applied edits nobody has seen: they come
+                # back as resends; broadcast them (clients ignore revisions they have).
+                decisions = [commit.first_time(decision) for decision in decisions]
             return decisions
+
+    def _deadline(self) -> float:
+        return self._away_since + settings.EDITOR_DATABASE_WAIT_SECONDS
 
     def _start_storing_text(self, slug: str) -> None:
         """In the thread pool, while edits go on."""

@@ -15,6 +15,14 @@ or moving costs one message per tick instead of one per pair of people.
 
 The messages between hubs are defined in messages.py; each is handled here
 by the method named after its type.
+
+The channel layer can lose messages (channels-redis' pub/sub drops what is
+published while Redis is away): every LAYER_CHECK_SECONDS the hub sends
+itself a message through it. When that stops coming back, local
+connections are told edits from elsewhere may be late (``relay`` frame);
+when it comes back, each is also told the document's head revision, so a
+client that missed a broadcast fetches it at once instead of at its next
+ping.
 """
 
 from __future__ import annotations
@@ -23,8 +31,10 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from typing import Protocol
 
+import redis.exceptions
 from channels.consumer import get_handler_name
 
 from editor.wire import protocol
@@ -36,6 +46,15 @@ logger = logging.getLogger(__name__)
 
 PRESENCE_TICK = 0.05  # seconds
 GROUP_SEND_TIMEOUT = 2.0  # seconds
+LAYER_CHECK_SECONDS = 0.25  # how often the hub checks that the layer carries its messages
+
+
+def layer_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the channel layer could not be reached (Redis away), rather than
+    refused a message: an outage, logged without a traceback."""
+    return isinstance(
+        error, (OSError, TimeoutError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+    )
 
 
 def document_group(slug: str) -> str:
@@ -56,6 +75,10 @@ class Member(Protocol):
 
     async def restart(self) -> None:
         """Called when this process shuts down: close, so that the client comes back elsewhere."""
+
+    def relay_changed(self, carried: bool) -> None:
+        """Called when the channel layer stops (or starts again) carrying messages between
+        processes; on starting again, the connection checks it missed nothing."""
 
     def access_changed(self) -> None:
         """Called when who may do what on the document changed; reads its rights again, later."""
@@ -82,18 +105,25 @@ class Hub:
         self._leaving: dict[str, set[str]] = {}  # slug -> sessions whose leave is pending
         self._flushes: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task] = set()
-        self._emptied = asyncio.Event()  # set while no connection is here
-        self._emptied.set()
         self._pings: dict[str, asyncio.Future] = {}
+        self._watch: asyncio.Task | None = None
+        self.layer_carries = True  # as the last check found
 
     async def start(self) -> None:
         self.channel_name = await self.layer.new_channel("hub.")
-        self._reader = asyncio.get_running_loop().create_task(self._read(), name="editor-hub")
+        loop = asyncio.get_running_loop()
+        self._reader = loop.create_task(self._read(), name="editor-hub")
+        self._watch = loop.create_task(self._watch_layer(), name="editor-hub-watch")
 
     async def stop(self) -> None:
-        for flush in self._flushes.values():
+        # The presence waiting for its tick goes now: the last leaves of a
+        # shutdown among it, which the other processes' pages must hear.
+        for slug, flush in list(self._flushes.items()):
             flush.cancel()
-        tasks = [task for task in (self._reader, *self._tasks) if task is not None]
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(GROUP_SEND_TIMEOUT):
+                    await self._flush(slug)
+        tasks = [task for task in (self._reader, self._watch, *self._tasks) if task is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -109,13 +139,10 @@ class Hub:
                 await self.layer.group_add(document_group(slug), self.channel_name)
                 self._subscribed.add(slug)
             self.rooms.setdefault(slug, {})[member.session_id] = member
-            self._emptied.clear()
 
     async def leave(self, slug: str, member: Member) -> None:
         room = self.rooms.get(slug, {})
         room.pop(member.session_id, None)
-        if not any(self.rooms.values()):
-            self._emptied.set()
         if room:
             return
         async with self._subscriptions.setdefault(slug, asyncio.Lock()):
@@ -134,12 +161,44 @@ class Hub:
         finally:
             self._pings.pop(token, None)
 
+    async def _watch_layer(self) -> None:
+        away_since = 0.0
+        while True:
+            await asyncio.sleep(LAYER_CHECK_SECONDS)
+            try:
+                # Patient while it works (a busy Redis is no outage), quick to see it back.
+                async with asyncio.timeout(
+                    GROUP_SEND_TIMEOUT if self.layer_carries else LAYER_CHECK_SECONDS * 2
+                ):
+                    await self.round_trip()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                if self.layer_carries:
+                    self.layer_carries, away_since = False, time.monotonic()
+                    logger.warning(
+                        "the channel layer is not carrying messages (%s); telling local clients",
+                        str(error) or "no answer",
+                    )
+                    self._tell_members(carried=False)
+                continue
+            if not self.layer_carries:
+                self.layer_carries = True
+                logger.info(
+                    "the channel layer is back after %.1f s; local clients check their revision",
+                    time.monotonic() - away_since,
+                )
+                self._tell_members(carried=True)
+
+    def _tell_members(self, *, carried: bool) -> None:
+        for member in self.members():
+            try:
+                member.relay_changed(carried)
+            except Exception:
+                logger.debug("could not tell %s", member.session_id, exc_info=True)
+
     def members(self) -> list[Member]:
         return [member for room in self.rooms.values() for member in room.values()]
-
-    async def emptied(self) -> None:
-        """Returns once every connection has left."""
-        await self._emptied.wait()
 
     def local_people(self, slug: str, *, except_session: str | None = None) -> list[str]:
         members = self.rooms.get(slug, {}).items()
@@ -202,9 +261,13 @@ class Hub:
             # A Redis that hangs must not hold up the edits waiting behind this.
             async with asyncio.timeout(GROUP_SEND_TIMEOUT):
                 await self.layer.group_send(document_group(slug), message)
-        except Exception:
-            # Committed edits are not lost: clients find the gap and fetch it.
-            logger.exception("broadcast to %s failed", document_group(slug))
+        except Exception as error:
+            # Committed edits are not lost: clients find the gap and fetch it
+            # (at once when the layer is back: _watch_layer).
+            if layer_unavailable(error):
+                logger.warning("broadcast to %s failed: %s", document_group(slug), str(error) or "timed out")
+            else:
+                logger.exception("broadcast to %s failed", document_group(slug))
 
     async def _deliver(self, slug: str, text: str) -> None:
         frame = EncodedFrame(text)

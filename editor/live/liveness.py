@@ -109,11 +109,19 @@ class Liveness:
     async def close_all(self) -> None:
         """This process is going: record its sessions closed now (those whose consumers did not
         leave in time), rather than leave them for expiry, and tell their documents."""
-        if not self.sessions:
+        ids = [*self.sessions, *self._unrecorded]
+        if not ids:
             return
-        ids = list(self.sessions)
         self.sessions.clear()
-        closed = await in_thread_pool(self.records.close)(session_ids=ids)
+        self._unrecorded.clear()
+        try:
+            closed = await in_thread_pool(self.records.close)(session_ids=ids)
+        except Exception as error:
+            if not database_unavailable(error):
+                raise
+            # The other workers' expiry closes them once the database is back.
+            logger.warning("could not record %d sessions closed: %s", len(ids), error)
+            return
         if closed:
             await notify.people_left((session.slug, session.session_id) for session in closed)
 

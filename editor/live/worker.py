@@ -34,6 +34,10 @@ _records: SessionRecords | None = None
 _workers: dict[asyncio.AbstractEventLoop, Worker] = {}
 
 
+class Draining(Exception):
+    """This worker is shutting down: a new connection is closed at once with 1012."""
+
+
 class Worker:
     def __init__(self, *, records: SessionRecords) -> None:
         self.hub = Hub(get_channel_layer())
@@ -43,6 +47,20 @@ class Worker:
         self._starting = asyncio.Lock()
         self._started = False
         self.draining = False  # shutting down: ready for nothing new (/readyz)
+        self._open: set[str] = set()  # connections joined and not yet done leaving
+        self._all_left = asyncio.Event()
+        self._all_left.set()
+        self._database_check: asyncio.Future | None = None
+
+    def opened(self, session_id: str) -> None:
+        """A connection joined (consumers.py); ``left`` once it is done leaving."""
+        self._open.add(session_id)
+        self._all_left.clear()
+
+    def left(self, session_id: str) -> None:
+        self._open.discard(session_id)
+        if not self._open:
+            self._all_left.set()
 
     async def start(self) -> None:
         """Start every part, once; connections arriving together wait for the first to do it."""
@@ -57,24 +75,34 @@ class Worker:
         to another worker), wait up to ``grace`` seconds for them to leave (each records its session
         closed, its edits in flight committed first), record the rest closed, then stop."""
         self.draining = True
+        self.committer.give_up_waiting()  # a database outage is waited out elsewhere now
         members = self.hub.members()
         logger.info("shutting down: closing %d connections for a restart", len(members))
         for member in members:
-            try:
-                await member.restart()
-            except Exception:
-                logger.debug("could not close %s", member.session_id, exc_info=True)
+            await self.restart(member)
         try:
             async with asyncio.timeout(grace):
-                await self.hub.emptied()
+                await self._all_left.wait()
         except TimeoutError:
-            logger.warning(
-                "shutting down: %d connections still open after %.0f s", len(self.hub.members()), grace
-            )
+            logger.warning("shutting down: %d connections still open after %.0f s", len(self._open), grace)
         try:
             await self.liveness.close_all()
         finally:
             await self.stop()
+
+    @staticmethod
+    async def restart(member) -> None:
+        try:
+            await member.restart()
+        except Exception:
+            logger.debug("could not close %s", member.session_id, exc_info=True)
+
+    async def database_answers(self) -> None:
+        """One database round trip at a time, however many ask (a hanging database must not
+        take every thread of the pool, one /readyz after another)."""
+        if self._database_check is None or self._database_check.done():
+            self._database_check = asyncio.ensure_future(in_thread_pool(database_round_trip)())
+        await asyncio.shield(self._database_check)
 
     async def stop(self) -> None:
         """Commit and broadcast what is in hand, then stop the liveness task and the hub."""
@@ -93,9 +121,11 @@ def configure(*, records: SessionRecords) -> None:
 
 
 async def current() -> Worker:
-    """This event loop's worker, started."""
+    """This event loop's worker, started; raises Draining while it shuts down."""
     loop = asyncio.get_running_loop()
     worker = _workers.get(loop)
+    if worker is not None and worker.draining:
+        raise Draining()
     if worker is None:
         if _records is None:
             raise RuntimeError("editor.live.worker.configure() was not called (EditorConfig.ready does)")
@@ -109,14 +139,13 @@ async def readiness(*, within: float) -> dict[str, str]:
     accepting (not shutting down), the database and the channel layer (a round trip each,
     within ``within`` seconds)."""
     worker = existing()
-    checks = {"accepting": "shutting down" if worker is not None and worker.draining else "ok"}
-    checks["database"] = await _checked(in_thread_pool(database_round_trip)(), within)
-
-    async def layer_round_trip() -> None:
-        await (await current()).hub.round_trip()
-
-    checks["channel_layer"] = await _checked(layer_round_trip(), within)
-    return checks
+    if worker is not None and worker.draining:
+        return {"accepting": "shutting down", "database": "not checked", "channel_layer": "not checked"}
+    worker = await current()
+    database, layer = await asyncio.gather(
+        _checked(worker.database_answers(), within), _checked(worker.hub.round_trip(), within)
+    )
+    return {"accepting": "ok", "database": database, "channel_layer": layer}
 
 
 async def _checked(check, within: float) -> str:
@@ -136,10 +165,15 @@ def existing() -> Worker | None:
 
 
 async def drain(*, grace: float) -> None:
-    """Shut this event loop's worker down gracefully, if it has one (Worker.drain)."""
-    worker = _workers.pop(asyncio.get_running_loop(), None)
+    """Shut this event loop's worker down gracefully, if it has one (Worker.drain); it stays this
+    loop's worker meanwhile, refusing new connections (``current``) and saying so (/readyz)."""
+    loop = asyncio.get_running_loop()
+    worker = _workers.get(loop)
     if worker is not None:
-        await worker.drain(grace=grace)
+        try:
+            await worker.drain(grace=grace)
+        finally:
+            _workers.pop(loop, None)
 
 
 async def stop() -> None:

@@ -116,6 +116,8 @@ class ProtocolClient:
             return self._receive_revision(frame)
         if kind == "pong" and self.rev is not None:
             self.known_head = max(self.known_head, frame.get("rev", 0))
+        if kind == "relay" and frame.get("ok") and self.has_gap and self.live:
+            return [self.fetch_frame()]  # back after an outage: what we lack was lost, not late
         if kind == "error" and frame.get("code") == "rate-limited":
             self.dropped, self.retry_after = frame.get("id"), frame.get("retry_after", 1000)
             return []

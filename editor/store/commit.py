@@ -70,18 +70,19 @@ async def commit(driver: Driver, edits: Sequence[Edit]) -> list[Decision | Excep
     # database is still not there, that is the caller's to wait out.
     for attempt in range(2):
         try:
-            return await driver.run(commit_plan(edits, dialect=driver.dialect))
+            decisions = await driver.run(commit_plan(edits, dialect=driver.dialect))
         except Exception as error:
+            failure = error
             if not database_unavailable(error):
                 break
             if attempt:
                 raise
-            logger.warning(
-                "a batch of %d edits lost its connection to the database; trying again on a new one: %s",
-                len(edits),
-                error,
+            logger.info(
+                "a batch of %d edits lost its database connection; trying a new one: %s", len(edits), error
             )
-    logger.warning("a batch of %d edits failed; retrying them one by one", len(edits), exc_info=True)
+            continue
+        return [first_time(decision) for decision in decisions] if attempt else decisions
+    logger.warning("a batch of %d edits failed; retrying them one by one", len(edits), exc_info=failure)
     decisions: list[Decision | Exception] = []
     for edit in edits:
         try:
@@ -90,12 +91,17 @@ async def commit(driver: Driver, edits: Sequence[Edit]) -> list[Decision | Excep
             logger.exception("edit %s to %s failed", edit.op_id, edit.slug)
             decisions.append(error)
             continue
-        if isinstance(decision, Accepted) and decision.duplicate:
-            # The failed batch may have committed it before failing, unseen
-            # by anyone: broadcast it (clients ignore revisions they have).
-            decision = Accepted(decision.operation, duplicate=False)
-        decisions.append(decision)
+        # The failed batch may have committed it before failing, unseen by anyone.
+        decisions.append(first_time(decision))
     return decisions
+
+
+def first_time(decision: Decision) -> Decision:
+    """A decision after a failed try: an edit found applied may have been applied by that try,
+    unseen by anyone, so it is broadcast as new (clients ignore revisions they have)."""
+    if isinstance(decision, Accepted) and decision.duplicate:
+        return Accepted(decision.operation, duplicate=False)
+    return decision
 
 
 def commit_plan(

@@ -46,13 +46,21 @@ T = TypeVar("T")
 PREPARE_THRESHOLD = 5  # psycopg's default; ``prepare`` statements are prepared at once
 
 
+# PostgreSQL's codes for a server going away or refusing connections for now: class 08
+# (connection exceptions) and these; psycopg gives none (None) for a connection it lost.
+_SERVER_AWAY = ("57P01", "57P02", "57P03", "53300")
+
+
 def database_unavailable(error: BaseException) -> bool:
     """Whether ``error`` says the database could not be reached or lost the connection (an
-    outage, a restart, a network cut), rather than refused what was asked: the same work can
-    succeed later, unchanged. Django's and psycopg's errors alike."""
-    return isinstance(
-        error, (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
-    )
+    outage, a restart, a network cut), rather than refused what was asked (a deadlock, a
+    timeout, a limit: those are an edit's, retried one by one): the same work can succeed
+    later, unchanged. Django's errors are judged by the driver's error they wrap."""
+    cause = error.__cause__ if isinstance(error, (OperationalError, InterfaceError)) else error
+    if isinstance(cause, (psycopg.OperationalError, psycopg.InterfaceError)):
+        return cause.sqlstate is None or cause.sqlstate.startswith("08") or cause.sqlstate in _SERVER_AWAY
+    # Other databases (SQLite in development): Django's own classes, unsorted.
+    return isinstance(error, (OperationalError, InterfaceError))
 
 
 class Driver(Protocol):

@@ -289,6 +289,11 @@ def leave_frame(*, session: str) -> str:
     return encode({"type": "leave", "session": session})
 
 
+def relay_frame(*, carried: bool) -> str:
+    """Whether edits made through other workers reach this connection now (the channel layer)."""
+    return encode({"type": "relay", "ok": carried})
+
+
 def mode_frame(mode: Mode) -> str:
     """What this connection may do changed (its role, or an operator's lock)."""
     return encode({"type": "mode", **mode.fields()})

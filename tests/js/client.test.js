@@ -390,6 +390,26 @@ describe("EditorClient", () => {
     assert.deepEqual(client.visiblePeople(), []);
   });
 
+  test("a relay frame says whether others' edits reach us; a pong ahead after it is fetched", (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const relays = [];
+    const tab = makeClient();
+    tab.client.hooks.onRelay = (carried) => relays.push(carried);
+    tab.client.receive({ type: "relay", ok: false });
+    tab.client.receive({ type: "relay", ok: true });
+    assert.deepEqual(relays, [false, true]);
+    relays.length = 0;
+    // What the server sends when its relay is back: the head, ahead of us, then the relay:
+    // what we lack was lost, not late, and is fetched at once.
+    tab.client.receive({ type: "relay", ok: false });
+    tab.client.receive({ type: "pong", rev: 5 });
+    assert.notDeepEqual(tab.sent.at(-1), { type: "fetch", rev: 3 }, "a pong alone waits for the gap timer");
+    tab.client.receive({ type: "relay", ok: true });
+    assert.deepEqual(tab.sent.at(-1), { type: "fetch", rev: 3 });
+    t.mock.timers.tick(500);
+    assert.equal(tab.sent.filter((f) => f.type === "fetch").length, 1, "once");
+  });
+
   test("our role and the operator's lock come apart in the mode: a viewer is read-only, not locked", () => {
     const tab = makeClient();
     tab.client.disconnected();

@@ -153,3 +153,32 @@ test("a worker shutting down (1012, or 4012) is left for another at once: within
   assert.equal(FakeWebSocket.instances.length, 8, "at once, with no spread drawn");
   socket.stop();
 });
+
+test("refused after opening (an error, then 1013), the backoff keeps growing; a served socket resets it", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
+  FakeWebSocket.instances = [];
+  const socket = new ReconnectingSocket(
+    () => "ws://x/",
+    { onFrame() {} },
+    { WebSocketClass: FakeWebSocket, random: () => 0.5 }, // no jitter
+  );
+  socket.start();
+  for (const delay of [500, 1000, 2000, 4000]) {
+    const last = FakeWebSocket.instances.at(-1);
+    last.open();
+    last.onmessage({ data: JSON.stringify({ type: "error", code: "unavailable", message: "…" }) });
+    last.close(1013);
+    const before = FakeWebSocket.instances.length;
+    t.mock.timers.tick(delay - 1);
+    assert.equal(FakeWebSocket.instances.length, before, `not before ${delay} ms`);
+    t.mock.timers.tick(1);
+    assert.equal(FakeWebSocket.instances.length, before + 1);
+  }
+  const served = FakeWebSocket.instances.at(-1);
+  served.open();
+  served.onmessage({ data: JSON.stringify({ type: "snapshot", rev: 0, text: "" }) });
+  served.close(1006);
+  t.mock.timers.tick(500);
+  assert.equal(FakeWebSocket.instances.length, 6, "back to the first delay");
+  socket.stop();
+});

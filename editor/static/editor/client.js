@@ -29,6 +29,7 @@ export class EditorClient {
    * @param {() => void} [hooks.onPeople]  someone joined, left, moved or renamed
    * @param {(readOnly: boolean, mode: {role: string, locked: boolean}) => void} [hooks.onMode]
    *   what we may do changed: our role (viewer, editor, owner), or an operator's lock
+   * @param {(carried: boolean) => void} [hooks.onRelay]  others' edits reach us (or may be late)
    * @param {() => [number, number]} [hooks.getCaret]  our selection, in code points of `text`
    * @param {(error: object) => void} [hooks.onError]
    * @param {() => string} [hooks.newId]  unique operation ids
@@ -177,6 +178,16 @@ export class EditorClient {
         break;
       case "mode":
         this.receiveMode(frame);
+        break;
+      case "relay":
+        // Whether other workers' edits reach us now (the server's channel layer).
+        // Back after an outage, the pong before it said where the head is: what
+        // we lack was lost, not late, so it is fetched now rather than waited for.
+        if (frame.ok && this.hasGap && this.live) {
+          this.stopGapTimer();
+          this.hooks.send({ type: "fetch", rev: this.rev });
+        }
+        this.hooks.onRelay?.(frame.ok);
         break;
       case "pong":
         if (frame.rev > (this.rev ?? Infinity)) {

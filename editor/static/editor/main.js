@@ -114,6 +114,7 @@ const client = new EditorClient(
     onResync: () => socket.restart(),
     onPeople: () => renderPresence(),
     onMode: showMode,
+    onRelay: (carried) => showStatus(carried ? Status.LIVE : Status.DELAYED),
     getCaret: caretInDocument,
     onError: (error) => {
       showMessage(`${error.message} (${error.code})`);

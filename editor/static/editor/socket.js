@@ -5,6 +5,7 @@ export const Status = Object.freeze({
   CONNECTING: "connecting",
   LIVE: "live",
   RECONNECTING: "reconnecting",
+  DELAYED: "delayed", // connected, but others' edits may arrive late (the server's relay is away)
   DISCONNECTED: "disconnected",
 });
 
@@ -62,11 +63,16 @@ export class ReconnectingSocket {
     const socket = new this.WebSocketClass(this.url());
     this.socket = socket;
     socket.onopen = () => {
-      this.attempt = 0;
       this.pingTimer = setInterval(() => this.send({ type: "ping" }), this.pingIntervalMs);
       this.hooks.onOpen?.();
     };
-    socket.onmessage = (event) => this.hooks.onFrame(JSON.parse(event.data));
+    socket.onmessage = (event) => {
+      const frame = JSON.parse(event.data);
+      // Served, not only opened: a socket the server opens to say why it closes
+      // (an error first: unavailable, too many connections) keeps the backoff growing.
+      if (frame.type !== "error") this.attempt = 0;
+      this.hooks.onFrame(frame);
+    };
     socket.onclose = (event) => {
       if (this.socket !== socket) return;
       this.socket = null;
