@@ -139,3 +139,14 @@ class LiveTab:
         if self._gap_timer is not None:
             self._gap_timer.cancel()
         await self.drop()
+
+
+async def frames_until_closed(socket: websockets.ClientConnection) -> list[dict]:
+    """Every frame a raw socket is sent until it closes (its close frame: ``socket.protocol.close_rcvd``)."""
+    frames = []
+    try:
+        async for message in socket:
+            frames.append(json.loads(message))
+    except websockets.ConnectionClosed:
+        pass
+    return frames

@@ -6,7 +6,6 @@ database restart does.
 """
 
 import asyncio
-import json
 import time
 
 import pytest
@@ -18,7 +17,7 @@ from django.test import Client
 
 from editor.models import EditingSession
 from tests.documents import aread_document
-from tests.livetab import LiveTab
+from tests.livetab import LiveTab, frames_until_closed
 from tests.proxy import TcpProxy
 from tests.servers import RedisServer, wait_until
 
@@ -37,13 +36,7 @@ async def database_proxy():
 
 async def refused_for_now(url: str, origin: str, headers=None) -> tuple[list[dict], int]:
     socket = await websockets.connect(url, origin=origin, additional_headers=headers or {})
-    frames = []
-    try:
-        async for message in socket:
-            frames.append(json.loads(message))
-    except websockets.ConnectionClosed:
-        pass
-    return frames, socket.protocol.close_rcvd.code
+    return await frames_until_closed(socket), socket.protocol.close_rcvd.code
 
 
 async def test_a_5_s_database_cut_loses_no_edit_shows_no_error_and_closes_no_one(

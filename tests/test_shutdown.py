@@ -16,20 +16,10 @@ from asgiref.sync import sync_to_async
 
 from editor.models import EditingSession
 from tests.documents import aread_document
-from tests.livetab import LiveTab
+from tests.livetab import LiveTab, frames_until_closed
 from tests.servers import wait_until
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.django_db(transaction=True)]
-
-
-async def frames_until_closed(socket) -> list[dict]:
-    frames = []
-    try:
-        async for message in socket:
-            frames.append(json.loads(message))
-    except websockets.ConnectionClosed:
-        pass
-    return frames
 
 
 async def test_sigterm_closes_every_socket_with_1012_and_records_the_sessions_closed(
