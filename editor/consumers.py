@@ -15,6 +15,7 @@ from . import selectors, services
 from .access import grants
 from .access.rules import Access, Role
 from .live import worker
+from .live.hub import layer_unavailable
 from .live.limits import ConnectionLimits, Refusal
 from .live.sockets import ClientSocket
 from .live.threads import in_thread_pool
@@ -143,6 +144,11 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             self.closing = True
             await self.socket.close(protocol.CLOSE_SERVICE_RESTART)
             return
+        except Exception as error:  # its first start, with Redis away
+            if not layer_unavailable(error):
+                raise
+            await self._refuse_for_now(f"channel layer unavailable ({error})")
+            return
         if self.user_id is not None:
             self.counted_as, most = f"user {self.user_id}", settings.EDITOR_MAX_CONNECTIONS_PER_USER
         elif host:
@@ -163,7 +169,15 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         self.worker.opened(self.session_id)
         # Join before reading the document: an edit committed after the read
         # then arrives as a broadcast, so nothing falls between the two.
-        await self.worker.hub.join(self.slug, self)
+        try:
+            await self.worker.hub.join(self.slug, self)
+        except Exception as error:
+            await self._leave()
+            if not layer_unavailable(error):
+                raise
+            # Redis away: others' edits could not reach this connection. Try again later.
+            await self._refuse_for_now(f"channel layer unavailable ({error})")
+            return
         if self.worker.draining:  # it began while this one was joining: not among those it closed
             await self.restart()
             await self._leave()
@@ -177,14 +191,17 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             if not database_unavailable(error):
                 raise
             # An outage, not a failure: the browser tries again (with backoff).
-            logger.warning(
-                "refused doc=%s client=%s: database unavailable (%s)", self.slug, self.client_address, error
-            )
-            message = "the server cannot reach its database at the moment; trying again shortly"
-            await self._close(protocol.error_frame("unavailable", message), protocol.CLOSE_TRY_AGAIN_LATER)
+            await self._refuse_for_now(f"database unavailable ({error})")
         except BaseException:
             await self._leave()
             raise
+
+    async def _refuse_for_now(self, why: str) -> None:
+        """An outage (the database or the channel layer away): documented, no traceback; the
+        browser tries again with its backoff."""
+        logger.warning("refused doc=%s client=%s: %s", self.slug, self.client_address, why)
+        message = "the server cannot serve this document at the moment; trying again shortly"
+        await self._close(protocol.error_frame("unavailable", message), protocol.CLOSE_TRY_AGAIN_LATER)
 
     async def _start(self, query: protocol.ConnectQuery) -> None:
         """Record the session and send the first frame (snapshot or resume), then what was held."""

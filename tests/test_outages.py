@@ -125,6 +125,9 @@ async def test_after_a_redis_restart_an_idle_client_gets_what_was_typed_meanwhil
     await idle.wait_for(lambda: idle.text == "before ", what="typing before the outage")
     await asyncio.to_thread(private_redis.stop)
     await idle.wait_for(lambda: {"type": "relay", "ok": False} in idle.frames, what="the page told")
+    # A new connection meanwhile is told to come back later (not a 1011 and a traceback).
+    frames, code = await refused_for_now(f"{on_b.ws_url}/ws/docs/relay-new/", on_b.http_url)
+    assert ([(f["type"], f["code"]) for f in frames], code) == ([("error", "unavailable")], 1013)
     await typist.insert(len(typist.text), "during")
     await typist.wait_synchronised()  # committed: the database is there; its broadcast is lost
     await asyncio.to_thread(private_redis.start)
