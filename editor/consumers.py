@@ -139,16 +139,31 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         # waits its turn, and Daphne drops handshakes not accepted in 5 s.
         await self.accept()
         try:
-            self.worker = await worker.current()
-        except worker.Draining:  # accepted just before this worker stopped listening
+            await self._admit(query, host)
+        except worker.Draining:  # accepted just before this worker stopped listening, or while it joined
+            await self._leave()
             self.closing = True
             await self.socket.close(protocol.CLOSE_SERVICE_RESTART)
-            return
-        except Exception as error:  # its first start, with Redis away
-            if not layer_unavailable(error):
+        except Exception as error:
+            # Channels calls no disconnect() after a failed connect: leave
+            # now, or the hub would keep announcing (and buffering for) a ghost.
+            await self._leave()
+            if not (database_unavailable(error) or layer_unavailable(error)):
                 raise
-            await self._refuse_for_now(f"channel layer unavailable ({error})")
-            return
+            # An outage (the database or Redis away), not a failure: documented, no
+            # traceback; the browser tries again with its backoff.
+            logger.warning(
+                "refused doc=%s client=%s: unavailable (%s)", self.slug, self.client_address, error
+            )
+            message = "the server cannot serve this document at the moment; trying again shortly"
+            await self._close(protocol.error_frame("unavailable", message), protocol.CLOSE_TRY_AGAIN_LATER)
+        except BaseException:
+            await self._leave()
+            raise
+
+    async def _admit(self, query: protocol.ConnectQuery, host: str | None) -> None:
+        """Count the connection, join the document's hub, start it (``_start``)."""
+        self.worker = await worker.current()
         if self.user_id is not None:
             self.counted_as, most = f"user {self.user_id}", settings.EDITOR_MAX_CONNECTIONS_PER_USER
         elif host:
@@ -169,58 +184,25 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         self.worker.opened(self.session_id)
         # Join before reading the document: an edit committed after the read
         # then arrives as a broadcast, so nothing falls between the two.
-        try:
-            await self.worker.hub.join(self.slug, self)
-        except Exception as error:
-            await self._leave()
-            if not layer_unavailable(error):
-                raise
-            # Redis away: others' edits could not reach this connection. Try again later.
-            await self._refuse_for_now(f"channel layer unavailable ({error})")
-            return
+        await self.worker.hub.join(self.slug, self)
         if self.worker.draining:  # it began while this one was joining: not among those it closed
-            await self.restart()
-            await self._leave()
-            return
-        try:
-            await self._start(query)
-        except Exception as error:
-            # Channels calls no disconnect() after a failed connect: leave
-            # now, or the hub would keep announcing (and buffering for) a ghost.
-            await self._leave()
-            if not database_unavailable(error):
-                raise
-            # An outage, not a failure: the browser tries again (with backoff).
-            await self._refuse_for_now(f"database unavailable ({error})")
-        except BaseException:
-            await self._leave()
-            raise
-
-    async def _refuse_for_now(self, why: str) -> None:
-        """An outage (the database or the channel layer away): documented, no traceback; the
-        browser tries again with its backoff."""
-        logger.warning("refused doc=%s client=%s: %s", self.slug, self.client_address, why)
-        message = "the server cannot serve this document at the moment; trying again shortly"
-        await self._close(protocol.error_frame("unavailable", message), protocol.CLOSE_TRY_AGAIN_LATER)
+            raise worker.Draining()
+        await self._start(query)
 
     async def _start(self, query: protocol.ConnectQuery) -> None:
         """Record the session and send the first frame (snapshot or resume), then what was held."""
-        self.session_key, self.link_ids = await in_thread_pool(grants.browser_session)(
-            self.scope.get("session")
-        )
+        self.visitor = await in_thread_pool(grants.Visitor.of_socket)(self.user_id, self.scope.get("session"))
         changes_before = self._access_changes
         start = await in_thread_pool(services.session_connect)(
             slug=self.slug,
             session_id=self.session_id,
             display_name=self.name,
-            user_id=self.user_id,
+            visitor=self.visitor,
             client_address=self.client_address,
             user_agent=_header(self.scope, b"user-agent"),
             worker=settings.WORKER_ID,
             resume_rev=query.rev,
             pending_id=query.pending,
-            link_ids=self.link_ids,
-            session_key=self.session_key if self.user_id is not None else None,
         )
         if not start.access.can_view:
             logger.warning(
@@ -397,7 +379,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                 accepted = await self.worker.committer.submit(edit)  # committed, and broadcast to the others
                 break
             except EditRejected as error:
-                if error.code != EditRejected.access_changed().code:
+                if error.code != EditRejected.ACCESS_CHANGED:
                     await self.socket.send(protocol.error_frame(error.code, error.message, request.op_id))
                     return
             await self._follow_access_now()
@@ -496,10 +478,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             applied = self._access_changes
             try:
                 access = await in_thread_pool(grants.access_for)(
-                    document_id=self.document_id,
-                    user_id=self.user_id,
-                    link_ids=self.link_ids,
-                    session_key=self.session_key if self.user_id is not None else None,
+                    document_id=self.document_id, visitor=self.visitor
                 )
             except Exception as error:
                 # The database is away: keep the rights known (edits are checked

@@ -38,14 +38,12 @@ def session_connect(
     slug: str,
     session_id: str,
     display_name: str,
-    user_id: int | None,
+    visitor: grants.Visitor,
     client_address: str,
     user_agent: str,
     worker: str,
     resume_rev: int | None,
     pending_id: str | None,
-    link_ids: list[int],
-    session_key: str | None = None,
 ) -> SessionStart:
     """Record a new connection and read what it must be sent first, if it may see the document.
 
@@ -55,27 +53,25 @@ def session_connect(
     is recorded before the rights are read, so that a change to the user's
     account committed after that read finds it (signals.py).
     """
-    refusal = grants.page_access(slug=slug, user_id=user_id, link_ids=link_ids, session_key=session_key)
+    refusal = grants.page_access(slug=slug, visitor=visitor)
     if not refusal.can_view:  # nothing locked or read for who may not see it
         return SessionStart(None, 0, refusal)
     opening = documents.open_document(
         slug=slug,
         resume_rev=resume_rev,
         pending_id=pending_id,
-        new=grants.new_document(slug=slug, user_id=user_id),
+        new=grants.new_document(slug=slug, user_id=visitor.user_id),
     )
     EditingSession.objects.create(
         document_id=opening.document_id,
         session_id=session_id,
         display_name=display_name,
-        user_id=user_id,
+        user_id=visitor.user_id,
         client_address=client_address[:64],
         user_agent=user_agent[:512],
         worker=worker,
     )
-    access = grants.access_for(
-        document_id=opening.document_id, user_id=user_id, link_ids=link_ids, session_key=session_key
-    )
+    access = grants.access_for(document_id=opening.document_id, visitor=visitor)
     if not access.can_view:  # changed since the first look
         EditingSession.objects.filter(session_id=session_id).delete()
         return SessionStart(None, 0, access)

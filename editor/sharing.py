@@ -120,11 +120,7 @@ def share_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _can_manage(request: HttpRequest, document: Document) -> bool:
-    access = grants.access_for(
-        document_id=document.pk,
-        user_id=request.user.pk,
-        link_ids=grants.session_link_ids(request.session),
-    )
+    access = grants.access_for(document_id=document.pk, visitor=grants.Visitor.of_request(request))
     return access.can_manage
 
 

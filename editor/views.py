@@ -17,11 +17,7 @@ DEFAULT_DOCUMENT = grants.DEFAULT_DOCUMENT
 def document_page(request: HttpRequest, slug: str) -> HttpResponse:
     """The editor for one document; the text itself arrives over the WebSocket (which checks the
     rights again, on every frame)."""
-    access = grants.page_access(
-        slug=slug,
-        user_id=request.user.pk if request.user.is_authenticated else None,
-        link_ids=grants.session_link_ids(request.session),
-    )
+    access = grants.page_access(slug=slug, visitor=grants.Visitor.of_request(request))
     if not access.can_view:
         context = {"slug": slug, "reason": access.reason, "signed_in": request.user.is_authenticated}
         return render(request, "editor/forbidden.html", context, status=403)

@@ -355,7 +355,7 @@ async def test_a_connection_being_refused_is_never_shown_to_anyone(monkeypatch):
     connect = services.session_connect
 
     def slow_connect(**kwargs):
-        if kwargs["user_id"] is None:  # the stranger's
+        if kwargs["visitor"].user_id is None:  # the stranger's
             reading.set()
             release.wait(TIMEOUT)
         return connect(**kwargs)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib import import_module
 from types import SimpleNamespace
 
@@ -42,14 +43,36 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """Who asks, as a page or a socket knows them: the user (or nobody), the links their browser
+    session opened, and, for a socket, that session's key (it must still hold the user: signing
+    out, or a new password, ends the socket's rights; a request's user Django checked already)."""
+
+    user_id: int | None = None
+    link_ids: tuple[int, ...] = ()
+    session_key: str | None = None
+
+    @classmethod
+    def of_request(cls, request) -> Visitor:
+        user_id = request.user.pk if request.user.is_authenticated else None
+        return cls(user_id, tuple(session_link_ids(request.session)))
+
+    @classmethod
+    def of_socket(cls, user_id: int | None, session) -> Visitor:
+        """Reads the session (in a thread: it is a database read)."""
+        if session is None:
+            return cls(user_id)
+        return cls(
+            user_id, tuple(session_link_ids(session)), session.session_key if user_id is not None else None
+        )
+
+
 # Reading
 
 
-def access_for(
-    *, document_id: int, user_id: int | None, link_ids: Iterable[int] = (), session_key: str | None = None
-) -> Access:
-    """One person's rights on one document, read now (``session_key``: the browser session they
-    signed in with, which must still hold them: signing out, or a new password, ends its rights).
+def access_for(*, document_id: int, visitor: Visitor) -> Access:
+    """One visitor's rights on one document, read now.
 
     The document's ``access_rev`` is read first: a change committed after
     that read also grows it, so an edit sent under these rights is refused
@@ -63,9 +86,11 @@ def access_for(
     if row is None:
         return Access(Role.NONE, False, 0, "the document is gone")
     shares = {}
-    if user_id is not None:
+    if visitor.user_id is not None:
         shares = dict(
-            Share.objects.filter(document_id=document_id, user_id=user_id).values_list("user_id", "role")
+            Share.objects.filter(document_id=document_id, user_id=visitor.user_id).values_list(
+                "user_id", "role"
+            )
         )
     rights = DocumentRights(
         visibility=Visibility(row["visibility"]),
@@ -74,23 +99,18 @@ def access_for(
         locked=row["read_only"],
         rev=row["access_rev"],
     )
-    person = person_for(document_id=document_id, user_id=user_id, link_ids=link_ids, session_key=session_key)
-    return access_of(person, rights)
+    return access_of(person_for(document_id=document_id, visitor=visitor), rights)
 
 
-def page_access(
-    *, slug: str, user_id: int | None, link_ids: Iterable[int] = (), session_key: str | None = None
-) -> Access:
+def page_access(*, slug: str, visitor: Visitor) -> Access:
     """The rights a page shows: those on the document, or, if it does not exist yet, those of
     whoever opens it now (it is created by their connection, as ``new_document`` says)."""
     document_id = Document.objects.filter(slug=slug).values_list("pk", flat=True).first()
     if document_id is not None:
-        return access_for(
-            document_id=document_id, user_id=user_id, link_ids=link_ids, session_key=session_key
-        )
-    new = new_document(slug=slug, user_id=user_id)
+        return access_for(document_id=document_id, visitor=visitor)
+    new = new_document(slug=slug, user_id=visitor.user_id)
     rights = DocumentRights(visibility=Visibility(new.visibility), owner_id=new.owner_id, shares={})
-    return access_of(Person(user_id=user_id), rights)
+    return access_of(Person(user_id=visitor.user_id), rights)
 
 
 def new_document(*, slug: str, user_id: int | None) -> documents.NewDocument:
@@ -101,12 +121,11 @@ def new_document(*, slug: str, user_id: int | None) -> documents.NewDocument:
     return documents.NewDocument(owner_id=user_id, visibility=settings.EDITOR_NEW_DOCUMENT_VISIBILITY)
 
 
-def person_for(
-    *, document_id: int, user_id: int | None, link_ids: Iterable[int] = (), session_key: str | None = None
-) -> Person:
+def person_for(*, document_id: int, visitor: Visitor) -> Person:
     """The user as the database has them now, and the links they opened to this document."""
+    user_id, session_key = visitor.user_id, visitor.session_key
     links = list(
-        ShareLink.objects.filter(pk__in=list(link_ids), document_id=document_id).values_list(
+        ShareLink.objects.filter(pk__in=list(visitor.link_ids), document_id=document_id).values_list(
             "role", "revoked_at"
         )
     )
@@ -140,13 +159,6 @@ def session_link_ids(session) -> list[int]:
     """The links a browser session opened (Django's session, or Channels' in a socket's scope)."""
     ids = session.get(SESSION_LINKS, []) if session is not None else []
     return [link_id for link_id in ids if isinstance(link_id, int)]
-
-
-def browser_session(session) -> tuple[str | None, list[int]]:
-    """A socket's browser session, read once on connecting: its key and the links it opened."""
-    if session is None:
-        return None, []
-    return session.session_key, session_link_ids(session)
 
 
 # Links

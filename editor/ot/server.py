@@ -23,6 +23,8 @@ from .. import ot
 class EditRejected(Exception):
     """The server refuses an operation; ``code`` is what the client sees."""
 
+    ACCESS_CHANGED = "access-changed"
+
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
@@ -39,7 +41,7 @@ class EditRejected(Exception):
     @classmethod
     def access_changed(cls) -> EditRejected:
         """Who may do what changed since the edit was sent: its sender checks again (never sent)."""
-        return cls("access-changed", "the rights on this document changed; check them again")
+        return cls(cls.ACCESS_CHANGED, "the rights on this document changed; check them again")
 
 
 @dataclass(frozen=True, slots=True)
