@@ -13,11 +13,17 @@ COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 
 # The code stays owned by root: the app user can read it but not change it.
-# Static files need no collectstatic: WhiteNoise serves them from the apps.
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin app
 COPY . .
+# Static files under hashed names, gzipped, into /app/staticfiles (owned by root
+# too), which WhiteNoise serves with a ten-year cache; a worker refuses to start
+# without them (realtime_site/static_storage.py). Collected with DEBUG off, as the
+# workers run: the settings then want a real SECRET_KEY and ALLOWED_HOSTS, so this
+# step alone gets a random key it never uses, kept nowhere in the image.
+RUN DEBUG=false ALLOWED_HOSTS=build SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    python manage.py collectstatic --noinput --verbosity 0
 USER 10001:10001
 
 EXPOSE 8000

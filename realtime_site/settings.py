@@ -122,7 +122,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "realtime_site.static_storage.StaticFilesMiddleware",  # WhiteNoise's
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -186,10 +186,21 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
-# Serve straight from the apps' static folders too, so a plain Daphne worker
-# serves the page's JavaScript without a collectstatic step.
-WHITENOISE_USE_FINDERS = True
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
+if not DEBUG:
+    # Hashed names cached for good, from STATIC_ROOT only: a worker needs
+    # `python manage.py collectstatic` first (the Dockerfile runs it) and refuses
+    # to start without it (realtime_site/static_storage.py).
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "realtime_site.static_storage.HashedStaticFilesStorage"},
+    }
+# Only the hashed copies are collected: a name that escaped the rewriting (an
+# import collectstatic did not recognise) is a 404 at once, not a file that
+# goes stale for a minute in caches.
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
+# With DEBUG on, the apps' files as they are now, under their own names, no collectstatic.
+WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # The channel layer: in-memory for a single process, Redis as soon as

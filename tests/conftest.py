@@ -177,13 +177,22 @@ def channel_layer_kind(request) -> str:
     return request.param
 
 
+@pytest.fixture(scope="session")
+def static_root() -> Path:
+    """The static files as DEBUG-off workers serve them (hashed names, a manifest), collected
+    once for the session: ``servers.server_environment`` gives every such process this STATIC_ROOT."""
+    return servers.collected_static()
+
+
 @pytest.fixture
-def worker_env(django_db_setup, django_db_blocker) -> dict[str, str]:
-    """Environment for server processes: this run's test database and Redis prefix."""
+def worker_env(django_db_setup, django_db_blocker, static_root) -> dict[str, str]:
+    """Environment for server processes: this run's test database, Redis prefix and static files."""
     database = settings.DATABASES["default"]
     assert database["ENGINE"] == "django.db.backends.postgresql", "multi-process tests need PostgreSQL"
     url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
-    return servers.server_environment(DATABASE_URL=url, REDIS_URL=REDIS_URL, REDIS_PREFIX=REDIS_PREFIX)
+    return servers.server_environment(
+        DATABASE_URL=url, REDIS_URL=REDIS_URL, REDIS_PREFIX=REDIS_PREFIX, STATIC_ROOT=str(static_root)
+    )
 
 
 @pytest.fixture
@@ -207,7 +216,10 @@ def start_worker(worker_env, tmp_path, logged_errors):
 @pytest.fixture
 def runserver(tmp_path, logged_errors):
     """``manage.py runserver`` as a developer starts it: DEBUG, SQLite, the in-memory layer."""
-    env = servers.server_environment()
+    # Nothing collected: with DEBUG on, static files come from the apps under their own names.
+    never_collected = tmp_path / "static-never-collected"
+    never_collected.mkdir()
+    env = servers.server_environment(STATIC_ROOT=str(never_collected))
     for name in ("REDIS_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS"):
         env.pop(name, None)
     env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'dev.sqlite3'}", PYTHONUNBUFFERED="1")
