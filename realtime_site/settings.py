@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from editor.live.limits import Rate, Rates
 from editor.network import parse_networks
+from realtime_site.redis_hosts import parse_redis_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -204,14 +205,21 @@ WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # The channel layer: in-memory for a single process, Redis as soon as
-# REDIS_URL is set so that groups span every worker process.
-REDIS_URL = os.environ.get("REDIS_URL", "")
+# REDIS_URL is set so that groups span every worker process. REDIS_URL is one
+# Redis, several comma-separated (groups sharded over them: every worker lists
+# them in the same order) or a redis+sentinel:// URL (realtime_site/redis_hosts.py).
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 if REDIS_URL:
+    try:
+        REDIS_HOSTS = parse_redis_url(REDIS_URL)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"REDIS_URL: {error}") from None
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            # channels-redis' pub/sub layer, quicker to hear Redis back (editor/live/redis_layer.py).
+            "BACKEND": "editor.live.redis_layer.RedisPubSubLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                "hosts": REDIS_HOSTS,
                 # Redis pub/sub ignores database numbers; the prefix keeps
                 # deployments (and test runs) sharing one Redis apart.
                 "prefix": os.environ.get("REDIS_PREFIX", "realtime"),

@@ -162,7 +162,7 @@ def redis_channel_layer(settings) -> dict:
     """Switch the in-process channel layer to the real Redis, under this run's prefix."""
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "editor.live.redis_layer.RedisPubSubLayer",
             "CONFIG": {"hosts": [REDIS_URL], "prefix": REDIS_PREFIX},
         }
     }

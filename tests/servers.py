@@ -23,6 +23,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import redis
+
 ROOT = Path(__file__).resolve().parent.parent
 LISTENING = re.compile(r"Listening on TCP address [\d.]+:(\d+)")
 
@@ -192,8 +194,8 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> RedisServer:
-        args = [
+    def arguments(self) -> list[str]:
+        return [
             "redis-server",
             "--port",
             str(self.port),
@@ -204,8 +206,10 @@ class RedisServer:
             "--appendonly",
             "no",
         ]
+
+    def start(self) -> RedisServer:
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(self.arguments(), stdout=log, stderr=subprocess.STDOUT)
         wait_until(self._answers, timeout=10, what=f"redis on {self.port}")
         return self
 
@@ -218,6 +222,122 @@ class RedisServer:
                 return connection.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def kill(self) -> None:
+        """SIGKILL, like a crash or a machine gone."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+class ReplicatedRedis(RedisServer):
+    """A master, or a replica of one (``replica_of``), for Sentinel tests.
+
+    Replication moves a snapshot from master to replica (the replica writes it to disk), so its
+    files go to the log directory; the master sends it at once instead of waiting 5 s for more
+    replicas. A replica's ``start`` returns once it is in sync with its master.
+    """
+
+    def __init__(self, log_dir: Path, *, replica_of: RedisServer | None = None) -> None:
+        super().__init__(log_dir)
+        self.log_dir = log_dir
+        self.replica_of = replica_of
+
+    def arguments(self) -> list[str]:
+        # Each in a directory of its own: a replica's received snapshot is named dump.rdb.
+        directory = self.log_dir / f"redis-{self.port}"
+        directory.mkdir(exist_ok=True)
+        args = [*super().arguments(), "--dir", str(directory), "--repl-diskless-sync-delay", "0"]
+        if self.replica_of is not None:
+            args += ["--replicaof", "127.0.0.1", str(self.replica_of.port)]
+        return args
+
+    def start(self) -> ReplicatedRedis:
+        super().start()
+        if self.replica_of is not None:
+            wait_until(self._in_sync, timeout=10, what=f"the replica on {self.port} to sync")
+        return self
+
+    def _in_sync(self) -> bool:
+        with redis.Redis(port=self.port, socket_timeout=1) as client:
+            return client.info("replication").get("master_link_status") == "up"
+
+
+class RedisSentinel:
+    """One Sentinel (quorum 1) watching ``master`` under ``name``, quick to fail over.
+
+    ``down_after_ms`` below about a second makes it take the new master for down too, for a
+    moment, right after promoting it (its pings come once a second): 1000 is the least here
+    that fails over once.
+    """
+
+    def __init__(
+        self,
+        log_dir: Path,
+        master: RedisServer,
+        *,
+        name: str = "editor",
+        down_after_ms: int = 1000,
+        failover_timeout_ms: int = 5000,
+    ) -> None:
+        self.port = free_port()
+        self.name = name
+        self.master = master
+        self.config_path = log_dir / f"sentinel-{self.port}.conf"
+        self.log_path = log_dir / f"sentinel-{self.port}.log"
+        self.settings = [
+            f"port {self.port}",
+            "bind 127.0.0.1",
+            f"dir {log_dir}",
+            f"sentinel monitor {name} 127.0.0.1 {master.port} 1",
+            f"sentinel down-after-milliseconds {name} {down_after_ms}",
+            f"sentinel failover-timeout {name} {failover_timeout_ms}",
+        ]
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis+sentinel://127.0.0.1:{self.port}/{self.name}"
+
+    def start(self, *, replicas: int = 1) -> RedisSentinel:
+        """Returns once it answers and knows ``replicas`` replicas in sync (it fails over to those only)."""
+        self.config_path.write_text("\n".join(self.settings) + "\n")  # Sentinel rewrites it as it goes
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                ["redis-server", str(self.config_path), "--sentinel"], stdout=log, stderr=subprocess.STDOUT
+            )
+        wait_until(
+            lambda: self._replicas_known() >= replicas, timeout=15, what="Sentinel to find the replicas"
+        )
+        return self
+
+    def _replicas_known(self) -> int:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"redis-server --sentinel exited with {self.process.returncode}")
+        try:
+            with redis.Redis(port=self.port, socket_timeout=1, decode_responses=True) as client:
+                replicas = client.execute_command("SENTINEL", "REPLICAS", self.name)
+        except redis.RedisError:
+            return 0
+        return sum(
+            1
+            for replica in replicas
+            if replica.get("master-link-status") == "ok" and "s_down" not in replica.get("flags", "")
+        )
+
+    def master_port(self) -> int | None:
+        """The port of the master it names now."""
+        with redis.Redis(port=self.port, socket_timeout=1, decode_responses=True) as client:
+            address = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.name)
+        return int(address[1]) if address else None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -73,7 +73,7 @@ def test_development_defaults_need_nothing():
 def test_redis_url_switches_to_the_redis_channel_layer():
     result = load_settings(REDIS_URL="redis://127.0.0.1:6379/4", REDIS_PREFIX="mine")
     values = json.loads(result.stdout)
-    assert values["layer"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
+    assert values["layer"] == "editor.live.redis_layer.RedisPubSubLayer"
     assert values["layer_config"] == {"hosts": ["redis://127.0.0.1:6379/4"], "prefix": "mine"}
 
 

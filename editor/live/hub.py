@@ -18,11 +18,11 @@ by the method named after its type.
 
 The channel layer can lose messages (channels-redis' pub/sub drops what is
 published while Redis is away): every LAYER_CHECK_SECONDS the hub sends
-itself a message through it. When that stops coming back, local
-connections are told edits from elsewhere may be late (``relay`` frame);
-when it comes back, each is also told the document's head revision, so a
-client that missed a broadcast fetches it at once instead of at its next
-ping.
+itself a message through it (through each Redis shard: ``shard_probes``).
+When that stops coming back, local connections are told edits from
+elsewhere may be late (``relay`` frame); when it comes back, each is also
+told the document's head revision, so a client that missed a broadcast
+fetches it at once instead of at its next ping.
 """
 
 from __future__ import annotations
@@ -60,6 +60,27 @@ def layer_unavailable(error: BaseException) -> bool:
 def document_group(slug: str) -> str:
     """The channel-layer group of the processes serving one document."""
     return f"doc.{slug}"
+
+
+def shard_probes(layer, channel_name: str) -> list[str]:
+    """Groups of this hub's own, one on each Redis shard of ``layer``, in shard order: with
+    several shards a round trip goes through each, so that any shard away fails it. None with
+    one Redis or the in-memory layer (the hub's own channel is the round trip).
+
+    channels-redis' pub/sub layer keeps its shards private (``_shards``, ``_get_shard``); asking
+    it, rather than hashing here, places the groups wherever its own hash does.
+    """
+    shards = getattr(layer, "_shards", None)
+    if not shards or len(shards) < 2:
+        return []
+    found: dict[int, str] = {}
+    unique = channel_name.rsplit(".", 1)[-1]
+    for n in range(100 * len(shards)):  # each name lands on a given shard one time in len(shards)
+        group = f"hub-probe.{unique}.{n}"
+        found.setdefault(shards.index(layer._get_shard(layer._get_group_channel_name(group))), group)
+        if len(found) == len(shards):
+            return [found[index] for index in range(len(shards))]
+    raise RuntimeError(f"no probe group found for shards {sorted(set(range(len(shards))) - set(found))}")
 
 
 class Member(Protocol):
@@ -106,11 +127,16 @@ class Hub:
         self._flushes: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task] = set()
         self._pings: dict[str, asyncio.Future] = {}
+        self._probes: list[str] = []  # shard_probes
         self._watch: asyncio.Task | None = None
         self.layer_carries = True  # as the last check found
 
     async def start(self) -> None:
-        self.channel_name = await self.layer.new_channel("hub.")
+        if self.channel_name is None:  # else a start that failed half-way, tried again
+            self.channel_name = await self.layer.new_channel("hub.")
+        self._probes = shard_probes(self.layer, self.channel_name)
+        for group in self._probes:
+            await self.layer.group_add(group, self.channel_name)
         loop = asyncio.get_running_loop()
         self._reader = loop.create_task(self._read(), name="editor-hub")
         self._watch = loop.create_task(self._watch_layer(), name="editor-hub-watch")
@@ -152,14 +178,19 @@ class Hub:
                 await self.layer.group_discard(document_group(slug), self.channel_name)
 
     async def round_trip(self) -> None:
-        """Returns once a message sent to this hub's own channel came back through the layer."""
-        token = secrets.token_hex(8)
-        arrived = self._pings[token] = asyncio.get_running_loop().create_future()
+        """Returns once a message sent to this hub's own channel, and one to each of its probe
+        groups (one per Redis shard), came back through the layer."""
+        loop = asyncio.get_running_loop()
+        sends = [(self.layer.send, self.channel_name), *((self.layer.group_send, g) for g in self._probes)]
+        tokens = [secrets.token_hex(8) for _ in sends]
         try:
-            await self.layer.send(self.channel_name, messages.hub_ping(token))
-            await arrived
+            for (send, address), token in zip(sends, tokens, strict=True):
+                self._pings[token] = loop.create_future()
+                await send(address, messages.hub_ping(token))
+            await asyncio.gather(*(self._pings[token] for token in tokens))
         finally:
-            self._pings.pop(token, None)
+            for token in tokens:
+                self._pings.pop(token, None)
 
     async def _watch_layer(self) -> None:
         away_since = 0.0
