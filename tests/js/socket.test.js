@@ -182,3 +182,92 @@ test("refused after opening (an error, then 1013), the backoff keeps growing; a 
   assert.equal(FakeWebSocket.instances.length, 6, "back to the first delay");
   socket.stop();
 });
+
+test("after a restart, while no worker answers (1006), it tries again every second for 30 s, then backs off", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"] });
+  FakeWebSocket.instances = [];
+  const socket = new ReconnectingSocket(
+    () => "ws://x/",
+    { onFrame() {} },
+    { WebSocketClass: FakeWebSocket, random: () => 0.5 }, // no jitter
+  );
+  socket.start();
+  FakeWebSocket.instances.at(-1).open();
+  FakeWebSocket.instances.at(-1).close(1012);
+  t.mock.timers.tick(125); // the restart spread's middle
+  // Every worker is down: each attempt fails. The delay stays at one second ...
+  let elapsed = 125;
+  while (elapsed + 1000 < 30_000) {
+    const before = FakeWebSocket.instances.length;
+    FakeWebSocket.instances.at(-1).close(1006);
+    t.mock.timers.tick(999);
+    assert.equal(FakeWebSocket.instances.length, before, `not before a second (at ${elapsed} ms)`);
+    t.mock.timers.tick(1);
+    assert.equal(FakeWebSocket.instances.length, before + 1, `a second later (at ${elapsed} ms)`);
+    elapsed += 1000;
+  }
+  // ... until 30 s after the restart: then the usual backoff, from its start.
+  t.mock.timers.tick(30_000 - elapsed);
+  for (const delay of [500, 1000, 2000, 4000]) {
+    const before = FakeWebSocket.instances.length;
+    FakeWebSocket.instances.at(-1).close(1006);
+    t.mock.timers.tick(delay - 1);
+    assert.equal(FakeWebSocket.instances.length, before, `backing off: not before ${delay} ms`);
+    t.mock.timers.tick(1);
+    assert.equal(FakeWebSocket.instances.length, before + 1);
+  }
+  socket.stop();
+});
+
+test("after a restart, a refusal with a reason (1013) backs off as usual, and so do failures after it", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"] });
+  FakeWebSocket.instances = [];
+  const socket = new ReconnectingSocket(
+    () => "ws://x/",
+    { onFrame() {} },
+    { WebSocketClass: FakeWebSocket, random: () => 0.5 },
+  );
+  socket.start();
+  FakeWebSocket.instances.at(-1).open();
+  FakeWebSocket.instances.at(-1).close(1012);
+  t.mock.timers.tick(125);
+  for (const [code, delay] of [
+    [1013, 500],
+    [1006, 1000],
+    [1006, 2000],
+  ]) {
+    const before = FakeWebSocket.instances.length;
+    FakeWebSocket.instances.at(-1).close(code);
+    t.mock.timers.tick(delay - 1);
+    assert.equal(FakeWebSocket.instances.length, before, `after ${code}: not before ${delay} ms`);
+    t.mock.timers.tick(1);
+    assert.equal(FakeWebSocket.instances.length, before + 1);
+  }
+  socket.stop();
+});
+
+test("a served socket ends the restart's patience: a later failure backs off from the start", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"] });
+  FakeWebSocket.instances = [];
+  const socket = new ReconnectingSocket(
+    () => "ws://x/",
+    { onFrame() {} },
+    { WebSocketClass: FakeWebSocket, random: () => 0.5 },
+  );
+  socket.start();
+  FakeWebSocket.instances.at(-1).open();
+  FakeWebSocket.instances.at(-1).close(1012);
+  t.mock.timers.tick(125);
+  const served = FakeWebSocket.instances.at(-1);
+  served.open();
+  served.onmessage({ data: JSON.stringify({ type: "snapshot", rev: 0, text: "" }) });
+  for (const delay of [500, 1000]) {
+    const before = FakeWebSocket.instances.length;
+    FakeWebSocket.instances.at(-1).close(1006);
+    t.mock.timers.tick(delay - 1);
+    assert.equal(FakeWebSocket.instances.length, before, `not before ${delay} ms`);
+    t.mock.timers.tick(1);
+    assert.equal(FakeWebSocket.instances.length, before + 1);
+  }
+  socket.stop();
+});

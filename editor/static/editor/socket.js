@@ -25,6 +25,14 @@ const POLICY_FIRST_ATTEMPT = 4;
 // in the same millisecond.
 const RESTARTING = new Set([1012, 4012]);
 const RESTART_SPREAD_MS = 250;
+// After a restart every worker may be restarting (a deploy of all at once):
+// while none answers, the socket fails (1006) and is tried again about every
+// second, not with the growing backoff, so that it is back within a second or
+// so of the first worker being ready. For this long after the 1012, then the
+// backoff as usual; a refusal with a reason (1008, 1013) backs off at once.
+const RESTART_PATIENCE_MS = 30_000;
+const RESTART_RETRY_ATTEMPT = 1; // backoffDelay(1): one second, +-25 %
+const CONNECTION_FAILED = 1006;
 
 /** Delay before reconnect attempt `attempt` (0-based): 0.5 s doubling to 10 s, +-25 % jitter. */
 export function backoffDelay(attempt, random = Math.random) {
@@ -40,15 +48,22 @@ export class ReconnectingSocket {
   constructor(
     url,
     hooks,
-    { WebSocketClass = globalThis.WebSocket, pingIntervalMs = 25_000, random = Math.random } = {},
+    {
+      WebSocketClass = globalThis.WebSocket,
+      pingIntervalMs = 25_000,
+      random = Math.random,
+      now = () => Date.now(),
+    } = {},
   ) {
     this.url = url;
     this.random = random;
+    this.now = now;
     this.hooks = hooks;
     this.WebSocketClass = WebSocketClass;
     this.pingIntervalMs = pingIntervalMs;
     this.socket = null;
     this.attempt = 0;
+    this.restartingUntil = -Infinity; // retry every second until then (RESTART_PATIENCE_MS)
     this.retryTimer = null;
     this.pingTimer = null;
     this.stopped = false;
@@ -70,7 +85,10 @@ export class ReconnectingSocket {
       const frame = JSON.parse(event.data);
       // Served, not only opened: a socket the server opens to say why it closes
       // (an error first: unavailable, too many connections) keeps the backoff growing.
-      if (frame.type !== "error") this.attempt = 0;
+      if (frame.type !== "error") {
+        this.attempt = 0;
+        this.restartingUntil = -Infinity;
+      }
       this.hooks.onFrame(frame);
     };
     socket.onclose = (event) => {
@@ -86,11 +104,21 @@ export class ReconnectingSocket {
       }
       this.hooks.onStatus?.(Status.RECONNECTING);
       if (POLICY_VIOLATION.has(event.code)) this.attempt = Math.max(this.attempt, POLICY_FIRST_ATTEMPT);
-      const delay = RESTARTING.has(event.code)
-        ? Math.round(this.random() * RESTART_SPREAD_MS)
-        : backoffDelay(this.attempt++, this.random);
-      this.retryTimer = setTimeout(() => this.open(), delay);
+      this.retryTimer = setTimeout(() => this.open(), this.retryDelay(event.code));
     };
+  }
+
+  /** How long to wait before reconnecting after a close with `code`. */
+  retryDelay(code) {
+    if (RESTARTING.has(code)) {
+      this.restartingUntil = this.now() + RESTART_PATIENCE_MS;
+      return Math.round(this.random() * RESTART_SPREAD_MS);
+    }
+    if (code === CONNECTION_FAILED && this.now() < this.restartingUntil) {
+      return backoffDelay(RESTART_RETRY_ATTEMPT, this.random);
+    }
+    if (code !== CONNECTION_FAILED) this.restartingUntil = -Infinity;
+    return backoffDelay(this.attempt++, this.random);
   }
 
   /** Send a frame; false when there is no open socket (the caller keeps it pending). */
@@ -100,7 +128,7 @@ export class ReconnectingSocket {
     return true;
   }
 
-  /** Drop the current socket and reconnect at once (used after a protocol error). */
+  /** Drop the current socket and reconnect, with the backoff (used after a protocol error). */
   restart() {
     this.socket?.close(4000, "client restart");
   }
