@@ -244,7 +244,10 @@ def prepare(env: dict[str, str]) -> None:
     with psycopg.connect(maintenance, autocommit=True) as connection:
         if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             connection.execute(f'CREATE DATABASE "{name}"')
-    for command in (["migrate", "--noinput", "--verbosity", "0"], ["collectstatic", "--noinput", "--verbosity", "0"]):
+    for command in (
+        ["migrate", "--noinput", "--verbosity", "0"],
+        ["collectstatic", "--noinput", "--verbosity", "0"],
+    ):
         subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True)
 
 
@@ -286,10 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, lambda *_: stopping.set())
     try:
         cluster.start()
-        print(
-            f"{args.workers} workers behind nginx: http://localhost:{cluster.port}/  (logs in {directory}; Ctrl-C stops)",
-            flush=True,
-        )
+        where = f"http://localhost:{cluster.port}/  (logs in {directory}; Ctrl-C stops)"
+        print(f"{args.workers} workers behind nginx: {where}", flush=True)
         while not stopping.wait(0.5):
             for process in (*cluster.workers, cluster.nginx):
                 process.check_alive()

@@ -17,11 +17,11 @@ from collections import Counter
 import pytest
 import redis.asyncio
 from channels.layers import InMemoryChannelLayer
-from editor.live.redis_layer import RedisPubSubLayer
 from channels_redis.utils import _consistent_hash
 
 from editor import ot
 from editor.live.hub import document_group, shard_probes
+from editor.live.redis_layer import RedisPubSubLayer
 from realtime_site.redis_hosts import parse_redis_url
 from tests.documents import aread_document
 from tests.livetab import LiveTab
