@@ -10,10 +10,12 @@
 - ``notify``: messages to connected clients from outside their connection;
 - ``sockets``: the socket writer and the bounded inbound queue, the one
   module that knows Twisted and autobahn;
-- ``threads``: where synchronous database work runs.
+- ``threads``: where synchronous database work runs;
+- ``redis_layer``: channels-redis' pub/sub layer, quicker to hear Redis back.
 
 May import: ``editor.store``, ``editor.wire``, ``editor.ot``, Channels,
-Django's settings and utilities, Twisted (``sockets`` only). Not the Django
+channels-redis (``redis_layer``), Django's settings and utilities, Twisted
+(``sockets`` only). Not the Django
 face (models, services, consumers): what it needs of the sessions table is
 handed to it (``worker.configure``).
 """
