@@ -14,6 +14,7 @@ tests (tests/test_cluster_faults.py) drive a ``Cluster`` the same way.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import secrets
@@ -23,7 +24,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -190,14 +190,19 @@ class Cluster:
         return f"ws://127.0.0.1:{self.port}"
 
     def start(self) -> Cluster:
-        for worker in self.workers:
-            worker.start()
-        nginx_dir = self.directory / "nginx"
-        nginx_dir.mkdir(exist_ok=True)
-        ports = [worker.port for worker in self.workers]
-        (nginx_dir / "nginx.conf").write_text(nginx_conf(ports, self.port, nginx_dir))
-        self.nginx.start()
-        self.wait_ready()
+        """Start everything and wait until it is ready; on failure (or Ctrl-C), stop what started."""
+        try:
+            for worker in self.workers:
+                worker.start()
+            nginx_dir = self.directory / "nginx"
+            nginx_dir.mkdir(exist_ok=True)
+            ports = [worker.port for worker in self.workers]
+            (nginx_dir / "nginx.conf").write_text(nginx_conf(ports, self.port, nginx_dir))
+            self.nginx.start()
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def wait_ready(self, timeout: float = 30) -> None:
@@ -225,13 +230,17 @@ class Cluster:
         return time.monotonic()
 
     def stop(self) -> None:
-        """Workers first, gracefully and all at once; nginx last."""
-        for worker in self.workers:
-            worker.terminate(wait=False)
-        for worker in self.workers:
-            if worker.process is not None:
-                worker.wait()
-        self.nginx.terminate()
+        """Workers first, gracefully and all at once (SIGKILL after 30 s); nginx last, whatever
+        happened to them."""
+        try:
+            for worker in self.workers:
+                worker.terminate(wait=False)
+            for worker in self.workers:
+                if worker.process is not None:
+                    with contextlib.suppress(subprocess.TimeoutExpired):  # killed by wait()
+                        worker.wait()
+        finally:
+            self.nginx.terminate()
 
 
 def prepare(env: dict[str, str]) -> None:
@@ -284,20 +293,27 @@ def main(argv: list[str] | None = None) -> int:
     env = local_env(args.port, directory)
     prepare(env)
     cluster = Cluster(args.workers, env, directory, port=args.port)
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
+    signal.signal(signal.SIGTERM, interrupted)  # as Ctrl-C (KeyboardInterrupt): stop everything
     try:
-        cluster.start()
+        cluster.start()  # stops what it started if interrupted
         where = f"http://localhost:{cluster.port}/  (logs in {directory}; Ctrl-C stops)"
         print(f"{args.workers} workers behind nginx: {where}", flush=True)
-        while not stopping.wait(0.5):
+        while True:
+            time.sleep(0.5)
             for process in (*cluster.workers, cluster.nginx):
                 process.check_alive()
-    finally:
+    except KeyboardInterrupt:
         print("stopping ...", flush=True)
+        for signum in (signal.SIGINT, signal.SIGTERM):  # a second one must not cut the stop short
+            signal.signal(signum, signal.SIG_IGN)
         cluster.stop()
-    return 0
+        return 0
+    finally:
+        cluster.stop()  # after a failure; a no-op after a stop
+
+
+def interrupted(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -17,9 +17,11 @@ def cluster(worker_env, tmp_path, logged_errors):
     redis = servers.RedisServer(tmp_path).start()
     running = Cluster(3, {**worker_env, "REDIS_URL": redis.url, "TRUSTED_PROXIES": "127.0.0.1"}, tmp_path)
     running.redis = redis
-    yield running.start()
-    running.stop()
-    redis.stop()
+    try:
+        yield running.start()  # which stops what it started if it fails
+        running.stop()
+    finally:
+        redis.stop()
     for worker in running.workers:
         logged_errors.add_process_log(worker.name, worker.log())
 

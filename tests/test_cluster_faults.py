@@ -47,12 +47,14 @@ async def cluster(worker_env, tmp_path, logged_errors):
     }
     running = Cluster(WORKERS, env, tmp_path)
     running.redis, running.database = redis, proxy
-    # In a thread: this loop runs the database proxy the workers start through.
-    await asyncio.to_thread(running.start)
-    yield running
-    await asyncio.to_thread(running.stop)
-    await proxy.stop()
-    redis.stop()
+    try:
+        # In a thread: this loop runs the database proxy the workers start through.
+        await asyncio.to_thread(running.start)  # which stops what it started if it fails
+        yield running
+        await asyncio.to_thread(running.stop)
+    finally:
+        await proxy.stop()
+        redis.stop()
     for worker in running.workers:
         logged_errors.add_process_log(worker.name, worker.log())
 

@@ -1,6 +1,7 @@
 """`scripts/cluster N` (deploy/cluster.py's main) as a person runs it: it prints the URL, the
 editor answers there through nginx, and Ctrl-C stops every process it started."""
 
+import json
 import re
 import shutil
 import signal
@@ -11,8 +12,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from websockets.sync.client import connect
 
 from deploy.cluster import free_port
+from editor.models import EditingSession
 from tests import servers
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.django_db(transaction=True)]
@@ -50,6 +53,12 @@ def test_the_cluster_command_serves_through_nginx_and_stops_everything_on_ctrl_c
         for path in ("/d/from-the-script/", "/readyz"):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
                 assert response.status == 200, path
+        # nginx replaces a forged X-Forwarded-For with the address it saw, which the workers believe.
+        forged = {"X-Forwarded-For": "203.0.113.9"}
+        url = f"ws://127.0.0.1:{port}/ws/docs/from-the-script/"
+        with connect(url, origin=f"http://127.0.0.1:{port}", additional_headers=forged) as socket:
+            session = json.loads(socket.recv(timeout=10))["session"]
+        assert EditingSession.objects.get(session_id=session).client_address == "127.0.0.1"
         worker_ports = [
             int(found[1])
             for log in sorted(logs.glob("web*.log"))

@@ -135,6 +135,14 @@ def test_workers_are_one_service_of_three_replicas_that_scales(config):
     assert "WORKER_ID" not in web["environment"]
 
 
+def test_the_app_image_is_built_once_and_the_workers_use_it(config):
+    """Two services building one tag race to set it; the migration runs first, so it builds."""
+    builders = [name for name, service in config["services"].items() if "build" in service]
+    assert builders == ["migrate"]
+    assert config["services"][WEB]["image"] == config["services"]["migrate"]["image"]
+    assert config["services"][WEB]["pull_policy"] == "never"
+
+
 def test_workers_start_after_healthy_stores_and_finished_migrations(config):
     """A worker started earlier would fail its first database or channel-layer call."""
     expected = {
@@ -194,6 +202,14 @@ def test_the_plain_http_demo_turns_the_https_redirect_and_secure_cookies_off(con
 def test_nginx_sets_the_forwarded_proto_the_workers_believe():
     """`proxy_set_header` replaces whatever a client sent: the header says what nginx served."""
     assert re.search(r"^\s*proxy_set_header X-Forwarded-Proto \$scheme;", NGINX_CONF.read_text(), re.M)
+
+
+def test_nginx_replaces_the_forwarded_for_a_client_sent():
+    """Appending ($proxy_add_x_forwarded_for) would pass on a client's own hops, which the
+    workers believe from a trusted network (compose trusts the private ranges)."""
+    conf = NGINX_CONF.read_text()
+    assert re.search(r"^\s*proxy_set_header X-Forwarded-For \$remote_addr;", conf, re.M)
+    assert "$proxy_add_x_forwarded_for" not in conf
 
 
 def test_nginx_publishes_port_8000(config):

@@ -6,7 +6,10 @@ database restart does.
 """
 
 import asyncio
+import json
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 import websockets
@@ -137,3 +140,34 @@ async def test_after_a_redis_restart_an_idle_client_gets_what_was_typed_meanwhil
     assert [f for f in typist.frames + idle.frames if f["type"] == "error"] == []
     await typist.close()
     await idle.close()
+
+
+def readiness_of(server) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(f"{server.http_url}/readyz", timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+async def test_a_worker_started_while_redis_is_away_is_not_ready_until_it_is_back(start_worker, tmp_path):
+    """Its live parts cannot start (the hub's first calls need Redis): /readyz says so with a 503,
+    not a 500 and a traceback, and the worker becomes ready when Redis answers."""
+    redis = RedisServer(tmp_path)  # its port chosen, not started yet
+    server = await asyncio.to_thread(start_worker, "early", REDIS_URL=redis.url)
+    try:
+        status, body = await asyncio.to_thread(readiness_of, server)
+        assert status == 503
+        assert body["checks"]["channel_layer"].startswith("not started: ")
+        await asyncio.to_thread(redis.start)
+        await asyncio.to_thread(
+            wait_until, lambda: readiness_of(server)[0] == 200, timeout=10, what="ready once Redis is there"
+        )
+        tab = LiveTab(server.ws_url, "early", "first")
+        await tab.connect()
+        await tab.insert(0, "served")
+        await tab.wait_synchronised()
+        await tab.close()
+    finally:
+        await asyncio.to_thread(server.stop)  # while Redis is there to unsubscribe from
+        redis.stop()

@@ -141,7 +141,10 @@ async def readiness(*, within: float) -> dict[str, str]:
     worker = existing()
     if worker is not None and worker.draining:
         return {"accepting": "shutting down", "database": "not checked", "channel_layer": "not checked"}
-    worker = await current()
+    try:
+        worker = await current()
+    except Exception as error:  # its start: the hub's first channel-layer calls (Redis away at boot)
+        return {"accepting": "ok", "database": "not checked", "channel_layer": f"not started: {error}"}
     database, layer = await asyncio.gather(
         _checked(worker.database_answers(), within), _checked(worker.hub.round_trip(), within)
     )

@@ -219,7 +219,36 @@ test("after a restart, while no worker answers (1006), it tries again every seco
   socket.stop();
 });
 
-test("after a restart, a refusal with a reason (1013) backs off as usual, and so do failures after it", (t) => {
+test("after a restart, a worker not serving yet (1013) is tried again every second too; 4012 renews the wait", (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"] });
+  FakeWebSocket.instances = [];
+  const socket = new ReconnectingSocket(
+    () => "ws://x/",
+    { onFrame() {} },
+    { WebSocketClass: FakeWebSocket, random: () => 0.5 },
+  );
+  socket.start();
+  FakeWebSocket.instances.at(-1).open();
+  FakeWebSocket.instances.at(-1).close(1012);
+  t.mock.timers.tick(125);
+  const closeAndExpect = (code, delay) => {
+    const before = FakeWebSocket.instances.length;
+    FakeWebSocket.instances.at(-1).close(code);
+    t.mock.timers.tick(delay - 1);
+    assert.equal(FakeWebSocket.instances.length, before, `after ${code}: not before ${delay} ms`);
+    t.mock.timers.tick(1);
+    assert.equal(FakeWebSocket.instances.length, before + 1, `after ${code}: at ${delay} ms`);
+  };
+  for (const code of [1013, 1006, 1013, 1013]) closeAndExpect(code, 1000);
+  // 4012 (a restart behind another server) starts the 30 s again, from now.
+  t.mock.timers.tick(20_000);
+  closeAndExpect(4012, 125);
+  t.mock.timers.tick(20_000);
+  closeAndExpect(1006, 1000); // 44 s after the 1012, 20 s after the 4012: still waiting
+  socket.stop();
+});
+
+test("after a restart, a refusal for a policy (1008) ends the wait: backoff from 8 s, then growing", (t) => {
   t.mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"] });
   FakeWebSocket.instances = [];
   const socket = new ReconnectingSocket(
@@ -232,9 +261,9 @@ test("after a restart, a refusal with a reason (1013) backs off as usual, and so
   FakeWebSocket.instances.at(-1).close(1012);
   t.mock.timers.tick(125);
   for (const [code, delay] of [
-    [1013, 500],
-    [1006, 1000],
-    [1006, 2000],
+    [1008, 8000],
+    [1006, 10_000],
+    [1013, 10_000],
   ]) {
     const before = FakeWebSocket.instances.length;
     FakeWebSocket.instances.at(-1).close(code);

@@ -28,11 +28,12 @@ const RESTART_SPREAD_MS = 250;
 // After a restart every worker may be restarting (a deploy of all at once):
 // while none answers, the socket fails (1006) and is tried again about every
 // second, not with the growing backoff, so that it is back within a second or
-// so of the first worker being ready. For this long after the 1012, then the
-// backoff as usual; a refusal with a reason (1008, 1013) backs off at once.
+// so of the first worker being ready; a worker that is up but not serving yet
+// (1013) is tried again as often. For this long after the 1012, then the
+// backoff as usual; a refusal for a policy (1008) backs off at once.
 const RESTART_PATIENCE_MS = 30_000;
 const RESTART_RETRY_ATTEMPT = 1; // backoffDelay(1): one second, +-25 %
-const CONNECTION_FAILED = 1006;
+const RETRY_SOON = new Set([1006, 1013]); // connection failed; try again later
 
 /** Delay before reconnect attempt `attempt` (0-based): 0.5 s doubling to 10 s, +-25 % jitter. */
 export function backoffDelay(attempt, random = Math.random) {
@@ -114,10 +115,10 @@ export class ReconnectingSocket {
       this.restartingUntil = this.now() + RESTART_PATIENCE_MS;
       return Math.round(this.random() * RESTART_SPREAD_MS);
     }
-    if (code === CONNECTION_FAILED && this.now() < this.restartingUntil) {
+    if (RETRY_SOON.has(code) && this.now() < this.restartingUntil) {
       return backoffDelay(RESTART_RETRY_ATTEMPT, this.random);
     }
-    if (code !== CONNECTION_FAILED) this.restartingUntil = -Infinity;
+    this.restartingUntil = -Infinity;
     return backoffDelay(this.attempt++, this.random);
   }
 
