@@ -8,6 +8,7 @@ sleeping a fixed time.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import os
 import re
@@ -18,33 +19,14 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import redis
 
-ROOT = Path(__file__).resolve().parent.parent
+from deploy import cluster
+from deploy.cluster import ROOT, free_port, wait_until
+
 LISTENING = re.compile(r"Listening on TCP address [\d.]+:(\d+)")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until(condition: Callable[[], object], *, timeout: float, what: str, interval: float = 0.05):
-    """Poll ``condition`` until it returns something truthy; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def server_environment(**overrides: str) -> dict[str, str]:
@@ -90,16 +72,12 @@ def collected_static() -> Path:
     return directory
 
 
-class ServerProcess:
-    """One server process, its port and its log."""
+class ServerProcess(cluster.Process):
+    """One server process, its port and its log (deploy/cluster.py's Process, waited for)."""
 
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.name = name
-        self.args = args
-        self.env = env
-        self.log_path = log_path
+        super().__init__(name, args, env, log_path)
         self.port: int | None = None
-        self.process: subprocess.Popen | None = None
 
     @property
     def http_url(self) -> str:
@@ -109,18 +87,8 @@ class ServerProcess:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
     def start(self, *, port_from_log: bool) -> ServerProcess:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
+        super().start()
         if port_from_log:
             match = wait_until(self._listening, timeout=30, what=f"{self.name} to listen")
             self.port = int(match.group(1))
@@ -128,35 +96,19 @@ class ServerProcess:
         return self
 
     def _listening(self):
-        self._check_alive()
+        self.check_alive()
         return LISTENING.search(self.log())
 
     def _healthy(self) -> bool:
-        self._check_alive()
-        try:
-            with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    def _check_alive(self) -> None:
-        if self.process.poll() is not None:
-            raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log()[-3000:]}")
+        self.check_alive()
+        return cluster.answers(f"{self.http_url}/healthz")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def kill(self) -> None:
-        """SIGKILL: the process gets no chance to clean up, like a crash."""
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
+        """SIGTERM, then SIGKILL after 10 s."""
+        if self.running:
+            self.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):  # killed by wait()
+                self.wait(timeout=10)
 
 
 def daphne_worker(name: str, env: dict[str, str], log_dir: Path, port: int = 0) -> ServerProcess:

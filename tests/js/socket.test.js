@@ -183,110 +183,71 @@ test("refused after opening (an error, then 1013), the backoff keeps growing; a 
   socket.stop();
 });
 
-test("after a restart, while no worker answers (1006), it tries again every second for 30 s, then backs off", (t) => {
+/** A socket that was served, then closed with 1012, reconnecting (random 0.5: no jitter). */
+function restartedSocket(t) {
   t.mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"] });
   FakeWebSocket.instances = [];
   const socket = new ReconnectingSocket(
     () => "ws://x/",
     { onFrame() {} },
-    { WebSocketClass: FakeWebSocket, random: () => 0.5 }, // no jitter
+    { WebSocketClass: FakeWebSocket, random: () => 0.5 },
   );
   socket.start();
   FakeWebSocket.instances.at(-1).open();
   FakeWebSocket.instances.at(-1).close(1012);
-  t.mock.timers.tick(125); // the restart spread's middle
+  t.mock.timers.tick(125); // the restart spread's middle: the next socket is open
+  return socket;
+}
+
+/** The newest socket closes with `code`; the next one comes exactly `delay` ms later. */
+function closeAndExpect(t, code, delay) {
+  const before = FakeWebSocket.instances.length;
+  FakeWebSocket.instances.at(-1).close(code);
+  t.mock.timers.tick(delay - 1);
+  assert.equal(FakeWebSocket.instances.length, before, `after ${code}: not before ${delay} ms`);
+  t.mock.timers.tick(1);
+  assert.equal(FakeWebSocket.instances.length, before + 1, `after ${code}: at ${delay} ms`);
+}
+
+test("after a restart, while no worker answers (1006), it tries again every second for 30 s, then backs off", (t) => {
+  const socket = restartedSocket(t);
   // Every worker is down: each attempt fails. The delay stays at one second ...
   let elapsed = 125;
   while (elapsed + 1000 < 30_000) {
-    const before = FakeWebSocket.instances.length;
-    FakeWebSocket.instances.at(-1).close(1006);
-    t.mock.timers.tick(999);
-    assert.equal(FakeWebSocket.instances.length, before, `not before a second (at ${elapsed} ms)`);
-    t.mock.timers.tick(1);
-    assert.equal(FakeWebSocket.instances.length, before + 1, `a second later (at ${elapsed} ms)`);
+    closeAndExpect(t, 1006, 1000);
     elapsed += 1000;
   }
   // ... until 30 s after the restart: then the usual backoff, from its start.
   t.mock.timers.tick(30_000 - elapsed);
-  for (const delay of [500, 1000, 2000, 4000]) {
-    const before = FakeWebSocket.instances.length;
-    FakeWebSocket.instances.at(-1).close(1006);
-    t.mock.timers.tick(delay - 1);
-    assert.equal(FakeWebSocket.instances.length, before, `backing off: not before ${delay} ms`);
-    t.mock.timers.tick(1);
-    assert.equal(FakeWebSocket.instances.length, before + 1);
-  }
+  for (const delay of [500, 1000, 2000, 4000]) closeAndExpect(t, 1006, delay);
   socket.stop();
 });
 
 test("after a restart, a worker not serving yet (1013) is tried again every second too; 4012 renews the wait", (t) => {
-  t.mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"] });
-  FakeWebSocket.instances = [];
-  const socket = new ReconnectingSocket(
-    () => "ws://x/",
-    { onFrame() {} },
-    { WebSocketClass: FakeWebSocket, random: () => 0.5 },
-  );
-  socket.start();
-  FakeWebSocket.instances.at(-1).open();
-  FakeWebSocket.instances.at(-1).close(1012);
-  t.mock.timers.tick(125);
-  const closeAndExpect = (code, delay) => {
-    const before = FakeWebSocket.instances.length;
-    FakeWebSocket.instances.at(-1).close(code);
-    t.mock.timers.tick(delay - 1);
-    assert.equal(FakeWebSocket.instances.length, before, `after ${code}: not before ${delay} ms`);
-    t.mock.timers.tick(1);
-    assert.equal(FakeWebSocket.instances.length, before + 1, `after ${code}: at ${delay} ms`);
-  };
-  for (const code of [1013, 1006, 1013, 1013]) closeAndExpect(code, 1000);
+  const socket = restartedSocket(t);
+  for (const code of [1013, 1006, 1013, 1013]) closeAndExpect(t, code, 1000);
   // 4012 (a restart behind another server) starts the 30 s again, from now.
   t.mock.timers.tick(20_000);
-  closeAndExpect(4012, 125);
+  closeAndExpect(t, 4012, 125);
   t.mock.timers.tick(20_000);
-  closeAndExpect(1006, 1000); // 44 s after the 1012, 20 s after the 4012: still waiting
+  closeAndExpect(t, 1006, 1000); // 44 s after the 1012, 20 s after the 4012: still waiting
   socket.stop();
 });
 
 test("after a restart, a refusal for a policy (1008) ends the wait: backoff from 8 s, then growing", (t) => {
-  t.mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"] });
-  FakeWebSocket.instances = [];
-  const socket = new ReconnectingSocket(
-    () => "ws://x/",
-    { onFrame() {} },
-    { WebSocketClass: FakeWebSocket, random: () => 0.5 },
-  );
-  socket.start();
-  FakeWebSocket.instances.at(-1).open();
-  FakeWebSocket.instances.at(-1).close(1012);
-  t.mock.timers.tick(125);
+  const socket = restartedSocket(t);
   for (const [code, delay] of [
     [1008, 8000],
     [1006, 10_000],
     [1013, 10_000],
   ]) {
-    const before = FakeWebSocket.instances.length;
-    FakeWebSocket.instances.at(-1).close(code);
-    t.mock.timers.tick(delay - 1);
-    assert.equal(FakeWebSocket.instances.length, before, `after ${code}: not before ${delay} ms`);
-    t.mock.timers.tick(1);
-    assert.equal(FakeWebSocket.instances.length, before + 1);
+    closeAndExpect(t, code, delay);
   }
   socket.stop();
 });
 
 test("a served socket ends the restart's patience: a later failure backs off from the start", (t) => {
-  t.mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"] });
-  FakeWebSocket.instances = [];
-  const socket = new ReconnectingSocket(
-    () => "ws://x/",
-    { onFrame() {} },
-    { WebSocketClass: FakeWebSocket, random: () => 0.5 },
-  );
-  socket.start();
-  FakeWebSocket.instances.at(-1).open();
-  FakeWebSocket.instances.at(-1).close(1012);
-  t.mock.timers.tick(125);
+  const socket = restartedSocket(t);
   const served = FakeWebSocket.instances.at(-1);
   served.open();
   served.onmessage({ data: JSON.stringify({ type: "snapshot", rev: 0, text: "" }) });
