@@ -146,8 +146,11 @@ class Committer:
     async def _store_text(slug: str) -> None:
         try:
             await in_thread_pool(documents.store_text)(slug=slug)
-        except Exception:  # the next due revision tries again; reading the text meanwhile costs more
-            logger.exception("failed to store the text of %s", slug)
+        except Exception as error:  # the next due revision tries again; reading the text meanwhile costs more
+            if not database_unavailable(error):
+                logger.exception("failed to store the text of %s", slug)
+                return
+            logger.warning("could not store the text of %s: the database is away (%s)", slug, error)
 
     async def _publish(self, applied: Sequence[tuple[str, LoggedOperation]]) -> None:
         by_document: dict[str, list[tuple[str, str]]] = {}

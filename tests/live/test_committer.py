@@ -6,7 +6,9 @@ drivers; what a commit decides is tests/store/test_commit.py's.
 
 import asyncio
 import json
+import logging
 
+import psycopg
 import pytest
 
 from editor.live import committer as committer_module
@@ -245,6 +247,36 @@ async def test_the_text_is_stored_in_the_background_after_the_due_revision(commi
         COMPACT_EVERY,
         COMPACT_EVERY,
     )
+
+
+@pytest.mark.parametrize(
+    ("failure", "level"),
+    [
+        (psycopg.OperationalError("connection lost"), "WARNING"),  # the database away: an outage
+        (RuntimeError("database on fire"), "ERROR"),  # anything else: a defect, with its traceback
+    ],
+    ids=["database away", "defect"],
+)
+async def test_storing_the_text_while_the_database_is_away_is_a_warning_not_an_error(
+    committer, monkeypatch, caplog, logged_errors, failure, level
+):
+    """The text is stored again at the next due revision; an outage is expected, not a defect."""
+
+    def failing(*, slug):
+        raise failure
+
+    monkeypatch.setattr(committer_module.documents, "store_text", failing)
+    await anew_document("away")
+    caplog.set_level(logging.WARNING, logger="editor.live.committer")
+    for n in range(COMPACT_EVERY):
+        await committer.submit(edit("away", [n, "x"] if n else ["x"], f"e{n}", base_rev=n))
+    await worker.stop()  # waits for the background work
+    records = [r for r in caplog.records if "store the text of away" in r.getMessage()]
+    assert [r.levelname for r in records] == [level]
+    assert (records[0].exc_info is not None) == (level == "ERROR")
+    # The defect's ERROR is this test's to expect; anything else logged still fails it.
+    logged_errors.messages[:] = [m for m in logged_errors.messages if "store the text of away" not in m]
+    assert (await aread_document("away"))[1] == "x" * COMPACT_EVERY, "the edits themselves committed"
 
 
 async def test_a_hanging_redis_does_not_hold_up_the_edits(monkeypatch, redis_channel_layer, caplog):
