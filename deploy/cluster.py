@@ -25,11 +25,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
@@ -85,7 +86,7 @@ def answers(url: str, *, timeout: float = 2) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status == 200
-    except (OSError, urllib.error.HTTPError):
+    except OSError:  # refused, timed out, or an HTTP error status (HTTPError is one)
         return False
 
 
@@ -125,12 +126,13 @@ class Process:
         if not self.running:
             raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log()[-3000:]}")
 
-    def terminate(self, *, wait: bool = True) -> None:
-        """SIGTERM, what `docker stop` sends; then wait for the graceful exit (SIGKILL after 30 s)."""
+    def terminate(self, *, wait: bool = True, timeout: float = 30) -> None:
+        """SIGTERM, what `docker stop` sends; then wait for the graceful exit (SIGKILL after
+        ``timeout`` seconds, and TimeoutExpired)."""
         if self.running:
             self.process.terminate()
             if wait:
-                self.wait()
+                self.wait(timeout)
 
     def wait(self, timeout: float = 30) -> int:
         try:
@@ -170,7 +172,6 @@ class Cluster:
     """N workers and nginx; ``env`` is every worker's environment (settings, stores)."""
 
     def __init__(self, workers: int, env: dict[str, str], directory: Path, *, port: int = 0) -> None:
-        self.env = env
         self.directory = directory
         self.port = port or free_port()
         self.workers = [
@@ -216,11 +217,11 @@ class Cluster:
 
         wait_until(through_nginx, timeout=timeout, what="nginx to answer")
 
-    def restart_all(self, *, kill: bool = False) -> float:
-        """Stop every worker at once (SIGTERM, or SIGKILL), start them again; returns the
-        monotonic time at which the last one was ready again."""
+    def restart_all(self) -> float:
+        """Stop every worker at once (SIGTERM), start them again; returns the monotonic time at
+        which the last one was ready again."""
         for worker in self.workers:
-            worker.kill() if kill else worker.terminate(wait=False)
+            worker.terminate(wait=False)
         for worker in self.workers:
             worker.wait()
         for worker in self.workers:
@@ -245,8 +246,6 @@ class Cluster:
 
 def prepare(env: dict[str, str]) -> None:
     """The database exists and is migrated; the static files are collected."""
-    import psycopg  # here: the tests import this module without needing it
-
     url = urlsplit(env["DATABASE_URL"])
     name = url.path.lstrip("/")
     maintenance = url._replace(path="/postgres").geturl()
@@ -306,10 +305,9 @@ def main(argv: list[str] | None = None) -> int:
         print("stopping ...", flush=True)
         for signum in (signal.SIGINT, signal.SIGTERM):  # a second one must not cut the stop short
             signal.signal(signum, signal.SIG_IGN)
-        cluster.stop()
-        return 0
     finally:
-        cluster.stop()  # after a failure; a no-op after a stop
+        cluster.stop()
+    return 0
 
 
 def interrupted(signum, frame) -> None:

@@ -105,10 +105,8 @@ class ServerProcess(cluster.Process):
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 10 s."""
-        if self.running:
-            self.process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):  # killed by wait()
-                self.wait(timeout=10)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # killed by wait()
+            self.terminate(timeout=10)
 
 
 def daphne_worker(name: str, env: dict[str, str], log_dir: Path, port: int = 0) -> ServerProcess:
