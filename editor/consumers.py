@@ -444,7 +444,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         )
 
     def _mode(self) -> protocol.Mode:
-        return protocol.Mode(role=self.access.role.value_name, locked=self.access.locked)
+        access = self.access
+        return protocol.Mode(role=access.role.value_name, locked=access.locked, read_only=not access.can_edit)
 
     def _why_read_only(self) -> str:
         if self.access.role < Role.EDITOR:
@@ -459,18 +460,21 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         Changes that arrive while a read is under way are followed by one
         more read, so the last read always starts after the last change.
         """
-        self._access_changes += 1
         if self.access is None or self.closing:
+            self._access_changes += 1
             return  # connecting: _start reads them again if needed
-        if self._access_follower is None or self._access_follower.done():
-            self._access_follower = asyncio.get_running_loop().create_task(self._follow_access())
+        self._read_access_again()
 
     async def _follow_access_now(self) -> None:
         """Read the rights again now, and wait until they are applied."""
+        await asyncio.shield(self._read_access_again())
+
+    def _read_access_again(self) -> asyncio.Task:
+        """Count a change, and start the follower that reads the rights unless one runs."""
         self._access_changes += 1
         if self._access_follower is None or self._access_follower.done():
             self._access_follower = asyncio.get_running_loop().create_task(self._follow_access())
-        await asyncio.shield(self._access_follower)
+        return self._access_follower
 
     async def _follow_access(self) -> None:
         applied = -1

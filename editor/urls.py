@@ -1,12 +1,13 @@
 from django.urls import path, re_path
 
 from . import views
+from .access.grants import DEFAULT_DOCUMENT
 from .sharing import open_link, share_page
 
 app_name = "editor"
 
 urlpatterns = [
-    path("", views.document_page, {"slug": views.DEFAULT_DOCUMENT}, name="home"),
+    path("", views.document_page, {"slug": DEFAULT_DOCUMENT}, name="home"),
     re_path(r"^d/(?P<slug>[A-Za-z0-9_-]{1,64})/$", views.document_page, name="document"),
     re_path(r"^d/(?P<slug>[A-Za-z0-9_-]{1,64})/share/$", share_page, name="share"),
     re_path(r"^links/(?P<token>[A-Za-z0-9_-]{1,64})/$", open_link, name="link"),

@@ -11,8 +11,6 @@ from .live import worker
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DOCUMENT = grants.DEFAULT_DOCUMENT
-
 
 def document_page(request: HttpRequest, slug: str) -> HttpResponse:
     """The editor for one document; the text itself arrives over the WebSocket (which checks the

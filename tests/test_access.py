@@ -379,7 +379,7 @@ async def test_a_connection_being_refused_is_never_shown_to_anyone(monkeypatch):
     await newcomer.close()
 
 
-async def test_two_shares_given_at_once_on_one_document_both_take_effect(django_user_model):
+async def test_two_shares_given_at_once_on_one_document_both_take_effect(django_user_model, monkeypatch):
     """Both inserted before either grows access_rev: both take effect, access_rev grows by two
     (Django's foreign keys are checked at COMMIT, so an insert holds no lock on the document that
     the row lock of the other's bump would wait for)."""
@@ -406,11 +406,8 @@ async def test_two_shares_given_at_once_on_one_document_both_take_effect(django_
         finally:
             connection.close()
 
-    grants.documents.bump_access_rev = bump_after_both_inserted
-    try:
-        await asyncio.gather(*(asyncio.to_thread(give, user) for user in users))
-    finally:
-        grants.documents.bump_access_rev = bump
+    monkeypatch.setattr(grants.documents, "bump_access_rev", bump_after_both_inserted)
+    await asyncio.gather(*(asyncio.to_thread(give, user) for user in users))
     assert errors == []
     assert await Share.objects.filter(document=document).acount() == 2
     assert (await Document.objects.aget(pk=document.pk)).access_rev == 2

@@ -138,11 +138,10 @@ async def readiness(*, within: float) -> dict[str, str]:
     """Whether this process can serve a new connection: "ok", or what is wrong, for each of
     accepting (not shutting down), the database and the channel layer (a round trip each,
     within ``within`` seconds)."""
-    worker = existing()
-    if worker is not None and worker.draining:
-        return {"accepting": "shutting down", "database": "not checked", "channel_layer": "not checked"}
     try:
         worker = await current()
+    except Draining:
+        return {"accepting": "shutting down", "database": "not checked", "channel_layer": "not checked"}
     except Exception as error:  # its start: the hub's first channel-layer calls (Redis away at boot)
         return {"accepting": "ok", "database": "not checked", "channel_layer": f"not started: {error}"}
     database, layer = await asyncio.gather(
@@ -170,13 +169,12 @@ def existing() -> Worker | None:
 async def drain(*, grace: float) -> None:
     """Shut this event loop's worker down gracefully, if it has one (Worker.drain); it stays this
     loop's worker meanwhile, refusing new connections (``current``) and saying so (/readyz)."""
-    loop = asyncio.get_running_loop()
-    worker = _workers.get(loop)
+    worker = existing()
     if worker is not None:
         try:
             await worker.drain(grace=grace)
         finally:
-            _workers.pop(loop, None)
+            _workers.pop(asyncio.get_running_loop(), None)
 
 
 async def stop() -> None:

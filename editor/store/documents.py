@@ -46,7 +46,6 @@ class Opening:
 
     document_id: int
     rev: int
-    read_only: bool
     text: str
     missed: list[LoggedOperation] | None
     pending_rev: int | None = None
@@ -54,11 +53,10 @@ class Opening:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """A document's text at revision ``rev``, and whether it takes edits."""
+    """A document's text at revision ``rev``."""
 
     rev: int
     text: str
-    read_only: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,11 +194,11 @@ def _open(
         missed = _missed(log, operations, resume_rev)
         if missed is not None:
             yield [sql.COMMIT]
-            return Opening(log.document_id, log.rev, log.read_only, "", missed)
+            return Opening(log.document_id, log.rev, "", missed)
     pending = [sql.select_operations_with_ids([log.document_id], [pending_id])] if pending_id else []
     text, rowsets = yield from _text(log, stored_rev, *pending)
     pending_rev = rowsets[0][0][1] if pending and rowsets[0] else None
-    return Opening(log.document_id, log.rev, log.read_only, text, None, pending_rev)
+    return Opening(log.document_id, log.rev, text, None, pending_rev)
 
 
 def _snapshot(dialect: sql.Dialect, document_id: int) -> Steps[Snapshot]:
@@ -209,7 +207,7 @@ def _snapshot(dialect: sql.Dialect, document_id: int) -> Steps[Snapshot]:
         raise LookupError(f"no document with id {document_id}")  # the driver rolls back
     log = DatabaseLog.from_row(rows[0])
     text, _ = yield from _text(log, rows[0][4])
-    return Snapshot(log.rev, text, log.read_only)
+    return Snapshot(log.rev, text)
 
 
 def _operations_since(

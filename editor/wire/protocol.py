@@ -201,14 +201,12 @@ def encode(frame: dict[str, Any]) -> str:
 @dataclass(frozen=True, slots=True)
 class Mode:
     """What this connection may do: ``role`` (viewer, editor, owner), and whether an operator
-    ``locked`` the document; ``read_only``: it may not edit, for either reason."""
+    ``locked`` the document; ``read_only``: it may not edit, for either reason (``Access.can_edit``
+    says which, in editor/access/rules.py)."""
 
     role: str
     locked: bool
-
-    @property
-    def read_only(self) -> bool:
-        return self.locked or self.role == "viewer"
+    read_only: bool
 
     def fields(self) -> dict[str, Any]:
         return {"read_only": self.read_only, "role": self.role, "locked": self.locked}
