@@ -251,6 +251,8 @@ async def test_someone_who_lost_access_is_closed_with_the_reason_and_cannot_come
     error = await tab.receive_type("error")
     assert error["code"] == "forbidden"
     assert error["message"].startswith("You no longer have access to this document")
+    if take_away == "deactivate":  # not "you signed out": the account is the reason
+        assert "your account was deactivated" in error["message"]
     assert await tab.communicator.receive_output(timeout=TIMEOUT) == {"type": "websocket.close", "code": 4403}
     await tab.communicator.disconnect(code=4403)
     session = await EditingSession.objects.aget(session_id=first["session"])

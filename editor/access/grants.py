@@ -133,14 +133,15 @@ def person_for(*, document_id: int, visitor: Visitor) -> Person:
     revoked = sum(1 for _, revoked_at in links if revoked_at is not None)
     if user_id is None:
         return Person(link_roles=link_roles, revoked_links=revoked)
+    # The account first: a deactivated user's session is signed out too (Django's get_user
+    # refuses inactive users), and they must be told the account is why.
+    user = get_user_model().objects.filter(pk=user_id).values("is_active", "is_superuser").first()
+    if user is None or not user["is_active"]:
+        return Person(user_id=user_id, active=False)
     if session_key is not None and signed_in_user_id(session_key) != user_id:
         return Person(user_id=user_id, active=False, signed_out=True)
-    user = get_user_model().objects.filter(pk=user_id).values("is_active", "is_superuser").first()
-    if user is None:
-        return Person(user_id=user_id, active=False)
     return Person(
         user_id=user_id,
-        active=user["is_active"],
         superuser=user["is_superuser"],
         link_roles=link_roles,
         revoked_links=revoked,
