@@ -9,8 +9,9 @@ from django.utils.html import format_html, format_html_join
 
 from .access import grants
 from .access.rules import Visibility
+from .api import tokens
 from .live import notify
-from .models import Document, EditingSession, Share, ShareLink
+from .models import ApiToken, Document, EditingSession, Share, ShareLink
 from .store import documents
 
 RECENT_OPERATIONS = 50
@@ -277,3 +278,36 @@ class ShareAdmin(admin.ModelAdmin):
         # A share moved to another document or user would leave its old holder's
         # rights in place on open sockets: remove it and add another instead.
         return ["document", "user", "created_at"] if obj else ["created_at"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """HTTP API tokens: made here or with ``manage.py create_api_token``; the secret is shown
+    once, on adding; revoking takes effect at the next request."""
+
+    list_display = ["hint", "user", "name", "scope", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    list_filter = ["scope", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__username", "name", "hint"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["hint", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Who and what a token is for stay as made: a changed scope would surprise its holder.
+        return [*self.readonly_fields, "user", "scope"] if obj is not None else self.readonly_fields
+
+    def save_model(self, request, obj: ApiToken, form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        secret = tokens.give_secret(obj)
+        super().save_model(request, obj, form, change)
+        self.message_user(request, f"The token, shown this once (copy it now): {secret}", messages.WARNING)
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        revoked = 0
+        for token in queryset.filter(revoked_at=None):
+            tokens.revoke_token(token)
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)

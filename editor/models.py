@@ -162,3 +162,58 @@ class ShareLink(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class ApiToken(models.Model):
+    """A key to the HTTP API (editor/api/): it acts as its user, within its scope, until it expires
+    or is revoked. Only the token's SHA-256 is stored: it is shown once, when made."""
+
+    READ, WRITE = "read", "write"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80, blank=True, help_text="What it is for, to tell tokens apart.")
+    scope = models.CharField(
+        max_length=8,
+        choices=[(READ, "read"), (WRITE, "read and write")],
+        default=READ,
+        help_text="read: GET only; write: also create and edit documents (within the user's rights).",
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    hint = models.CharField(max_length=12, editable=False, help_text="The token's first characters.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never.")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["user", "-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.hint}… ({self.scope}) of {self.user}"
+
+    def usable(self, now) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class IdempotentRequest(models.Model):
+    """A POST made with an ``Idempotency-Key``: its answer, given again to a repeat of it.
+
+    ``status`` is empty while the first request is being answered (or if it died meanwhile:
+    then a repeat after a while runs it again, which edits recognise by their id).
+    """
+
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and body.")
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    body = models.JSONField(null=True, blank=True)
+    location = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["token", "key"], name="idempotent_unique_key")]
+        indexes = [models.Index(fields=["created_at"], name="idempotent_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status or 'unanswered'})"

@@ -7,6 +7,7 @@ sending themselves. Documents change only through ``editor.store``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -76,6 +77,31 @@ def session_connect(
         EditingSession.objects.filter(session_id=session_id).delete()
         return SessionStart(None, 0, access)
     return SessionStart(opening, selectors.document_people_count(document_id=opening.document_id), access)
+
+
+def api_session(*, token_id: int, user, document_id: int, client_address: str, user_agent: str) -> str:
+    """The session an API token's edits to one document are made under: its user is their author.
+
+    One per token and document, recorded closed: nobody is shown as present (only sockets are),
+    and the admin lists it with the user and the last address it came from.
+    """
+    session_id = "api-" + hashlib.sha256(f"{token_id}:{document_id}".encode()).hexdigest()[:24]
+    now = timezone.now()
+    EditingSession.objects.update_or_create(
+        session_id=session_id,
+        defaults={"client_address": client_address[:64], "user_agent": user_agent[:512], "last_seen": now},
+        create_defaults={
+            "document_id": document_id,
+            "display_name": user.get_username()[:40],
+            "user": user,
+            "client_address": client_address[:64],
+            "user_agent": user_agent[:512],
+            "worker": "api",
+            "last_seen": now,
+            "disconnected_at": now,
+        },
+    )
+    return session_id
 
 
 def session_rename(*, session_id: str, display_name: str) -> None:

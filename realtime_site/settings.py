@@ -14,7 +14,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from editor.live.limits import Rate, Rates
+from editor.live.limits import ApiRates, Rate, Rates
 from editor.network import parse_networks
 from realtime_site.redis_hosts import parse_redis_url
 
@@ -119,6 +119,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "csp",
+    "ninja",  # its Swagger UI files, served from here rather than a CDN the CSP refuses
 ]
 
 MIDDLEWARE = [
@@ -292,6 +293,21 @@ EDITOR_MAX_CONNECTIONS_PER_USER = env_limit("EDITOR_MAX_CONNECTIONS_PER_USER", 3
 # Frames received and not yet handled, per connection: past this the worker
 # stops reading the socket until half of them are handled (backpressure).
 EDITOR_INBOUND_QUEUE_FRAMES = env_limit("EDITOR_INBOUND_QUEUE_FRAMES", 100)
+# The HTTP API (editor/api/), per worker: requests a second per token (or per client
+# address without one) and edits a second per token, with the bursts saved up; the
+# largest request body; the most items a page of a list holds.
+EDITOR_API_RATES = ApiRates(
+    requests=Rate(
+        env_limit("EDITOR_API_REQUESTS_PER_SECOND", 20), env_limit("EDITOR_API_REQUESTS_BURST", 60)
+    ),
+    edits=Rate(env_limit("EDITOR_API_EDITS_PER_SECOND", 10), env_limit("EDITOR_API_EDITS_BURST", 30)),
+)
+EDITOR_API_MAX_BODY_BYTES = env_limit(
+    "EDITOR_API_MAX_BODY_BYTES", EDITOR_MAX_FRAME_BYTES, most=64 * 1024 * 1024
+)
+EDITOR_API_PAGE_SIZE = 100
+# Idempotency-Key answers are kept this long, then a repeat of the key is a new request.
+EDITOR_API_IDEMPOTENCY_HOURS = env_limit("EDITOR_API_IDEMPOTENCY_HOURS", 24)
 # A client further behind than this many revisions is sent the text instead.
 EDITOR_MAX_CATCH_UP_OPS = env_limit("EDITOR_MAX_CATCH_UP_OPS", 500)
 # The operation log keeps an operation while it is among the last

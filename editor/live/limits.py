@@ -63,6 +63,15 @@ class Rates:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiRates:
+    """The HTTP API's limits (settings.EDITOR_API_RATES): requests per caller (a token, or an
+    address for anonymous ones), and edits per token."""
+
+    requests: Rate
+    edits: Rate
+
+
+@dataclass(frozen=True, slots=True)
 class Refusal:
     """A frame over its limit: retry after ``retry_after`` seconds; ``final`` means close (1008)."""
 

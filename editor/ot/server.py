@@ -24,6 +24,7 @@ class EditRejected(Exception):
     """The server refuses an operation; ``code`` is what the client sees."""
 
     ACCESS_CHANGED = "access-changed"
+    PRECONDITION_FAILED = "precondition-failed"
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -39,6 +40,13 @@ class EditRejected(Exception):
         return cls("read-only", "this document is read-only; edits are not accepted")
 
     @classmethod
+    def moved_on(cls, base_rev: int, head_rev: int) -> EditRejected:
+        return cls(
+            cls.PRECONDITION_FAILED,
+            f"the document is at revision {head_rev}, not {base_rev}: read it again and redo the change",
+        )
+
+    @classmethod
     def access_changed(cls) -> EditRejected:
         """Who may do what changed since the edit was sent: its sender checks again (never sent)."""
         return cls(cls.ACCESS_CHANGED, "the rights on this document changed; check them again")
@@ -50,6 +58,8 @@ class Edit:
 
     ``access_rev``: the document's rights its sender was allowed it under;
     the store commits it only if they are still those (None: not checked).
+    ``only_on_head``: applied only if nothing was committed since ``base_rev``,
+    not rebased (a compare-and-swap: the HTTP API's ``If-Match``).
     """
 
     slug: str
@@ -58,6 +68,7 @@ class Edit:
     op_id: str
     session_id: str
     access_rev: int | None = None
+    only_on_head: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +188,8 @@ def accept(log: DocumentLog, edit: Edit, *, max_chars: int) -> Accepted:
         raise EditRejected(
             "duplicate-id", f"operation id {op_id!r} belongs to an earlier edit; each edit needs a new id"
         )
+    if edit.only_on_head and base_rev < log.rev:
+        raise EditRejected.moved_on(base_rev, log.rev)
     op = rebase(
         op, base_rev=base_rev, head_rev=log.rev, head_length=log.length, committed_since=committed_since
     )

@@ -18,6 +18,7 @@ from typing import TypeVar
 from django.conf import settings
 from django.utils import timezone
 
+from editor import ot
 from editor.ot import server
 from editor.ot.server import LoggedOperation
 
@@ -96,6 +97,28 @@ def operations_since(*, document_id: int, rev: int) -> list[LoggedOperation] | N
     revisions behind it; the caller then sends a snapshot.
     """
     return _run(_operations_since, document_id, rev)
+
+
+def create(*, slug: str, new: NewDocument) -> int | None:
+    """A new empty document named ``slug``, as ``new`` says; its id, or None if the name is taken."""
+    return _run(_create, slug, new)
+
+
+def length_at(*, document_id: int, rev: int) -> int | None:
+    """How many characters the document had at revision ``rev``; None when the log no longer
+    reaches back to it (or it is ahead of the head: ``head`` tells which)."""
+    return _run(_length_at, document_id, rev)
+
+
+def operations_page(*, document_id: int, since: int, most: int) -> tuple[int, list[LoggedOperation] | None]:
+    """The head revision, and the first ``most`` operations after ``since`` (None when the log no
+    longer reaches back to ``since + 1``)."""
+    return _run(_operations_page, document_id, since, most)
+
+
+def operation_with_id(*, document_id: int, op_id: str) -> LoggedOperation | None:
+    """The stored edit with this id, if the log still has it."""
+    return _run(_operation_with_id, document_id, op_id)
 
 
 def head(*, document_id: int) -> int:
@@ -230,6 +253,46 @@ def _head(dialect: sql.Dialect, document_id: int) -> Steps[tuple[int, int]]:
     [rows] = yield [sql.select_documents("id", [document_id], for_update=False)]
     log = DatabaseLog.from_row(rows[0])
     return log.rev, log.access_rev
+
+
+def _create(dialect: sql.Dialect, slug: str, new: NewDocument) -> Steps[int | None]:
+    create = sql.create_document(
+        slug, now=timezone.now(), owner_id=new.owner_id, visibility=new.visibility, returning=True
+    )
+    _, rows, _ = yield [sql.BEGIN, create, sql.COMMIT]
+    return rows[0][0] if rows else None
+
+
+def _length_at(dialect: sql.Dialect, document_id: int, rev: int) -> Steps[int | None]:
+    [row], operations = yield [
+        sql.select_documents("id", [document_id], for_update=False),
+        sql.select_operations_since([(document_id, rev)], most=1),
+    ]
+    log = DatabaseLog.from_row(row)
+    if rev == log.rev:
+        return log.length
+    following = _logged(operations)
+    if rev > log.rev or not following or following[0].rev != rev + 1:
+        return None
+    return ot.base_length(following[0].op)
+
+
+def _operations_page(
+    dialect: sql.Dialect, document_id: int, since: int, most: int
+) -> Steps[tuple[int, list[LoggedOperation] | None]]:
+    [row], operations = yield [
+        sql.select_documents("id", [document_id], for_update=False),
+        sql.select_operations_since([(document_id, since)], most=most),
+    ]
+    head_rev, page = DatabaseLog.from_row(row).rev, _logged(operations)
+    if since < head_rev and (not page or page[0].rev != since + 1):
+        return head_rev, None
+    return head_rev, page
+
+
+def _operation_with_id(dialect: sql.Dialect, document_id: int, op_id: str) -> Steps[LoggedOperation | None]:
+    [rows] = yield [sql.select_operations_with_ids([document_id], [op_id])]
+    return _logged(rows)[0] if rows else None
 
 
 def _set_read_only(dialect: sql.Dialect, document_ids: list[int], read_only: bool) -> Steps[list[str]]:

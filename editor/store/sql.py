@@ -93,14 +93,17 @@ def select_documents(
     )
 
 
-def create_document(slug: str, *, now: datetime, owner_id: int | None, visibility: str) -> Statement:
-    """An empty document named ``slug``, unless there is one already (then no id is spent)."""
+def create_document(
+    slug: str, *, now: datetime, owner_id: int | None, visibility: str, returning: bool = False
+) -> Statement:
+    """An empty document named ``slug``, unless there is one already (then no id is spent);
+    its id, if ``returning``."""
     return Statement(
         f"INSERT INTO {DOCUMENTS} (slug, text, rev, length, snapshot_rev, read_only, owner_id, visibility,"
         " access_rev, created_at, updated_at)"
         f" SELECT %s, '', 0, 0, 0, false, %s, %s, 0, %s, %s"
         f" WHERE NOT EXISTS (SELECT 1 FROM {DOCUMENTS} WHERE slug = %s)"
-        " ON CONFLICT (slug) DO NOTHING",
+        " ON CONFLICT (slug) DO NOTHING" + (" RETURNING id" if returning else ""),
         [slug, owner_id, visibility, now, now, slug],
     )
 

@@ -123,7 +123,7 @@ def parse_connect_query(query_string: bytes) -> ConnectQuery:
     )
 
 
-def _storable(text: str) -> bool:
+def storable(text: str) -> bool:
     """JSON can carry lone surrogates and NUL, which are not text a database stores."""
     if "\x00" in text:
         return False
@@ -132,6 +132,31 @@ def _storable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def parse_op_id(value: object) -> str:
+    """An edit's id, as the client chose it (the HTTP API reads it the same way)."""
+    if not isinstance(value, str) or not OP_ID.fullmatch(value):
+        raise ProtocolError("invalid-frame", "id must be 1 to 80 printable ASCII characters, no spaces")
+    return value
+
+
+def parse_op(raw_op: object, op_id: str | None = None) -> ot.Operation:
+    """An edit's operation, within the bounds on the work it may cause and on what it may insert."""
+    if isinstance(raw_op, list) and len(raw_op) > MAX_OP_COMPONENTS:
+        raise ProtocolError("invalid-op", f"operations are limited to {MAX_OP_COMPONENTS} components", op_id)
+    try:
+        op = ot.parse(raw_op)
+    except ot.OperationError as error:
+        raise ProtocolError("invalid-op", str(error), op_id) from None
+    for component in op:
+        if type(component) is str and not storable(component):
+            raise ProtocolError(
+                "invalid-op", "inserted text must be valid Unicode without NUL characters", op_id
+            )
+    if ot.base_length(op) > MAX_SPAN:
+        raise ProtocolError("invalid-op", f"operations span at most {MAX_SPAN} characters", op_id)
+    return op
 
 
 def parse_client_frame(text: str | None, data: bytes | None, *, max_bytes: int) -> ClientRequest:
@@ -151,27 +176,8 @@ def parse_client_frame(text: str | None, data: bytes | None, *, max_bytes: int) 
         raise ProtocolError("invalid-frame", "a frame is a JSON object with a type")
     kind = frame.get("type")
     if kind == "op":
-        op_id = frame.get("id")
-        if not isinstance(op_id, str) or not OP_ID.fullmatch(op_id):
-            raise ProtocolError("invalid-frame", "id must be 1 to 80 printable ASCII characters, no spaces")
-        rev = _revision(frame, op_id)
-        raw_op = frame.get("op")
-        if isinstance(raw_op, list) and len(raw_op) > MAX_OP_COMPONENTS:
-            raise ProtocolError(
-                "invalid-op", f"operations are limited to {MAX_OP_COMPONENTS} components", op_id
-            )
-        try:
-            op = ot.parse(raw_op)
-        except ot.OperationError as error:
-            raise ProtocolError("invalid-op", str(error), op_id) from None
-        for component in op:
-            if type(component) is str and not _storable(component):
-                raise ProtocolError(
-                    "invalid-op", "inserted text must be valid Unicode without NUL characters", op_id
-                )
-        if ot.base_length(op) > MAX_SPAN:
-            raise ProtocolError("invalid-op", f"operations span at most {MAX_SPAN} characters", op_id)
-        return OpRequest(rev=rev, op=op, op_id=op_id)
+        op_id = parse_op_id(frame.get("id"))
+        return OpRequest(rev=_revision(frame, op_id), op=parse_op(frame.get("op"), op_id), op_id=op_id)
     if kind == "caret":
         caret = frame.get("caret")
         if (
