@@ -46,6 +46,10 @@ class EditorAPI(NinjaAPI):
             for method, operation in path.items():
                 if method == "get":
                     operation["security"] = [*operation.get("security", []), {}]
+                for parameter in operation.get("parameters", []):
+                    if parameter["name"] == "If-Match":
+                        # Required, though a request without it is answered (428): said here.
+                        parameter["required"] = True
                 for status, response in operation["responses"].items():
                     if int(status) >= 400 and "content" in response:
                         response["content"] = {problems.PROBLEM_TYPE: response["content"]["application/json"]}
@@ -206,7 +210,8 @@ ETAG = re.compile(r'\s*(?:W/)?"(\d{1,16})"\s*')
 
 
 def _revisions_named(header: str) -> set[int] | None:
-    """The revisions an If-Match or If-None-Match header names; None for ``*``."""
+    """The revisions an If-Match or If-None-Match header names; None for ``*``. What is not an
+    ETag of ours names none: If-Match then fails (412), If-None-Match holds (200)."""
     if header.strip() == "*":
         return None
     return {int(match[1]) for part in header.split(",") if (match := ETAG.fullmatch(part))}

@@ -6,11 +6,23 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from ninja import Field, Schema
+from pydantic import ConfigDict, StrictInt, StrictStr
 
 from editor.wire import protocol
 
 SLUG = r"^[A-Za-z0-9_-]{1,64}$"
-Revision = Annotated[int, Field(ge=0, le=protocol.MAX_REVISION)]
+Revision = Annotated[StrictInt, Field(ge=0, le=protocol.MAX_REVISION)]
+# Text a database stores (no NUL); lone surrogates, which JSON can carry, are refused on reading.
+Text = Annotated[StrictStr, Field(pattern=r"^[^\x00]*$")]
+Component = StrictInt | StrictStr
+
+
+class Body(Schema):
+    """A request body: exactly its fields (a misspelt one is refused, not ignored), of their types."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 Visibility = Literal["public", "view-only", "private"]
 
 
@@ -39,9 +51,9 @@ class DocumentPage(Schema):
     next: str | None = Field(description="The next page's URL; null on the last page.")
 
 
-class DocumentIn(Schema):
-    slug: str = Field(pattern=SLUG)
-    text: str = ""
+class DocumentIn(Body):
+    slug: StrictStr = Field(pattern=SLUG)
+    text: Text = ""
     visibility: Visibility | None = Field(
         None, description="What everyone else may do; EDITOR_NEW_DOCUMENT_VISIBILITY when left out."
     )
@@ -61,28 +73,31 @@ class Written(Schema):
     id: str
 
 
-class OperationIn(Schema):
+class OperationIn(Body):
     """An edit exactly as the socket's ``op`` frame carries it (docs/protocol.md)."""
 
     rev: Revision
-    op: list[int | str] = Field(description="retain n (> 0), insert s, delete n (< 0), over the whole text")
-    id: str = Field(
-        description="1 to 80 printable ASCII characters; a repeat with the same id is the same edit"
+    op: list[Component] = Field(description="retain n (> 0), insert s, delete n (< 0), over the whole text")
+    id: StrictStr = Field(
+        pattern=protocol.OP_ID.pattern.join("^$"),
+        description="1 to 80 printable ASCII characters; a repeat with the same id is the same edit",
     )
 
 
-class AppendIn(Schema):
-    text: str = Field(min_length=1)
+class AppendIn(Body):
+    text: Text = Field(min_length=1)
 
 
-class InsertIn(Schema):
-    position: int = Field(ge=0, le=protocol.MAX_SPAN, description="Characters before it, at revision rev.")
-    text: str = Field(min_length=1)
+class InsertIn(Body):
+    position: StrictInt = Field(
+        ge=0, le=protocol.MAX_SPAN, description="Characters before it, at revision rev."
+    )
+    text: Text = Field(min_length=1)
     rev: Revision
 
 
-class TextIn(Schema):
-    text: str
+class TextIn(Body):
+    text: Text
 
 
 class LoggedOperationOut(Schema):
