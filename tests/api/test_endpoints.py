@@ -114,7 +114,9 @@ async def test_a_different_edit_under_a_used_id_is_refused(writer):
     [
         ({"rev": 0, "op": [4, "x"], "id": "a"}, 422, "invalid-op"),
         ({"rev": 0, "op": [1, 0], "id": "a"}, 422, "invalid-op"),
-        ({"rev": 0, "op": [3, "x"], "id": "has space"}, 422, "invalid-frame"),
+        ({"rev": 0, "op": [3, "x"], "id": "has space"}, 422, "invalid-request"),
+        ({"rev": False, "op": [3, "x"], "id": "a"}, 422, "invalid-request"),
+        ({"rev": 0, "op": [3, "x"], "id": "a", "extra": 1}, 422, "invalid-request"),
         ({"rev": 5, "op": [3, "x"], "id": "a"}, 409, "future-revision"),
         ({"rev": 0, "op": "nope", "id": "a"}, 422, "invalid-request"),
         ({"op": [3, "x"], "id": "a"}, 422, "invalid-request"),
