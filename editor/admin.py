@@ -5,14 +5,24 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.db.models import Count, Q
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from .access import grants
 from .access.rules import Visibility
 from .api import tokens
 from .live import notify
-from .models import ApiToken, Document, EditingSession, Share, ShareLink
+from .models import (
+    ApiToken,
+    Document,
+    EditingSession,
+    Share,
+    ShareLink,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from .store import documents
+from .webhooks import records
 
 RECENT_OPERATIONS = 50
 
@@ -311,3 +321,67 @@ class ApiTokenAdmin(admin.ModelAdmin):
             tokens.revoke_token(token)
             revoked += 1
         self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
+
+
+class DeliveryInline(admin.TabularInline):
+    model = WebhookDelivery
+    fields = ["message_id", "event", "created_at", "attempts", "delivered_at", "failed_at", "last_status"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    max_num = 0
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("-created_at")
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    """Who hears of what, where; the deliveries below are the log of what was sent."""
+
+    list_display = ["url", "user", "document", "events", "created_at"]
+    search_fields = ["url", "user__username", "document__slug"]
+    raw_id_fields = ["user", "document"]
+    readonly_fields = ["created_at"]
+    inlines = [DeliveryInline]
+
+    def save_model(self, request, obj: WebhookSubscription, form, change: bool) -> None:
+        if not change:
+            obj.secret = records.new_secret()
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """The delivery log: every event for every subscription, its tries and the last answer."""
+
+    list_display = [
+        "message_id",
+        "event",
+        "subscription",
+        "created_at",
+        "attempts",
+        "delivered_at",
+        "failed_at",
+        "last_status",
+        "last_error",
+    ]
+    list_filter = [
+        "event",
+        ("delivered_at", admin.EmptyFieldListFilter),
+        ("failed_at", admin.EmptyFieldListFilter),
+    ]
+    search_fields = ["message_id", "subscription__url"]
+    readonly_fields = [field.name for field in WebhookDelivery._meta.fields]
+    actions = ["send_again"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Send the selected deliveries again now")
+    def send_again(self, request, queryset):
+        count = queryset.update(failed_at=None, delivered_at=None, next_attempt_at=timezone.now(), attempts=0)
+        self.message_user(
+            request, f"{count} deliveries are due now; a worker sends them within seconds.", messages.SUCCESS
+        )

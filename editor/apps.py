@@ -11,6 +11,7 @@ class EditorConfig(AppConfig):
         from . import services
         from .access import signals
         from .live import worker
+        from .webhooks.dispatch import Dispatcher
 
-        worker.configure(records=services.session_records)
+        worker.configure(records=services.session_records, observer=Dispatcher)
         signals.connect()

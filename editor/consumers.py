@@ -233,6 +233,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             await self.socket.send(frame)
         self.worker.liveness.add(self)
         self._log("connect", start.people)
+        self.worker.observer.joined(self.slug, {**self._who(), "people": start.people})
         hub = self.worker.hub
         hub.presence_changed(self.slug, self.session_id, self.person_frame())
         await hub.ask_who_is_here(self.slug, self)
@@ -284,6 +285,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                     self.worker.liveness.close_later(self.session_id)
                 else:
                     self._log("disconnect", people)
+                    self.worker.observer.left(self.slug, {**self._who(), "people": people})
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Called with each frame from the client."""
@@ -505,6 +507,10 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             await self.deliver(EncodedFrame(protocol.mode_frame(self._mode())))
         if access.role != before.role:
             self.worker.hub.presence_changed(self.slug, self.session_id, self.person_frame())
+
+    def _who(self) -> dict:
+        """This connection's person, as webhooks tell of them."""
+        return {"session": self.session_id, "name": self.name, "signed_in": self.user_id is not None}
 
     def _log(self, event: str, people: int) -> None:
         logger.info(

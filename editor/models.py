@@ -217,3 +217,66 @@ class IdempotentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.status or 'unanswered'})"
+
+
+class WebhookSubscription(models.Model):
+    """Where to POST a user's events: of one document, or of every document the user owns.
+
+    ``secret`` signs each delivery as Standard Webhooks do; it is kept (it must be, to sign),
+    and shown to the user when the subscription is made.
+    """
+
+    DOCUMENT_CHANGED, PERSON_JOINED, PERSON_LEFT = "document.changed", "person.joined", "person.left"
+    EVENTS = (DOCUMENT_CHANGED, PERSON_JOINED, PERSON_LEFT)
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhooks")
+    document = models.ForeignKey(
+        Document,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="webhooks",
+        help_text="Empty: every document the user owns.",
+    )
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=80, editable=False)
+    events = models.JSONField(default=list, help_text=f"Some of {', '.join(EVENTS)}.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user", "-created_at"]
+        verbose_name = "webhook"
+
+    def __str__(self) -> str:
+        return f"{self.url} ({self.document or 'all owned documents'})"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one subscription: tried until its receiver answers 2xx, with pauses that
+    grow (EDITOR_WEBHOOK_RETRY_SECONDS), then given up; the admin's delivery log."""
+
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    message_id = models.CharField(max_length=40, unique=True, help_text="webhook-id: the same on every try.")
+    event = models.CharField(max_length=32)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True, help_text="Given up.")
+    last_status = models.PositiveSmallIntegerField(null=True, blank=True, help_text="The receiver's answer.")
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(delivered_at=None, failed_at=None),
+                name="delivery_due_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.message_id}"

@@ -308,6 +308,21 @@ EDITOR_API_MAX_BODY_BYTES = env_limit(
 EDITOR_API_PAGE_SIZE = 100
 # Idempotency-Key answers are kept this long, then a repeat of the key is a new request.
 EDITOR_API_IDEMPOTENCY_HOURS = env_limit("EDITOR_API_IDEMPOTENCY_HOURS", 24)
+# Webhooks (editor/webhooks/): document changes are gathered for this long before one
+# event goes; a receiver that does not answer 2xx is tried again after each of these
+# pauses (Standard Webhooks' schedule), then given up; each try waits this long.
+EDITOR_WEBHOOK_DEBOUNCE_SECONDS = env_float("EDITOR_WEBHOOK_DEBOUNCE_SECONDS", 2)
+EDITOR_WEBHOOK_RETRY_SECONDS = [
+    float(pause)
+    for pause in env_list("EDITOR_WEBHOOK_RETRY_SECONDS", ["5", "300", "1800", "7200", "18000", "36000"])
+]
+EDITOR_WEBHOOK_TIMEOUT_SECONDS = env_float("EDITOR_WEBHOOK_TIMEOUT_SECONDS", 5)
+# How often each worker looks for deliveries due (its own are sent at once) and for new
+# subscriptions made through other workers.
+EDITOR_WEBHOOK_POLL_SECONDS = env_float("EDITOR_WEBHOOK_POLL_SECONDS", 5)
+# Receivers on loopback or private addresses: refused unless allowed (a server's own
+# network is not for its users to reach); development allows them.
+EDITOR_WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("EDITOR_WEBHOOK_ALLOW_PRIVATE_URLS", DEBUG)
 # A client further behind than this many revisions is sent the text instead.
 EDITOR_MAX_CATCH_UP_OPS = env_limit("EDITOR_MAX_CATCH_UP_OPS", 500)
 # The operation log keeps an operation while it is among the last

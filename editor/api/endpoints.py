@@ -25,7 +25,7 @@ from editor.store import documents
 from editor.store.drivers import database_unavailable
 from editor.wire import protocol
 
-from . import idempotency, problems, schemas, writes
+from . import hooks, idempotency, problems, schemas, writes
 from .callers import BearerToken, Caller
 from .idempotency import Reply
 from .problems import ApiError, problem_response
@@ -72,10 +72,10 @@ api = EditorAPI(
     openapi_url="/openapi.json",
 )
 
+api.add_router("/webhooks/", hooks.router)
+
 SlugPath = Path(..., pattern=schemas.SLUG)
-PROBLEMS = {
-    status: schemas.Problem for status in (400, 401, 403, 404, 409, 410, 412, 413, 422, 428, 429, 503)
-}
+PROBLEMS = schemas.PROBLEMS
 
 
 def _caller(request: HttpRequest) -> Caller:

@@ -36,6 +36,11 @@ class Problem(Schema):
     code: str
 
 
+# Every status a refusal may have, for each operation's responses (a status an operation
+# cannot answer with is still listed: which ones it can is what docs/api.md's table says).
+PROBLEMS = {status: Problem for status in (400, 401, 403, 404, 409, 410, 412, 413, 422, 428, 429, 503)}
+
+
 class DocumentSummary(Schema):
     slug: str
     rev: Revision

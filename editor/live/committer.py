@@ -44,13 +44,18 @@ RETRY_FIRST, RETRY_MOST = 0.1, 2.0
 
 # Hands committed edits, as (frame, author) per document, to everyone else.
 Publish = Callable[[str, list[tuple[str, str]]], Awaitable[None]]
+# Tells of a document's committed edits, at once (worker.Observer.committed).
+Observe = Callable[[str, Sequence[LoggedOperation]], None]
 
 
 class Committer:
     """Started and stopped with the rest of the worker (worker.py), on one event loop."""
 
-    def __init__(self, *, publish: Publish, driver: Driver | None = None) -> None:
+    def __init__(
+        self, *, publish: Publish, driver: Driver | None = None, observe: Observe | None = None
+    ) -> None:
         self.publish = publish
+        self.observe = observe
         self.driver = driver or committer_driver()
         self._waiting: list[tuple[Edit, asyncio.Future]] = []
         self._running: asyncio.Task | None = None
@@ -84,6 +89,7 @@ class Committer:
                     await self._publish(applied)
                 except Exception:  # clients notice the missing revisions and fetch them
                     logger.exception("failed to broadcast %d committed edits", len(applied))
+                self._observe(applied)
                 for (_, future), decision in zip(batch, decisions, strict=True):
                     _settle(future, decision)
                 for slug, operation in applied:
@@ -161,6 +167,19 @@ class Committer:
             by_document.setdefault(slug, []).append((frame, operation.session_id))
         for slug, ops in by_document.items():
             await self.publish(slug, ops)
+
+    def _observe(self, applied: Sequence[tuple[str, LoggedOperation]]) -> None:
+        """Tell the observer (webhooks) of the edits, per document; returns at once."""
+        if self.observe is None or not applied:
+            return
+        by_document: dict[str, list[LoggedOperation]] = {}
+        for slug, operation in applied:
+            by_document.setdefault(slug, []).append(operation)
+        for slug, operations in by_document.items():
+            try:
+                self.observe(slug, operations)
+            except Exception:  # a webhook's trouble is not the edit's
+                logger.exception("the observer failed on %d edits to %s", len(operations), slug)
 
     async def stop(self) -> None:
         """Finish the work in hand and close the database connection."""

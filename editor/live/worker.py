@@ -9,16 +9,20 @@ Tests, which run an event loop per test, get a worker per test the same
 way, and stop it when the test ends.
 
 The sessions table belongs to the Django face: ``configure`` (called by
-``EditorConfig.ready``) hands this layer the functions that write it.
+``EditorConfig.ready``) hands this layer the functions that write it, and
+the ``Observer`` that hears of commits and of people (webhooks).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from channels.layers import get_channel_layer
 
+from editor.ot.server import LoggedOperation
 from editor.store.documents import database_round_trip
 
 from .committer import Committer
@@ -30,8 +34,44 @@ from .threads import in_thread_pool
 logger = logging.getLogger(__name__)
 
 _records: SessionRecords | None = None
+_observer: Callable[[], Observer] | None = None
 # Until stop() takes it out (a worker's tasks hold its loop: no weak reference would free it).
 _workers: dict[asyncio.AbstractEventLoop, Worker] = {}
+
+
+class Observer(Protocol):
+    """Hears of what happens on this worker (editor/webhooks/dispatch.py). Its ``committed``,
+    ``joined`` and ``left`` are called on the event loop and must return at once: an edit never
+    waits for them."""
+
+    def committed(self, slug: str, operations: Sequence[LoggedOperation]) -> None: ...
+
+    def joined(self, slug: str, person: dict) -> None: ...
+
+    def left(self, slug: str, person: dict) -> None: ...
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class NoObserver:
+    """Until the face configures one (and in the live layer's own tests)."""
+
+    def committed(self, slug: str, operations: Sequence[LoggedOperation]) -> None:
+        pass
+
+    def joined(self, slug: str, person: dict) -> None:
+        pass
+
+    def left(self, slug: str, person: dict) -> None:
+        pass
+
+    def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
 
 
 class Draining(Exception):
@@ -41,7 +81,8 @@ class Draining(Exception):
 class Worker:
     def __init__(self, *, records: SessionRecords) -> None:
         self.hub = Hub(get_channel_layer())
-        self.committer = Committer(publish=self.hub.publish_ops)
+        self.observer: Observer = _observer() if _observer is not None else NoObserver()
+        self.committer = Committer(publish=self.hub.publish_ops, observe=self.observer.committed)
         self.liveness = Liveness(records)
         self.connections = ConnectionCounts()
         self._starting = asyncio.Lock()
@@ -68,6 +109,7 @@ class Worker:
             if not self._started:
                 await self.hub.start()
                 self.liveness.start()
+                self.observer.start()
                 self._started = True
 
     async def drain(self, *, grace: float) -> None:
@@ -112,12 +154,15 @@ class Worker:
             try:
                 await self.liveness.stop()
             finally:
-                await self.hub.stop()
+                try:
+                    await self.observer.stop()
+                finally:
+                    await self.hub.stop()
 
 
-def configure(*, records: SessionRecords) -> None:
-    global _records
-    _records = records
+def configure(*, records: SessionRecords, observer: Callable[[], Observer] | None = None) -> None:
+    global _records, _observer
+    _records, _observer = records, observer
 
 
 async def current() -> Worker:
