@@ -58,10 +58,10 @@ async def arrived(receiver: Receiver, count: int, event: str | None = None):
     return await asyncio.to_thread(receiver.wait_for, count, event=event)
 
 
-async def delivery_when(done, *, timeout: float = 10) -> WebhookDelivery:
+async def delivery_when(done) -> WebhookDelivery:
     """The (only) delivery, once ``done(delivery)`` holds: its outcome is recorded after the
     receiver answered, so there is nothing to wait on but the row."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(10):
         while True:
             delivery = await WebhookDelivery.objects.afirst()
             if delivery is not None and done(delivery):
