@@ -135,14 +135,16 @@ def _fresh_database() -> str:
 
 
 @contextlib.contextmanager
-def editor(workers: int = 2) -> Iterator[Target]:
-    """This product: ``workers`` Daphne processes on Redis and a fresh PostgreSQL database."""
+def editor(workers: int = 2, **settings: str) -> Iterator[Target]:
+    """This product: ``workers`` Daphne processes on Redis and a fresh PostgreSQL database
+    (with these settings in their environment; ``extra["env"]`` is that environment)."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-editor-"))
     env = servers.server_environment(
         DATABASE_URL=_fresh_database(),
         REDIS_URL=REDIS_URL,
         REDIS_PREFIX=f"bench-{secrets.token_hex(4)}",
         EDITOR_LOG_LEVEL="WARNING",
+        **settings,
     )
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     started = []
@@ -155,7 +157,7 @@ def editor(workers: int = 2) -> Iterator[Target]:
             urls=[worker.ws_url for worker in started],
             processes=[psutil.Process(worker.pid) for worker in started],
             redis=redis_process(),
-            extra={"logs": [worker.log_path for worker in started]},
+            extra={"logs": [worker.log_path for worker in started], "env": env},
         )
     finally:
         for worker in started:
