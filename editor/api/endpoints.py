@@ -85,6 +85,11 @@ def _caller(request: HttpRequest) -> Caller:
 # Refusals, as problems
 
 
+def api_not_found(request) -> HttpResponse:
+    """Any other path under /api/: a problem, not the site's HTML 404."""
+    return problem_response(ApiError(404, "unknown-endpoint", "no such endpoint; see /api/v1/docs"))
+
+
 @api.exception_handler(ApiError)
 def _api_error(request, error: ApiError):
     return problem_response(error)

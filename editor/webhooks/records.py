@@ -179,6 +179,13 @@ def claim_due(*, most: int) -> list[Due]:
     return due
 
 
+def forget_finished(*, days: int = 7) -> int:
+    """Delete deliveries made or given up more than ``days`` ago (from expire_sessions)."""
+    before = timezone.now() - timedelta(days=days)
+    finished = Q(delivered_at__lt=before) | Q(failed_at__lt=before)
+    return WebhookDelivery.objects.filter(finished).delete()[0]
+
+
 def record_outcome(due: Due, *, status: int | None, error: str = "") -> None:
     """Delivered (2xx), or due again after the next pause of EDITOR_WEBHOOK_RETRY_SECONDS (given
     up once they are spent)."""

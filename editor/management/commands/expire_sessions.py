@@ -1,4 +1,5 @@
-"""Close editing sessions whose worker died, like ``clearsessions`` for the editor.
+"""Close editing sessions whose worker died, like ``clearsessions`` for the editor; forget the
+HTTP API's expired Idempotency-Key answers and week-old finished webhook deliveries.
 
 Every running worker does this on its own every EDITOR_HEARTBEAT_SECONDS;
 this command is for when none is running (after a crash of everything), or
@@ -10,7 +11,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from editor import services
+from editor.api import idempotency
 from editor.live import liveness
+from editor.webhooks import records
 
 
 class Command(BaseCommand):
@@ -29,3 +32,6 @@ class Command(BaseCommand):
         if closed:
             async_to_sync(liveness.announce_closed)(closed)
         self.stdout.write(f"closed {len(closed)} session(s)")
+        # The API's leftovers: answers kept for Idempotency-Key repeats, and the delivery log.
+        self.stdout.write(f"forgot {idempotency.forget_expired()} idempotent answer(s)")
+        self.stdout.write(f"forgot {records.forget_finished()} finished webhook delivery(ies)")
