@@ -208,7 +208,7 @@ class IdempotentRequest(models.Model):
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and body.")
     status = models.PositiveSmallIntegerField(null=True, blank=True)
     body = models.JSONField(null=True, blank=True)
-    location = models.CharField(max_length=200, blank=True)
+    headers = models.JSONField(default=dict, blank=True, help_text="The answer's Location and ETag.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -323,6 +323,9 @@ EDITOR_WEBHOOK_POLL_SECONDS = env_float("EDITOR_WEBHOOK_POLL_SECONDS", 5)
 # Receivers on loopback or private addresses: refused unless allowed (a server's own
 # network is not for its users to reach); development allows them.
 EDITOR_WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("EDITOR_WEBHOOK_ALLOW_PRIVATE_URLS", DEBUG)
+# Subscriptions at most, per user and per document.
+EDITOR_WEBHOOKS_PER_USER = env_limit("EDITOR_WEBHOOKS_PER_USER", 20)
+EDITOR_WEBHOOKS_PER_DOCUMENT = env_limit("EDITOR_WEBHOOKS_PER_DOCUMENT", 10)
 # A client further behind than this many revisions is sent the text instead.
 EDITOR_MAX_CATCH_UP_OPS = env_limit("EDITOR_MAX_CATCH_UP_OPS", 500)
 # The operation log keeps an operation while it is among the last

@@ -75,6 +75,11 @@ class KeyedBuckets:
             self._buckets.popitem(last=False)
         return bucket.take()
 
+    def wait(self, key: str) -> float:
+        """What ``take`` would answer, taking nothing."""
+        bucket = self._buckets.get(key)
+        return bucket.wait() if bucket is not None else 0.0
+
 
 _requests = KeyedBuckets(settings.EDITOR_API_RATES.requests)
 edits = KeyedBuckets(settings.EDITOR_API_RATES.edits)
@@ -103,11 +108,18 @@ class BearerToken(HttpBearer):
         header = request.headers.get("Authorization")
         token = None
         if header:
+            # A refused token costs its address a request, and an address out of requests
+            # is refused before its token is looked up: guessing tokens is rate-limited.
+            address_key = f"address {host}"
+            if wait := _requests.wait(address_key):
+                raise ApiError.rate_limited(wait, "requests")
             scheme, _, secret = header.partition(" ")
-            if scheme.lower() != "bearer" or not secret.strip():
-                raise _unauthorized("send Authorization: Bearer <token>", "invalid_request")
-            token = await in_thread_pool(tokens.usable_token)(secret.strip())
+            if scheme.lower() == "bearer" and secret.strip():
+                token = await in_thread_pool(tokens.usable_token)(secret.strip())
             if token is None:
+                _requests.take(address_key)
+                if scheme.lower() != "bearer" or not secret.strip():
+                    raise _unauthorized("send Authorization: Bearer <token>", "invalid_request")
                 raise _unauthorized("the token is unknown, revoked or expired", "invalid_token")
         caller = Caller(token=token, address=host)
         if wait := _requests.take(caller.rate_key):

@@ -6,6 +6,7 @@ committer as the sockets'), bodies and the OpenAPI 3.1 description from schemas.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 
@@ -21,6 +22,7 @@ from pydantic import Field
 from editor import ot, selectors
 from editor.access import grants
 from editor.live.threads import in_thread_pool
+from editor.models import Document
 from editor.store import documents
 from editor.store.drivers import database_unavailable
 from editor.wire import protocol
@@ -42,9 +44,9 @@ class EditorAPI(NinjaAPI):
 
     def get_openapi_schema(self, *args, **kwargs):
         schema = super().get_openapi_schema(*args, **kwargs)
-        for path in schema["paths"].values():
+        for name, path in schema["paths"].items():
             for method, operation in path.items():
-                if method == "get":
+                if method == "get" and "/documents/" in name:
                     operation["security"] = [*operation.get("security", []), {}]
                 for parameter in operation.get("parameters", []):
                     if parameter["name"] == "If-Match":
@@ -163,9 +165,17 @@ async def create_document(request, body: schemas.DocumentIn):
     _check_text(body.text)
 
     async def work(seed: str | None) -> Reply:
-        visibility = body.visibility or settings.EDITOR_NEW_DOCUMENT_VISIBILITY
-        new = documents.NewDocument(owner_id=token.user_id, visibility=visibility)
+        if body.text:  # refused now, not after the document is made
+            writes.take_edit(caller)
+            await writes.live_worker()
+        new = grants.new_document(slug=body.slug, user_id=token.user_id)
+        if new.owner_id is not None:  # not the shared default document, which stays everyone's
+            visibility = body.visibility or settings.EDITOR_NEW_DOCUMENT_VISIBILITY
+            new = documents.NewDocument(owner_id=token.user_id, visibility=visibility)
         document_id = await in_thread_pool(documents.create)(slug=body.slug, new=new)
+        if document_id is None and seed is not None:
+            # A first try with this key that made the document and died: finish it.
+            document_id = await in_thread_pool(_owned_document_id)(body.slug, token.user_id)
         if document_id is None:
             raise ApiError(409, "document-exists", f"there is a document {body.slug!r} already")
         rev = 0
@@ -179,6 +189,7 @@ async def create_document(request, body: schemas.DocumentIn):
                 op_id=writes.derived_op_id(seed) if seed else writes.new_op_id(),
                 request=request,
                 resend=seed is not None,
+                edit_taken=True,
             )
             rev = written.rev
         location = reverse("api-v1:read_document", kwargs={"slug": body.slug})
@@ -186,6 +197,10 @@ async def create_document(request, body: schemas.DocumentIn):
         return Reply(201, document, {"Location": location, "ETag": _etag(rev)})
 
     return await idempotency.run(request, caller, work)
+
+
+def _owned_document_id(slug: str, user_id: int) -> int | None:
+    return Document.objects.filter(slug=slug, owner_id=user_id).values_list("pk", flat=True).first()
 
 
 async def _access(document_id: int, caller: Caller):
@@ -214,12 +229,14 @@ def _etag(rev: int) -> str:
 ETAG = re.compile(r'\s*(?:W/)?"(\d{1,16})"\s*')
 
 
-def _revisions_named(header: str) -> set[int] | None:
+def _revisions_named(header: str, *, weak: bool) -> set[int] | None:
     """The revisions an If-Match or If-None-Match header names; None for ``*``. What is not an
     ETag of ours names none: If-Match then fails (412), If-None-Match holds (200)."""
     if header.strip() == "*":
         return None
-    return {int(match[1]) for part in header.split(",") if (match := ETAG.fullmatch(part))}
+    named = (ETAG.fullmatch(part) for part in header.split(","))
+    # If-Match compares strongly (RFC 9110 13.1.1): a weak tag matches nothing.
+    return {int(m[1]) for m in named if m and (weak or not m[0].strip().startswith("W/"))}
 
 
 @api.get("/documents/{slug}", response={200: schemas.DocumentOut, 304: None, **PROBLEMS}, tags=["documents"])
@@ -230,7 +247,7 @@ async def read_document(
     target = await writes.visible(slug, _caller(request))
     if if_none_match is not None:
         rev = await in_thread_pool(documents.head)(document_id=target.document_id)
-        named = _revisions_named(if_none_match)
+        named = _revisions_named(if_none_match, weak=True)
         if named is None or rev in named:
             response = HttpResponse(status=304)
             response["ETag"] = _etag(rev)
@@ -254,13 +271,15 @@ async def replace_text(
     if if_match is None:
         raise ApiError(428, "precondition-required", "send If-Match with the ETag of the text you replace")
     _check_text(body.text)
-    named = _revisions_named(if_match)
+    named = _revisions_named(if_match, weak=False)
     snapshot = await in_thread_pool(documents.snapshot)(document_id=target.document_id)
     if named is not None and snapshot.rev not in named:
         raise ApiError(
             412, "precondition-failed", f"the document is at revision {snapshot.rev}; read it again"
         )
-    op = ot.from_diff(snapshot.text, body.text)
+    op = await asyncio.to_thread(
+        ot.from_diff, snapshot.text, body.text
+    )  # a long text's diff: not on the loop
     if ot.is_noop(op):
         return Reply(200, {"rev": snapshot.rev, "id": ""}, {"ETag": _etag(snapshot.rev)}).response()
     written = await writes.commit(
@@ -360,6 +379,9 @@ async def list_operations(request, query: Query[LogQuery], slug: str = SlugPath)
     head, page = await in_thread_pool(documents.operations_page)(
         document_id=target.document_id, since=query.since, most=query.limit
     )
+    if query.since > head:
+        detail = f"revision {query.since} does not exist yet; the document is at {head}"
+        raise ApiError(409, "future-revision", detail)
     if page is None:
         raise ApiError(410, "history-forgotten", f"the log no longer reaches back to revision {query.since}")
     authors = await in_thread_pool(selectors.session_authors)(session_ids=[o.session_id for o in page])

@@ -3,9 +3,11 @@ document they own), lists and removes subscriptions, and reads their recent deli
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Literal
 
+from django.core.serializers.json import DjangoJSONEncoder
 from ninja import Field, Router, Schema, Status
 from pydantic import StrictStr
 
@@ -14,7 +16,8 @@ from editor.live.threads import in_thread_pool
 from editor.models import WebhookDelivery, WebhookSubscription
 from editor.webhooks import records
 
-from . import writes
+from . import idempotency, writes
+from .idempotency import Reply
 from .problems import ApiError
 from .schemas import PROBLEMS, SLUG, Body
 
@@ -72,16 +75,23 @@ async def subscribe(request, body: SubscriptionIn):
     document_id = None
     if body.document is not None:
         document_id = (await writes.visible(body.document, caller)).document_id
-    try:
-        subscription = await in_thread_pool(records.subscribe)(
-            user=token.user, url=body.url, events=list(body.events), document_id=document_id
-        )
-    except records.UnsafeUrl as error:
-        raise ApiError(422, "invalid-url", str(error)) from None
-    live = worker.existing()
-    if live is not None:
-        live.observer.subscribed(body.document)
-    return Status(201, {**_out(subscription, body.document), "secret": subscription.secret})
+
+    async def work(seed: str | None) -> Reply:
+        try:
+            subscription = await in_thread_pool(records.subscribe)(
+                user=token.user, url=body.url, events=list(body.events), document_id=document_id
+            )
+        except records.UnsafeUrl as error:
+            raise ApiError(422, "invalid-url", str(error)) from None
+        except records.TooMany as error:
+            raise ApiError(409, "too-many-webhooks", str(error)) from None
+        live = worker.existing()
+        if live is not None:
+            live.observer.subscribed(body.document)
+        made = {**_out(subscription, body.document), "secret": subscription.secret}
+        return Reply(201, json.loads(json.dumps(made, cls=DjangoJSONEncoder)))
+
+    return await idempotency.run(request, caller, work)
 
 
 def _subscriptions(user_id: int) -> list[tuple[WebhookSubscription, str | None]]:

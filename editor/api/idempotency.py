@@ -30,6 +30,8 @@ from .problems import ApiError, problem_body
 
 HEADER = "Idempotency-Key"
 KEY = re.compile(r"[!-~]{1,255}")
+# What a replayed answer carries again, besides its status and body.
+KEPT_HEADERS = ("Location", "ETag")
 # A first request still unanswered after this long died: a repeat runs it again.
 ABANDONED_AFTER = timedelta(seconds=60)
 
@@ -83,7 +85,8 @@ async def run(request, caller: Caller, work: Work) -> HttpResponse:
             headers={"Retry-After": "1"},
         )
     try:
-        reply = await work(f"{token.pk}:{key}")
+        # The body is in the seed: a key used again once its answer is forgotten makes a new edit.
+        reply = await work(f"{token.pk}:{key}:{fingerprint}")
     except ApiError as error:
         reply = Reply(error.status, problem_body(error.status, error.code, error.detail), error.headers)
     except BaseException:
@@ -101,7 +104,7 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
 
 
 def _headers(record: IdempotentRequest) -> dict[str, str]:
-    return {"Location": record.location} if record.location else {}
+    return dict(record.headers)
 
 
 def _claim(token: ApiToken, key: str, fingerprint: str) -> tuple[IdempotentRequest, bool]:
@@ -125,7 +128,9 @@ def _claim(token: ApiToken, key: str, fingerprint: str) -> tuple[IdempotentReque
 
 def _keep(record_id: int, reply: Reply) -> None:
     IdempotentRequest.objects.filter(pk=record_id).update(
-        status=reply.status, body=reply.body, location=reply.headers.get("Location", "")[:200]
+        status=reply.status,
+        body=reply.body,
+        headers={name: value for name, value in reply.headers.items() if name in KEPT_HEADERS},
     )
 
 

@@ -92,15 +92,18 @@ async def commit(
     request,
     only_on_head: bool = False,
     resend: bool = False,
+    edit_taken: bool = False,
 ) -> LoggedOperation:
     """Commit the edit through this worker's committer, as the token's user; its logged operation.
 
     ``resend``: the id comes from an Idempotency-Key, so an edit stored under it is this
-    request's, made by an earlier try of it (one that died before answering).
+    request's, made by an earlier try of it (one that died before answering). ``edit_taken``:
+    the caller counted the edit against the token's rate already (``take_edit``).
     """
     token = caller.require_write()
-    if wait := callers.edits.take(caller.rate_key):
-        raise ApiError.rate_limited(wait, "edits")
+    if not edit_taken:
+        take_edit(caller)
+    live = await live_worker()
     session_id = await in_thread_pool(services.api_session)(
         token_id=token.pk,
         user=token.user,
@@ -108,10 +111,6 @@ async def commit(
         client_address=caller.address,
         user_agent=request.headers.get("User-Agent", ""),
     )
-    try:
-        live = await worker.current()
-    except worker.Draining:
-        raise ApiError.unavailable("this server is restarting; send the request again") from None
     access = target.access
     for _ in range(ACCESS_RETRIES):
         _check_can_edit(access)
@@ -141,6 +140,20 @@ async def commit(
             continue
         return accepted.operation
     raise ApiError.unavailable("the rights on this document kept changing; the edit was not applied")
+
+
+def take_edit(caller: Caller) -> None:
+    """Count one edit against the token's rate, or refuse it (429)."""
+    if wait := callers.edits.take(caller.rate_key):
+        raise ApiError.rate_limited(wait, "edits")
+
+
+async def live_worker() -> worker.Worker:
+    """This process's worker, or 503 while it shuts down."""
+    try:
+        return await worker.current()
+    except worker.Draining:
+        raise ApiError.unavailable("this server is restarting; send the request again") from None
 
 
 # Edits made of what the API's endpoints say

@@ -30,6 +30,11 @@ class TokenBucket:
         self._clock = clock
         self._at = clock()
 
+    def wait(self) -> float:
+        """The seconds until a token will be there (0.0: one is), taking none."""
+        tokens = min(self.burst, self._tokens + (self._clock() - self._at) * self.rate)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
     def take(self) -> float:
         """0.0 when a token was taken; otherwise the seconds until one will be there."""
         now = self._clock()

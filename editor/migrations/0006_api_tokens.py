@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
                 ('fingerprint', models.CharField(help_text='SHA-256 of the method, path and body.', max_length=64)),
                 ('status', models.PositiveSmallIntegerField(blank=True, null=True)),
                 ('body', models.JSONField(blank=True, null=True)),
-                ('location', models.CharField(blank=True, max_length=200)),
+                ('headers', models.JSONField(blank=True, default=dict, help_text="The answer's Location and ETag.")),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('token', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='editor.apitoken')),
             ],

@@ -56,6 +56,11 @@ class Dispatcher:
         # None until first read: then every event is noted (and dropped when recorded, if
         # nobody hears of it), so that none is lost while a worker starts.
         self._watched: set[str] | None = None
+        self._read_watched_now = False
+        # With a subscription to every document of its user somewhere, a document made since
+        # the last read may be heard of: each other slug is looked up once per read.
+        self._new_ones_heard = False
+        self._looked_up: set[str] = set()
         self._changes: dict[str, _Changes] = {}
         self._tasks: set[asyncio.Task] = set()
         self._wake = asyncio.Event()
@@ -87,6 +92,8 @@ class Dispatcher:
         EDITOR_WEBHOOK_POLL_SECONDS)."""
         if slug is not None and self._watched is not None:
             self._watched.add(slug)
+        else:  # every document its user owns: hear of all until they are read again, now
+            self._watched, self._read_watched_now = None, True
         self._wake.set()
 
     def start(self) -> None:
@@ -114,7 +121,9 @@ class Dispatcher:
     # Events
 
     def _hears_of(self, slug: str) -> bool:
-        return self._watched is None or slug in self._watched
+        if self._watched is None or slug in self._watched:
+            return True
+        return self._new_ones_heard and slug not in self._looked_up
 
     def _person(self, slug: str, event: str, person: dict) -> None:
         if self._hears_of(slug):
@@ -139,6 +148,8 @@ class Dispatcher:
         try:
             if await in_thread_pool(record)(**event):
                 self._wake.set()
+            elif self._watched is not None:
+                self._looked_up.add(event["slug"])  # nobody hears of it: not again until the next read
         except Exception as error:
             if not database_unavailable(error):
                 logger.exception("could not record a webhook event for %s", event.get("slug"))
@@ -159,8 +170,13 @@ class Dispatcher:
         refreshed = float("-inf")
         while True:
             try:
-                if time.monotonic() - refreshed >= settings.EDITOR_WEBHOOK_POLL_SECONDS:
-                    self._watched = await in_thread_pool(records.watched)()
+                if (
+                    self._read_watched_now
+                    or time.monotonic() - refreshed >= settings.EDITOR_WEBHOOK_POLL_SECONDS
+                ):
+                    self._read_watched_now = False
+                    self._watched, self._new_ones_heard = await in_thread_pool(records.watched)()
+                    self._looked_up = set()
                     refreshed = time.monotonic()
                 for due in await in_thread_pool(records.claim_due)(most=CONCURRENT * 5):
                     self._spawn(self._send(due))
@@ -191,8 +207,8 @@ class Dispatcher:
                 status = response.status_code
                 if not 200 <= status < 300:
                     error = f"answered {status}"
-            except (httpx.HTTPError, records.UnsafeUrl, OSError) as failure:
-                error = f"{type(failure).__name__}: {failure}"
+            except Exception as failure:  # whatever the receiver, or its URL, did: the outcome is recorded
+                error = f"{type(failure).__name__}: {failure}"[:300] or "failed"
             if error:
                 logger.info("webhook %s to %s, try %d: %s", due.message_id, due.url, due.attempts, error)
             try:

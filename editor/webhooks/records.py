@@ -54,6 +54,10 @@ def check_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnsafeUrl("a webhook URL is http:// or https:// with a host")
+    try:
+        parts.port  # noqa: B018 (raises on a port that is not one)
+    except ValueError:
+        raise UnsafeUrl("the URL's port is not a port number") from None
     if settings.EDITOR_WEBHOOK_ALLOW_PRIVATE_URLS:
         return
     try:
@@ -66,18 +70,34 @@ def check_url(url: str) -> None:
         raise UnsafeUrl("webhooks may not call loopback or private addresses")
 
 
+class TooMany(Exception):
+    """A user, or a document, has as many subscriptions as allowed."""
+
+
 def subscribe(*, user, url: str, events: list[str], document_id: int | None) -> WebhookSubscription:
+    """A new subscription, within EDITOR_WEBHOOKS_PER_USER and EDITOR_WEBHOOKS_PER_DOCUMENT (each
+    event is one request per subscription: unbounded, they would make the server a flood)."""
     check_url(url)
+    if WebhookSubscription.objects.filter(user=user).count() >= settings.EDITOR_WEBHOOKS_PER_USER:
+        raise TooMany(f"at most {settings.EDITOR_WEBHOOKS_PER_USER} webhooks per user")
+    per_document = settings.EDITOR_WEBHOOKS_PER_DOCUMENT
+    if (
+        document_id is not None
+        and WebhookSubscription.objects.filter(document_id=document_id).count() >= per_document
+    ):
+        raise TooMany(f"at most {per_document} webhooks per document")
     return WebhookSubscription.objects.create(
         user=user, url=url, events=sorted(set(events)), document_id=document_id, secret=new_secret()
     )
 
 
-def watched() -> set[str]:
-    """The slugs some subscription hears of: its document, or every document its user owns."""
-    direct = Document.objects.filter(webhooks__isnull=False)
-    owned = Document.objects.filter(owner__webhooks__document=None, owner__webhooks__isnull=False)
-    return set(direct.values_list("slug", flat=True)) | set(owned.values_list("slug", flat=True))
+def watched() -> tuple[set[str], bool]:
+    """The slugs some subscription hears of (its document, or every document its user owns), and
+    whether any subscription is to every document of its user (which hears of new ones too)."""
+    direct = Document.objects.filter(webhooks__isnull=False).order_by()
+    owned = Document.objects.filter(owner__webhooks__document=None, owner__webhooks__isnull=False).order_by()
+    any_to_all = WebhookSubscription.objects.filter(document=None).exists()
+    return set(direct.values_list("slug", flat=True)) | set(owned.values_list("slug", flat=True)), any_to_all
 
 
 def _subscriptions(slug: str, event: str) -> list[WebhookSubscription]:
@@ -150,8 +170,14 @@ def claim_due(*, most: int) -> list[Due]:
             .order_by("next_attempt_at")[:most]
         )
         due = []
+        most_attempts = len(settings.EDITOR_WEBHOOK_RETRY_SECONDS) + 1
         for delivery in rows:
             subscription = delivery.subscription
+            if delivery.attempts >= most_attempts:  # its tries died before recording an outcome
+                delivery.failed_at = now
+                delivery.last_error = delivery.last_error or "no outcome was recorded for its last try"
+                delivery.save(update_fields=["failed_at", "last_error"])
+                continue
             slug = delivery.payload.get("data", {}).get("slug")
             document_id = Document.objects.filter(slug=slug).values_list("pk", flat=True).first()
             visitor = grants.Visitor(user_id=subscription.user_id)

@@ -224,3 +224,26 @@ async def test_the_list_shows_what_the_caller_can_see_with_people_and_pages(writ
     assert {"slug", "rev", "length", "visibility", "last_change", "people"} <= set(rest["items"][0])
     anonymous = (await Api().get("/documents/")).json()
     assert {item["slug"] for item in anonymous["items"]} == {"pub", "view"}
+
+
+async def test_if_match_compares_strongly(writer):
+    await anew_document("doc", "abc")
+    weak = await writer.put("/documents/doc/text", {"text": "x"}, {"If-Match": 'W/"0"'})
+    assert weak.status_code == 412
+    assert (await writer.get("/documents/doc", {"If-None-Match": 'W/"0"'})).status_code == 304
+    assert await aread_document("doc") == (0, "abc")
+
+
+async def test_the_log_past_the_head_is_a_future_revision(writer):
+    await anew_document("doc", "abc")
+    assert (await writer.get("/documents/doc/operations", since=0)).json()["operations"] == []
+    response = await writer.get("/documents/doc/operations", since=1)
+    assert response.status_code == 409
+    assert response.json()["code"] == "future-revision"
+
+
+async def test_the_default_document_made_through_the_api_stays_everyones(writer):
+    response = await writer.post("/documents/", {"slug": "default", "visibility": "private"})
+    assert response.status_code == 201
+    document = await Document.objects.aget(slug="default")
+    assert (document.owner_id, document.visibility) == (None, "public")

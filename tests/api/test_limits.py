@@ -98,3 +98,13 @@ def test_buckets_forget_the_least_recently_used_keys():
     assert buckets.take("a") > 0  # still known: its bucket is empty
     assert buckets.take("c") == 0  # "b" is forgotten now
     assert buckets.take("b") == 0
+
+
+async def test_refused_tokens_use_up_their_addresss_requests(few_requests):
+    await anew_document("doc", "")
+    guesser = Api("rte_guess")
+    for _ in range(3):
+        assert (await guesser.get("/documents/doc")).status_code == 401
+    response = await guesser.get("/documents/doc")
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) >= 1

@@ -23,6 +23,7 @@ def test_the_description_is_openapi_3_1_with_the_bearer_scheme(client):
     assert read["security"] == [{"BearerToken": []}, {}]  # anonymous reads
     append = schema["paths"]["/api/v1/documents/{slug}/append"]["post"]
     assert append["security"] == [{"BearerToken": []}]
+    assert schema["paths"]["/api/v1/webhooks/"]["get"]["security"] == [{"BearerToken": []}]
     assert list(append["responses"]["409"]["content"]) == ["application/problem+json"]
     put = schema["paths"]["/api/v1/documents/{slug}/text"]["put"]
     assert {p["name"]: p["required"] for p in put["parameters"] if p["in"] == "header"} == {"If-Match": True}
