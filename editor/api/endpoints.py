@@ -320,6 +320,20 @@ async def submit_operation(request, body: schemas.OperationIn, slug: str = SlugP
     return await idempotency.run(request, caller, work)
 
 
+async def _made_edit(request, target, seed: str | None, *, base_rev: int, op: ot.Operation) -> Reply:
+    """An edit the API made of the request: its id from the Idempotency-Key, else a new one."""
+    written = await writes.commit(
+        target,
+        _caller(request),
+        base_rev=base_rev,
+        op=op,
+        op_id=writes.derived_op_id(seed) if seed else writes.new_op_id(),
+        request=request,
+        resend=seed is not None,
+    )
+    return _written(written)
+
+
 @api.post("/documents/{slug}/append", response={200: schemas.Written, **PROBLEMS}, tags=["edits"])
 async def append_text(request, body: schemas.AppendIn, slug: str = SlugPath):
     """Add text at the end, after whatever was typed meanwhile."""
@@ -329,16 +343,7 @@ async def append_text(request, body: schemas.AppendIn, slug: str = SlugPath):
 
     async def work(seed: str | None) -> Reply:
         rev, length = await writes.head_length(target)
-        written = await writes.commit(
-            target,
-            caller,
-            base_rev=rev,
-            op=ot.normalize([length, body.text]),
-            op_id=writes.derived_op_id(seed) if seed else writes.new_op_id(),
-            request=request,
-            resend=seed is not None,
-        )
-        return _written(written)
+        return await _made_edit(request, target, seed, base_rev=rev, op=ot.normalize([length, body.text]))
 
     return await idempotency.run(request, caller, work)
 
@@ -352,16 +357,8 @@ async def insert_text(request, body: schemas.InsertIn, slug: str = SlugPath):
 
     async def work(seed: str | None) -> Reply:
         length = await writes.length_at(target, body.rev)
-        written = await writes.commit(
-            target,
-            caller,
-            base_rev=body.rev,
-            op=writes.insertion(body.position, body.text, length),
-            op_id=writes.derived_op_id(seed) if seed else writes.new_op_id(),
-            request=request,
-            resend=seed is not None,
-        )
-        return _written(written)
+        op = writes.insertion(body.position, body.text, length)
+        return await _made_edit(request, target, seed, base_rev=body.rev, op=op)
 
     return await idempotency.run(request, caller, work)
 

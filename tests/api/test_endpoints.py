@@ -6,30 +6,12 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 
-from editor.api import callers
 from editor.models import Document, EditingSession, Operation
 from tests.documents import anew_document, aread_document
 
-from .client import Api, amake_token, amake_user
+from .client import Api, amake_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def fresh_rates():
-    callers.reset_rates()
-    yield
-    callers.reset_rates()
-
-
-@pytest.fixture
-async def alice():
-    return await amake_user("alice")
-
-
-@pytest.fixture
-async def writer(alice) -> Api:
-    return Api(await amake_token(alice, "write"))
 
 
 async def test_create_then_read_a_document(writer, alice):

@@ -23,18 +23,6 @@ from .client import Api, amake_token, amake_user
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def fresh_rates():
-    callers.reset_rates()
-    yield
-    callers.reset_rates()
-
-
-@pytest.fixture
-async def writer() -> Api:
-    return Api(await amake_token(await amake_user("alice"), "write"))
-
-
 KEY = {"Idempotency-Key": "append-1"}
 
 

@@ -17,11 +17,6 @@ from .client import Api, amake_token, amake_user
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-async def writer() -> Api:
-    return Api(await amake_token(await amake_user("alice"), "write"))
-
-
 def limited(requests: Rate, edits: Rate):
     """Settings with these rates, and fresh buckets for them (reset again afterwards)."""
     with override_settings(EDITOR_API_RATES=ApiRates(requests=requests, edits=edits)):

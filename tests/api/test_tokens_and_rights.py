@@ -12,20 +12,13 @@ from django.utils import timezone
 
 from editor.access import grants
 from editor.access.rules import Role
-from editor.api import callers, tokens
+from editor.api import tokens
 from editor.models import ApiToken, Document
 from tests.documents import aread_document
 
 from .client import Api, amake_token, amake_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def fresh_rates():
-    callers.reset_rates()
-    yield
-    callers.reset_rates()
 
 
 async def make_document(slug: str, visibility: str, owner=None, text: str = "text") -> Document:
