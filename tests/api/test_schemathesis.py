@@ -57,6 +57,7 @@ def test_the_openapi_description_holds_for_every_generated_request(start_worker,
             "--report-dir",
             str(tmp_path),
         ],
+        cwd=tmp_path,  # its cache (.schemathesis/) goes there, not into the checkout
         capture_output=True,
         text=True,
         timeout=170,
