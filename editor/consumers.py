@@ -590,6 +590,17 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         await self._close(protocol.error_frame("disconnected", message), protocol.CLOSE_DISCONNECTED)
 
 
+class ProbeConsumer(AsyncWebsocketConsumer):
+    """/ws/probe/: accepted and closed with 1000 at once. A client on the fallback transport
+    opens it now and then to learn whether WebSockets get through again (docs/protocol.md)."""
+
+    channel_layer_alias = None
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(code=1000)
+
+
 class UnknownEndpointConsumer(AsyncWebsocketConsumer):
     """Any other /ws/ path: say so in a frame and close with 4404, instead of a 500."""
 

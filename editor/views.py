@@ -22,6 +22,9 @@ def document_page(request: HttpRequest, slug: str) -> HttpResponse:
     config = {
         "slug": slug,
         "socketPath": f"/ws/docs/{slug}/",
+        # Where WebSockets are blocked (editor/fallback.py): tried again this often.
+        "probePath": "/ws/probe/",
+        "probeSeconds": settings.EDITOR_FALLBACK_PROBE_SECONDS,
         "maxDocumentChars": settings.EDITOR_MAX_DOCUMENT_CHARS,
         "maxFrameBytes": settings.EDITOR_MAX_FRAME_BYTES,
         # Signed-in people appear under their user name and cannot rename.

@@ -9,17 +9,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "realtime_site.settings")
 # (and through it the models) requires.
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 
-from editor.handshakes import HandshakeGuard, OutageGuard  # noqa: E402
-from editor.routing import websocket_urlpatterns  # noqa: E402
+from editor.routing import websocket_application  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        # Path, Host and exact Origin are checked before anything else runs; a session that
-        # cannot be read while the database is away is answered 1013 (editor/handshakes.py).
-        "websocket": HandshakeGuard(OutageGuard(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
-    }
-)
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_application})

@@ -293,6 +293,26 @@ EDITOR_MAX_CONNECTIONS_PER_USER = env_limit("EDITOR_MAX_CONNECTIONS_PER_USER", 3
 # Frames received and not yet handled, per connection: past this the worker
 # stops reading the socket until half of them are handled (backpressure).
 EDITOR_INBOUND_QUEUE_FRAMES = env_limit("EDITOR_INBOUND_QUEUE_FRAMES", 100)
+# The fallback transport (editor/fallback.py, where WebSockets are blocked): a long poll
+# answers within EDITOR_FALLBACK_POLL_SECONDS; a session nobody asks about for
+# EDITOR_FALLBACK_IDLE_SECONDS is closed (its client went away); it keeps at most
+# EDITOR_FALLBACK_KEPT_EVENTS events its client has not confirmed (one further behind
+# opens a new session); a POST of frames waits up to EDITOR_FALLBACK_WAIT_SECONDS for
+# room in the consumer's queue (backpressure); a POST body holds at most
+# EDITOR_FALLBACK_MAX_BODY_BYTES. Browsers on the fallback try the WebSocket again every
+# EDITOR_FALLBACK_PROBE_SECONDS.
+EDITOR_FALLBACK_POLL_SECONDS = env_float("EDITOR_FALLBACK_POLL_SECONDS", 25)
+EDITOR_FALLBACK_IDLE_SECONDS = env_float("EDITOR_FALLBACK_IDLE_SECONDS", 45)
+if not 0 < EDITOR_FALLBACK_POLL_SECONDS < EDITOR_FALLBACK_IDLE_SECONDS:
+    raise ImproperlyConfigured(
+        "EDITOR_FALLBACK_POLL_SECONDS must be positive and below EDITOR_FALLBACK_IDLE_SECONDS"
+    )
+EDITOR_FALLBACK_KEPT_EVENTS = env_limit("EDITOR_FALLBACK_KEPT_EVENTS", 1000)
+EDITOR_FALLBACK_WAIT_SECONDS = env_float("EDITOR_FALLBACK_WAIT_SECONDS", 10)
+EDITOR_FALLBACK_MAX_BODY_BYTES = env_limit(
+    "EDITOR_FALLBACK_MAX_BODY_BYTES", 2 * EDITOR_MAX_FRAME_BYTES + 4096, most=256 * 1024 * 1024
+)
+EDITOR_FALLBACK_PROBE_SECONDS = env_float("EDITOR_FALLBACK_PROBE_SECONDS", 60)
 # The HTTP API (editor/api/), per worker: requests a second per token (or per client
 # address without one) and edits a second per token, with the bursts saved up; the
 # largest request body; the most items a page of a list holds.

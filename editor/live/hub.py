@@ -32,6 +32,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import redis.exceptions
@@ -130,6 +131,9 @@ class Hub:
         self._probes: list[str] = []  # shard_probes
         self._watch: asyncio.Task | None = None
         self.layer_carries = True  # as the last check found
+        # Answers requests from other processes about what this one holds (hub_call).
+        self.answerer: Callable[[dict], Awaitable[dict]] | None = None
+        self._calls: dict[str, asyncio.Future] = {}
 
     async def start(self) -> None:
         if self.channel_name is None:  # else a start that failed half-way, tried again
@@ -191,6 +195,24 @@ class Hub:
         finally:
             for token in tokens:
                 self._pings.pop(token, None)
+
+    async def call(self, channel: str, request: dict, *, within: float) -> dict:
+        """Ask the process whose hub has ``channel`` (this one's too) about what it holds, and
+        wait up to ``within`` seconds for its answer; TimeoutError when none comes (that
+        process is gone, or the layer is not carrying messages)."""
+        if channel == self.channel_name:
+            async with asyncio.timeout(within):
+                return await self.answerer(request)
+        token = secrets.token_hex(8)
+        answered = self._calls[token] = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(within):
+                await self.layer.send(
+                    channel, messages.hub_call(request, reply_to=self.channel_name, token=token)
+                )
+                return await answered
+        finally:
+            self._calls.pop(token, None)
 
     async def _watch_layer(self) -> None:
         away_since = 0.0
@@ -367,6 +389,27 @@ class Hub:
         arrived = self._pings.get(message["token"])
         if arrived is not None and not arrived.done():
             arrived.set_result(None)
+
+    async def hub_call(self, message: messages.Message) -> None:
+        # Answered in a task: a long poll waits for events, and the reader must go on meanwhile.
+        task = asyncio.get_running_loop().create_task(self._answer_call(message))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer_call(self, message: messages.Message) -> None:
+        try:
+            answer = await self.answerer(message["request"]) if self.answerer else {"error": "gone"}
+            await self.layer.send(message["reply_to"], messages.hub_answer(message["token"], answer))
+        except Exception as error:
+            if layer_unavailable(error):  # the asker times out, as for a lost message
+                logger.warning("could not answer %s: %s", message["reply_to"], error)
+            else:
+                logger.exception("could not answer %s", message["reply_to"])
+
+    async def hub_answer(self, message: messages.Message) -> None:
+        answered = self._calls.get(message["token"])
+        if answered is not None and not answered.done():
+            answered.set_result(message["answer"])
 
     async def hub_access(self, message: messages.Message) -> None:
         for member in list(self.rooms.get(message["slug"], {}).values()):

@@ -52,3 +52,15 @@ def hub_ping(token: str) -> Message:
 def hub_access(slug: str) -> Message:
     """Who may do what on the document changed: every connection to it reads its rights again."""
     return {"type": "hub.access", "slug": slug}
+
+
+def hub_call(request: dict, *, reply_to: str, token: str) -> Message:
+    """A request for something another process holds (a fallback session, live/fallback.py);
+    its answer goes to ``reply_to`` as a ``hub.answer`` with the same ``token``. About no
+    document: ``slug`` is empty."""
+    return {"type": "hub.call", "slug": "", "request": request, "reply_to": reply_to, "token": token}
+
+
+def hub_answer(token: str, answer: dict) -> Message:
+    """The answer to the ``hub.call`` with this ``token``."""
+    return {"type": "hub.answer", "slug": "", "token": token, "answer": answer}

@@ -26,6 +26,7 @@ from editor.ot.server import LoggedOperation
 from editor.store.documents import database_round_trip
 
 from .committer import Committer
+from .fallback import FallbackSessions
 from .hub import Hub
 from .limits import ConnectionCounts
 from .liveness import Liveness, SessionRecords
@@ -85,6 +86,8 @@ class Worker:
         self.committer = Committer(publish=self.hub.publish_ops, observe=self.observer.committed)
         self.liveness = Liveness(records)
         self.connections = ConnectionCounts()
+        self.fallback = FallbackSessions()  # WebSocket connections emulated over HTTP
+        self.hub.answerer = self.fallback.answer
         self._starting = asyncio.Lock()
         self._started = False
         self.draining = False  # shutting down: ready for nothing new (/readyz)
@@ -110,6 +113,7 @@ class Worker:
                 await self.hub.start()
                 self.liveness.start()
                 self.observer.start()
+                self.fallback.start()
                 self._started = True
 
     async def drain(self, *, grace: float) -> None:
@@ -157,7 +161,10 @@ class Worker:
                 try:
                     await self.observer.stop()
                 finally:
-                    await self.hub.stop()
+                    try:
+                        await self.fallback.stop()
+                    finally:
+                        await self.hub.stop()
 
 
 def configure(*, records: SessionRecords, observer: Callable[[], Observer] | None = None) -> None:

@@ -6,6 +6,7 @@ import { CursorOverlay, renderPeople } from "./cursors.js";
 import { codePointLength, targetLength, utf16ToCodePoint } from "./ot.js";
 import { ReconnectingSocket, Status } from "./socket.js";
 import { TextareaAdapter, viewToDocPosition } from "./textarea.js";
+import { FallbackSocket, Transport } from "./transport.js";
 
 const NAME_KEY = "editor.name";
 
@@ -22,8 +23,12 @@ let mode = { readOnly: false, role: "editor", locked: false };
 let started = false;
 
 function showStatus(status) {
-  statusElement.textContent = status;
+  // Which transport carries it, when it is not a WebSocket (socket.js, transport.js).
+  const fallback = socket?.transport !== undefined && socket.transport !== Transport.WEBSOCKET;
+  const shown = fallback && (status === Status.LIVE || status === Status.DELAYED);
+  statusElement.textContent = shown ? `${status} · fallback` : status;
   statusElement.dataset.status = status;
+  statusElement.dataset.transport = socket?.transport ?? Transport.WEBSOCKET;
   textarea.dataset.status = status;
 }
 
@@ -171,6 +176,11 @@ const socket = new ReconnectingSocket(socketUrl, {
   },
   onClose: () => client.disconnected(),
   onStatus: showStatus,
+}, {
+  FallbackClass: FallbackSocket,
+  probeUrl: () => `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}${config.probePath}`,
+  probeIntervalMs: config.probeSeconds * 1000,
+  firstProbeMs: Math.min(5000, config.probeSeconds * 1000),
 });
 
 for (const event of ["select", "keyup", "mouseup", "focus"]) {

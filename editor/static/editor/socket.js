@@ -1,5 +1,9 @@
-// The socket adapter: one WebSocket at a time, reconnected with exponential
-// backoff and jitter when it drops, resuming from the client's revision.
+// The socket adapter: one connection at a time, reconnected with exponential
+// backoff and jitter when it drops, resuming from the client's revision. The
+// connection is a WebSocket, or where WebSockets are blocked the fallback
+// (transport.js), which it probes now and then to upgrade back.
+
+import { Transport, TransportChooser } from "./transport.js";
 
 export const Status = Object.freeze({
   CONNECTING: "connecting",
@@ -45,18 +49,38 @@ export class ReconnectingSocket {
   /**
    * @param {() => string} url  called before every attempt, so it can carry ?rev=
    * @param {object} hooks  onFrame(frame), onOpen(), onClose(event), onStatus(status)
+   * Without `FallbackClass` only WebSockets are tried. With it, a WebSocket that has
+   * not opened within `openTimeoutMs` gives way to the fallback (`TransportChooser`),
+   * and while on the fallback a WebSocket to `probeUrl()` is tried `firstProbeMs`
+   * after it opened and then every `probeIntervalMs`: when one opens, the
+   * connection moves back to a WebSocket (a reconnect, which resumes).
    */
   constructor(
     url,
     hooks,
     {
       WebSocketClass = globalThis.WebSocket,
+      FallbackClass = null,
+      probeUrl = null,
+      openTimeoutMs = 2500,
+      firstProbeMs = 5000,
+      probeIntervalMs = 60_000,
       pingIntervalMs = 25_000,
       random = Math.random,
       now = () => Date.now(),
     } = {},
   ) {
     this.url = url;
+    this.FallbackClass = FallbackClass;
+    this.probeUrl = probeUrl;
+    this.openTimeoutMs = openTimeoutMs;
+    this.firstProbeMs = firstProbeMs;
+    this.probeIntervalMs = probeIntervalMs;
+    this.chooser = new TransportChooser();
+    this.transport = Transport.WEBSOCKET; // the kind of the current (or last) connection
+    this.openTimer = null;
+    this.probeTimer = null;
+    this.upgrading = false;
     this.random = random;
     this.now = now;
     this.hooks = hooks;
@@ -76,10 +100,25 @@ export class ReconnectingSocket {
   }
 
   open() {
-    const socket = new this.WebSocketClass(this.url());
+    const kind = this.FallbackClass ? this.chooser.next() : Transport.WEBSOCKET;
+    this.chooser.attempt(kind);
+    this.transport = kind;
+    const socket =
+      kind === Transport.WEBSOCKET
+        ? new this.WebSocketClass(this.url())
+        : new this.FallbackClass(this.url(), { mode: kind, onHeldBack: () => this.chooser.streamHeldBack() });
     this.socket = socket;
+    if (this.FallbackClass && kind === Transport.WEBSOCKET) {
+      // Blocked WebSockets often hang rather than fail: not open in time counts as refused.
+      this.openTimer = setTimeout(() => {
+        if (this.socket === socket && socket.readyState === 0) socket.close();
+      }, this.openTimeoutMs);
+    }
     socket.onopen = () => {
+      clearTimeout(this.openTimer);
+      this.chooser.opened(kind);
       this.pingTimer = setInterval(() => this.send({ type: "ping" }), this.pingIntervalMs);
+      if (kind !== Transport.WEBSOCKET) this.scheduleProbe(this.firstProbeMs);
       this.hooks.onOpen?.();
     };
     socket.onmessage = (event) => {
@@ -96,8 +135,22 @@ export class ReconnectingSocket {
       if (this.socket !== socket) return;
       this.socket = null;
       clearInterval(this.pingTimer);
+      clearTimeout(this.openTimer);
+      clearTimeout(this.probeTimer);
       this.hooks.onClose?.(event);
       if (this.stopped) return;
+      if (this.upgrading) {
+        // Back to a WebSocket: at once, and without saying "reconnecting" for it.
+        this.upgrading = false;
+        this.retryTimer = setTimeout(() => this.open(), 0);
+        return;
+      }
+      if (this.FallbackClass && kind === Transport.WEBSOCKET && this.chooser.next() !== Transport.WEBSOCKET) {
+        // The WebSocket would not open: the fallback, at once (typing is kept meanwhile).
+        this.hooks.onStatus?.(Status.RECONNECTING);
+        this.retryTimer = setTimeout(() => this.open(), 0);
+        return;
+      }
       if (FINAL_CLOSE_CODES.has(event.code)) {
         this.stopped = true;
         this.hooks.onStatus?.(Status.DISCONNECTED);
@@ -107,6 +160,40 @@ export class ReconnectingSocket {
       if (POLICY_VIOLATION.has(event.code)) this.attempt = Math.max(this.attempt, POLICY_FIRST_ATTEMPT);
       this.retryTimer = setTimeout(() => this.open(), this.retryDelay(event.code));
     };
+  }
+
+  scheduleProbe(delay) {
+    clearTimeout(this.probeTimer);
+    if (this.probeUrl) this.probeTimer = setTimeout(() => this.probe(), delay);
+  }
+
+  /** While on the fallback: does a WebSocket open now? If so, move back to one. */
+  probe() {
+    const current = this.socket;
+    if (!current || this.transport === Transport.WEBSOCKET || this.stopped) return;
+    const probe = new this.WebSocketClass(this.probeUrl());
+    let settled = false;
+    const settle = (opened) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (opened && this.socket === current) {
+        this.chooser.upgrade();
+        this.upgrading = true;
+        current.close(1000, "moving to a WebSocket");
+      } else if (this.socket === current) {
+        this.scheduleProbe(this.probeIntervalMs);
+      }
+    };
+    const timer = setTimeout(() => {
+      settle(false);
+      probe.close();
+    }, this.openTimeoutMs);
+    probe.onopen = () => {
+      settle(true);
+      probe.close(1000);
+    };
+    probe.onclose = () => settle(false);
   }
 
   /** How long to wait before reconnecting after a close with `code`. */
@@ -137,6 +224,7 @@ export class ReconnectingSocket {
   stop() {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.probeTimer);
     this.socket?.close(1000, "page closed");
   }
 }

@@ -1,0 +1,307 @@
+"""The fallback transport's HTTP face: the protocol's frames where WebSockets are blocked.
+
+``POST /fallback/docs/<slug>/`` opens a session: the document's WebSocket application
+(routing.py: the same handshake guards, consumer, limits and rights) runs on a socket
+emulated by this worker (live/fallback.py). The answer names the session by a signed
+token, which says which worker holds it; every later request may reach any worker:
+
+- ``GET /fallback/sessions/<token>/events``: Server-Sent Events, one per frame, ``id``
+  its number; a reconnect's ``Last-Event-ID`` resumes after it.
+- ``GET /fallback/sessions/<token>/poll?after=N``: long polling, for proxies that
+  buffer streams: the events after N, as soon as there is one or after
+  EDITOR_FALLBACK_POLL_SECONDS.
+- ``POST /fallback/sessions/<token>/frames``: ``{"seq", "frames", "ack"}``, the client's
+  frames in order.
+- ``DELETE /fallback/sessions/<token>/``: the client closes.
+
+A request that reaches a worker other than the session's is relayed to it through
+the channel layer (``Hub.call``). docs/protocol.md has the rules; refusals are
+problem+json (api/problems.py), as the HTTP API's.
+
+The opening request is guarded as a handshake is, by its Origin (editor/handshakes.py),
+so it needs no CSRF token; the others are authorised by the token, which a page of
+another origin cannot read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.conf import settings
+from django.core import signing
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from .api.problems import ApiError, problem_response
+from .live import worker
+from .live.hub import layer_unavailable
+from .routing import websocket_application
+
+logger = logging.getLogger(__name__)
+
+TOKEN_SALT = "editor.fallback.session"
+# How long a relayed request may take beyond its own wait before the session's worker is taken
+# for gone (its hub answers within milliseconds when it runs).
+RELAY_SLACK_SECONDS = 2.0
+# A comment this often keeps an idle stream open through proxies that cut silent ones.
+KEEPALIVE_SECONDS = 15.0
+# Events in one answer; a client further behind reads the rest in the next.
+EVENTS_PER_ANSWER = 500
+# The first line of every stream: reconnect after a second, and an event the client waits
+# for to tell a stream that arrives from one a proxy holds back (docs/protocol.md).
+STREAM_OPENING = "retry: 1000\nevent: ready\ndata: {}\n\n"
+
+GONE = ApiError(
+    410, "session-gone", "no such fallback session (closed, expired, or its worker restarted); open another"
+)
+ERRORS = {
+    "gone": GONE,
+    "behind": ApiError(
+        410, "events-gone", "the events after that one are no longer kept; open another session"
+    ),
+    "busy": ApiError(
+        429, "busy", "the frames already sent are still being handled", headers={"Retry-After": "1"}
+    ),
+}
+
+
+def session_token(hub_channel: str, key: str) -> str:
+    return signing.dumps([hub_channel, key], salt=TOKEN_SALT, compress=False)
+
+
+def read_session_token(token: str) -> tuple[str, str] | None:
+    """The (hub channel, session key) a token names, or None if it is not one of ours."""
+    try:
+        hub_channel, key = signing.loads(token, salt=TOKEN_SALT)
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+    if not isinstance(hub_channel, str) or not isinstance(key, str):
+        return None
+    return hub_channel, key
+
+
+def websocket_scope(request: HttpRequest, slug: str) -> dict:
+    """The scope a WebSocket handshake from this request's client would have: its headers
+    (Host, Origin, cookies, forwarded addresses), peer, scheme and query (?rev=, ?pending=)."""
+    http = request.scope
+    path = f"/ws/docs/{slug}/"
+    return {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "http_version": http.get("http_version", "1.1"),
+        "scheme": "wss" if http.get("scheme") == "https" else "ws",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": http.get("query_string", b""),
+        "headers": list(http.get("headers", [])),
+        "client": http.get("client"),
+        "server": http.get("server"),
+        "subprotocols": [],
+        "extensions": {},
+    }
+
+
+def _refused(error: ApiError) -> HttpResponse:
+    return problem_response(error)
+
+
+async def _live_worker() -> worker.Worker | HttpResponse:
+    try:
+        return await worker.current()
+    except worker.Draining:
+        return _refused(
+            ApiError(503, "restarting", "this worker is restarting", headers={"Retry-After": "1"})
+        )
+
+
+async def _ask(live: worker.Worker, token: str, request: dict, *, wait: float = 0.0) -> dict:
+    """Ask the session's worker (this one, or another through the channel layer)."""
+    target = read_session_token(token)
+    if target is None:
+        return {"error": "bad-token"}
+    hub_channel, key = target
+    try:
+        return await live.hub.call(
+            hub_channel, {**request, "session": key}, within=wait + RELAY_SLACK_SECONDS
+        )
+    except TimeoutError:
+        return {"error": "gone"}
+    except Exception as error:
+        if not layer_unavailable(error):
+            raise
+        logger.warning("fallback session unreachable: %s", error)
+        return {"error": "gone"}
+
+
+def _answer_error(answer: dict) -> HttpResponse | None:
+    code = answer.get("error")
+    if code is None:
+        return None
+    if code == "bad-token":
+        return _refused(ApiError(400, "bad-token", "that is not a fallback session's token"))
+    if code == "out-of-order":
+        expected = answer["expected"]
+        return problem_response(
+            ApiError(409, "out-of-order", f"frames are numbered; the next expected is {expected}"),
+            expected=expected,
+        )
+    return _refused(ERRORS[code])
+
+
+def _event_number(text: str | None) -> int | None:
+    if text is None or not text.isascii() or not text.isdigit() or len(text) > 18:
+        return None
+    return int(text)
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+async def open_session(request: HttpRequest, slug: str) -> HttpResponse:
+    """Open a fallback session on this worker: 201 with its token, or 403 if the handshake
+    guards refused it (Origin or Host). Anything the consumer says after that, including
+    a refusal (4403, 1008), is the session's first events."""
+    live = await _live_worker()
+    if isinstance(live, HttpResponse):
+        return live
+    key, session = await live.fallback.open(websocket_application, websocket_scope(request, slug))
+    if not session.accepted.result():
+        return _refused(
+            ApiError(403, "handshake-refused", "refused as a WebSocket handshake would be (Origin or Host)")
+        )
+    token = session_token(live.hub.channel_name, key)
+    base = f"/fallback/sessions/{token}/"
+    body = {"session": token, "events": f"{base}events", "poll": f"{base}poll", "frames": f"{base}frames"}
+    return JsonResponse(body, status=201)
+
+
+@require_http_methods(["GET"])
+async def events(request: HttpRequest, token: str) -> HttpResponse:
+    """The session's events as Server-Sent Events, from after ``Last-Event-ID`` (or ``?after=``)."""
+    after = _event_number(request.headers.get("Last-Event-ID") or request.GET.get("after", "0"))
+    if after is None:
+        return _refused(ApiError(400, "bad-request", "Last-Event-ID (or after) must be an event number"))
+    live = await _live_worker()
+    if isinstance(live, HttpResponse):
+        return live
+    first = await _ask(
+        live, token, {"do": "pull", "after": after, "ack": after, "wait": 0, "most": EVENTS_PER_ANSWER}
+    )
+    if (refusal := _answer_error(first)) is not None:
+        return refusal
+    response = StreamingHttpResponse(
+        _stream(live, token, after, first["events"]), content_type="text/event-stream"
+    )
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass each event on as it comes
+    return response
+
+
+async def _stream(live: worker.Worker, token: str, after: int, events: list[dict]):
+    yield STREAM_OPENING
+    while True:
+        for event in events:
+            after = event["id"]
+            if "close" in event:
+                yield f"id: {after}\nevent: close\ndata: {json.dumps(event['close'])}\n\n"
+                return
+            yield f"id: {after}\ndata: {event['frame']}\n\n"
+        request = {"do": "pull", "after": after, "wait": KEEPALIVE_SECONDS, "most": EVENTS_PER_ANSWER}
+        answer = await _ask(live, token, request, wait=KEEPALIVE_SECONDS)
+        if "error" in answer:
+            # Said at once, rather than left to the browser's reconnect and its 410.
+            yield f"event: gone\ndata: {json.dumps({'code': ERRORS.get(answer['error'], GONE).code})}\n\n"
+            return
+        events = answer["events"]
+        if not events:
+            yield ": keepalive\n\n"
+
+
+@require_http_methods(["GET"])
+async def poll(request: HttpRequest, token: str) -> HttpResponse:
+    """The events after ``?after=N`` (those up to N are forgotten), as soon as there is one."""
+    after = _event_number(request.GET.get("after"))
+    if after is None:
+        return _refused(ApiError(400, "bad-request", "after must be an event number"))
+    live = await _live_worker()
+    if isinstance(live, HttpResponse):
+        return live
+    wait = settings.EDITOR_FALLBACK_POLL_SECONDS
+    answer = await _ask(
+        live,
+        token,
+        {"do": "pull", "after": after, "ack": after, "wait": wait, "most": EVENTS_PER_ANSWER},
+        wait=wait,
+    )
+    if (refusal := _answer_error(answer)) is not None:
+        return refusal
+    response = JsonResponse({"events": answer["events"]})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _frames_body(request: HttpRequest) -> tuple[int, list[str], int | None] | HttpResponse:
+    """``{"seq": n, "frames": ["...", ...], "ack": m}`` (ack optional), or the refusal."""
+    most = settings.EDITOR_INBOUND_QUEUE_FRAMES
+    if len(request.body) > settings.EDITOR_FALLBACK_MAX_BODY_BYTES:
+        return _refused(
+            ApiError(413, "too-large", f"at most {settings.EDITOR_FALLBACK_MAX_BODY_BYTES} bytes a request")
+        )
+    try:
+        body = json.loads(request.body)
+    except (UnicodeDecodeError, ValueError):
+        body = None
+    bad = ApiError(
+        400,
+        "bad-request",
+        'the body must be {"seq": n, "frames": ["<frame>", ...]} with an optional "ack": m',
+    )
+    if not isinstance(body, dict) or set(body) - {"seq", "frames", "ack"}:
+        return _refused(bad)
+    seq, frames, ack = body.get("seq"), body.get("frames"), body.get("ack")
+    if type(seq) is not int or seq < 0 or not isinstance(frames, list) or not frames:
+        return _refused(bad)
+    if not all(isinstance(frame, str) for frame in frames) or not (
+        ack is None or (type(ack) is int and ack >= 0)
+    ):
+        return _refused(bad)
+    if len(frames) > most:
+        return _refused(ApiError(413, "too-large", f"at most {most} frames a request"))
+    return seq, frames, ack
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+async def frames(request: HttpRequest, token: str) -> HttpResponse:
+    """The client's frames, numbered from 0 across the session; answers the next number."""
+    parsed = _frames_body(request)
+    if isinstance(parsed, HttpResponse):
+        return parsed
+    seq, sent, ack = parsed
+    live = await _live_worker()
+    if isinstance(live, HttpResponse):
+        return live
+    answer = await _ask(
+        live,
+        token,
+        {"do": "push", "seq": seq, "frames": sent, "ack": ack},
+        wait=settings.EDITOR_FALLBACK_WAIT_SECONDS,
+    )
+    if (refusal := _answer_error(answer)) is not None:
+        return refusal
+    return JsonResponse({"next": answer["next"]})
+
+
+@csrf_exempt
+@require_http_methods(["DELETE"])
+async def close_session(request: HttpRequest, token: str) -> HttpResponse:
+    """The client closes the session (as a WebSocket's close with 1000)."""
+    live = await _live_worker()
+    if isinstance(live, HttpResponse):
+        return live
+    answer = await _ask(live, token, {"do": "close"})
+    if (refusal := _answer_error(answer)) is not None and answer.get("error") != "gone":
+        return refusal
+    return HttpResponse(status=204)
