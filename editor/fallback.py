@@ -25,6 +25,8 @@ another origin cannot read.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 
@@ -206,6 +208,7 @@ async def _stream(live: worker.Worker, token: str, after: int, events: list[dict
             after = event["id"]
             if "close" in event:
                 yield f"id: {after}\nevent: close\ndata: {json.dumps(event['close'])}\n\n"
+                await _until_disconnected(live)
                 return
             yield f"id: {after}\ndata: {event['frame']}\n\n"
         request = {"do": "pull", "after": after, "wait": KEEPALIVE_SECONDS, "most": EVENTS_PER_ANSWER}
@@ -213,10 +216,21 @@ async def _stream(live: worker.Worker, token: str, after: int, events: list[dict
         if "error" in answer:
             # Said at once, rather than left to the browser's reconnect and its 410.
             yield f"event: gone\ndata: {json.dumps({'code': ERRORS.get(answer['error'], GONE).code})}\n\n"
+            await _until_disconnected(live)
             return
         events = answer["events"]
         if not events:
             yield ": keepalive\n\n"
+
+
+async def _until_disconnected(live: worker.Worker) -> None:
+    """After the last event, the client closes the stream: the response ends then (Django
+    cancels it), not at the same moment, when Django 5.2's handler can leave its disconnect
+    listener's RequestAborted unretrieved (an ERROR in the log). Bounded: a client that stays
+    is let go, and so is every stream when the worker stops."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(KEEPALIVE_SECONDS):
+            await live.fallback.stopping.wait()
 
 
 @require_http_methods(["GET"])

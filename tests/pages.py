@@ -9,8 +9,9 @@ from playwright.sync_api import BrowserContext, Page, expect
 from tests import servers
 
 
-def open_editor(context: BrowserContext, url: str) -> Page:
-    """Open the editor page and wait until its socket is live.
+def open_editor(context: BrowserContext, url: str, *, status: str = "live") -> Page:
+    """Open the editor page and wait until its socket is live (``status``: what the page says
+    then, "live · fallback" where WebSockets are blocked).
 
     Errors the page's JavaScript throws or logs are collected in
     ``page.errors``; ``assert_no_errors`` fails a test that had any.
@@ -20,7 +21,7 @@ def open_editor(context: BrowserContext, url: str) -> Page:
     page.on("pageerror", lambda error: page.errors.append(str(error)))
     page.on("console", lambda message: message.type == "error" and page.errors.append(message.text))
     page.goto(url)
-    expect(page.locator("#status")).to_have_text("live")
+    expect(page.locator("#status")).to_have_text(status)
     return page
 
 

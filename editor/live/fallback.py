@@ -222,6 +222,7 @@ class FallbackSessions:
     def __init__(self) -> None:
         self._sessions: dict[str, EmulatedSocket] = {}
         self._sweeper: asyncio.Task | None = None
+        self.stopping = asyncio.Event()  # set when the worker stops: streams end
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -231,6 +232,7 @@ class FallbackSessions:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), name="editor-fallback")
 
     async def stop(self) -> None:
+        self.stopping.set()
         for session in list(self._sessions.values()):
             session.client_closed(CLOSE_GOING_AWAY)
         tasks = [s.task for s in self._sessions.values() if s.task is not None]

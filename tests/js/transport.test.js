@@ -185,8 +185,9 @@ test("a held-back stream, reported by the fallback, makes the next session a lon
   const socket = fallbackSocket(t);
   FakeWebSocket.instances[0].close(1006);
   t.mock.timers.tick(0);
-  FakeFallback.instances[0].options.onHeldBack();
   FakeFallback.instances[0].open();
+  FakeFallback.instances[0].options.onHeldBack();
+  assert.equal(socket.transport, Transport.POLL, "the session goes on by polls, and says so");
   FakeFallback.instances[0].close(1006);
   t.mock.timers.tick(10_000);
   assert.equal(FakeFallback.instances.at(-1).options.mode, Transport.POLL);
@@ -367,4 +368,33 @@ test("an opening refused answers as a handshake would: 503 is 1013, anything els
     assert.deepEqual(seen.closes, [code]);
     assert.equal(seen.opened, 0);
   }
+});
+
+test("a frame sent while a POST's answer is being read waits for its number (none is skipped)", async (t) => {
+  const posts = [];
+  let readBody;
+  const { socket } = await openFallback(t, (method, url, body) => {
+    if (!body) return response(201, OPENED);
+    posts.push(body);
+    const answer = { next: body.seq + body.frames.length };
+    if (posts.length > 1) return response(200, answer);
+    // The status is known, the body not yet read.
+    return { status: 200, ok: true, json: () => new Promise((resolve) => (readBody = () => resolve(answer))) };
+  });
+  socket.send("a");
+  await settle();
+  socket.send("b"); // while the first answer's body is read
+  await settle();
+  assert.equal(posts.length, 1);
+  readBody();
+  await settle();
+  await settle();
+  assert.deepEqual(
+    posts.map((p) => [p.seq, p.frames]),
+    [
+      [0, ["a"]],
+      [1, ["b"]],
+    ],
+  );
+  socket.close();
 });

@@ -176,6 +176,7 @@ const socket = new ReconnectingSocket(socketUrl, {
   },
   onClose: () => client.disconnected(),
   onStatus: showStatus,
+  onTransport: () => showStatus(statusElement.dataset.status),
 }, {
   FallbackClass: FallbackSocket,
   probeUrl: () => `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}${config.probePath}`,

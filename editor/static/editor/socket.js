@@ -106,7 +106,7 @@ export class ReconnectingSocket {
     const socket =
       kind === Transport.WEBSOCKET
         ? new this.WebSocketClass(this.url())
-        : new this.FallbackClass(this.url(), { mode: kind, onHeldBack: () => this.chooser.streamHeldBack() });
+        : new this.FallbackClass(this.url(), { mode: kind, onHeldBack: () => this.streamHeldBack(socket) });
     this.socket = socket;
     if (this.FallbackClass && kind === Transport.WEBSOCKET) {
       // Blocked WebSockets often hang rather than fail: not open in time counts as refused.
@@ -160,6 +160,14 @@ export class ReconnectingSocket {
       if (POLICY_VIOLATION.has(event.code)) this.attempt = Math.max(this.attempt, POLICY_FIRST_ATTEMPT);
       this.retryTimer = setTimeout(() => this.open(), this.retryDelay(event.code));
     };
+  }
+
+  /** The fallback's stream was held back by a proxy: that session, and later ones, poll. */
+  streamHeldBack(socket) {
+    this.chooser.streamHeldBack();
+    if (this.socket !== socket) return;
+    this.transport = Transport.POLL;
+    this.hooks.onTransport?.(this.transport);
   }
 
   scheduleProbe(delay) {

@@ -182,6 +182,7 @@ export class FallbackSocket {
         });
         if (!response.ok) return this.finish(ABNORMAL, `poll answered ${response.status}`);
         ({ events } = await response.json());
+        if (!Array.isArray(events)) throw new TypeError("no events in the answer");
       } catch {
         return this.finish(ABNORMAL, "poll failed");
       }
@@ -218,25 +219,29 @@ export class FallbackSocket {
       batch.push(this.queue.shift());
     }
     this.posting = true;
-    let response;
+    let next = null;
+    let status = 0;
     try {
-      response = await this.fetch(this.links.frames, {
+      const response = await this.fetch(this.links.frames, {
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ seq: this.seq, frames: batch, ack: this.lastEventId }),
       });
+      status = response.status;
+      if (response.ok) next = (await response.json()).next;
     } catch {
-      response = null;
+      // as a lost session: below
     }
+    // Only now, with the next number known, may another POST start.
     this.posting = false;
-    if (response?.status === 429) {
+    if (status === 429) {
       this.queue.unshift(...batch); // the server's queue is full: the same frames, later
       setTimeout(() => this.post(), BUSY_RETRY_MS);
       return undefined;
     }
-    if (!response?.ok) return this.finish(ABNORMAL, "sending failed");
-    this.seq = (await response.json()).next;
+    if (next === null) return this.finish(ABNORMAL, "sending failed");
+    this.seq = next;
     return this.post();
   }
 
