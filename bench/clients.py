@@ -8,6 +8,9 @@ keystroke's send time so the generator can measure latency. Send times are
 - ``EditorClient`` speaks this product's protocol (docs/protocol.md): a
   keystroke is an ``op`` frame; a typist keeps one op in flight and folds
   what it types meanwhile into the next one, as the browser does.
+- ``FallbackEditorClient`` is the same tab over the fallback transport
+  (docs/protocol.md): a session opened by POST, Server-Sent Events down, POSTs
+  of frames up, one in flight, as the browser where WebSockets are blocked.
 - ``SocketIOClient`` speaks raw Engine.IO 4 / Socket.IO 5 over a WebSocket
   to the tutorial's socket.io server (bench/reference/socketio-server.js).
 - ``RawClient`` speaks plain JSON to the ``ws`` server (bench/reference/ws-server.js).
@@ -15,11 +18,14 @@ keystroke's send time so the generator can measure latency. Send times are
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
 from urllib.parse import quote
 
+import httpx
 import websockets
 
 # A received frame: (when its oldest keystroke was typed in ns, receive time in ns, keystrokes in it).
@@ -67,7 +73,9 @@ class EditorClient(BaseClient):
         url = f"{self.url}/ws/docs/{self.room}/?name={quote(self.name)}"
         origin = self.url.replace("ws://", "http://", 1)
         self.socket = await websockets.connect(url, origin=origin, max_size=2**22, compression=None)
-        first = json.loads(await self.socket.recv())
+        self._start(json.loads(await self.socket.recv()))
+
+    def _start(self, first: dict) -> None:
         self.rev = first["rev"]  # the last revision whose length we know
         self.length = len(first.get("text", ""))
         self.deltas: dict[int, int] = {}  # revision -> length change, for revisions after self.rev
@@ -90,7 +98,10 @@ class EditorClient(BaseClient):
         op_id = f"{self.name}:{self.sent}:{typed_at}"
         op = ["k" * chars, self.length] if self.length else ["k" * chars]
         self.in_flight, self.in_flight_chars = op_id, chars
-        await self.socket.send(json.dumps({"type": "op", "rev": self.rev, "op": op, "id": op_id}))
+        await self.send_frame(json.dumps({"type": "op", "rev": self.rev, "op": op, "id": op_id}))
+
+    async def send_frame(self, text: str) -> None:
+        await self.socket.send(text)
 
     def _advance(self) -> None:
         while self.rev + 1 in self.deltas:
@@ -120,6 +131,63 @@ class EditorClient(BaseClient):
                 await self._send(chars, self.buffered_since)
         elif kind == "error":
             self.errors += 1
+
+
+class FallbackEditorClient(EditorClient):
+    """The same tab where WebSockets are blocked: the fallback transport over httpx."""
+
+    async def connect(self) -> None:
+        base = self.url.replace("ws://", "http://", 1)
+        self.http = httpx.AsyncClient(base_url=base, timeout=60)
+        opened = await self.http.post(
+            f"/fallback/docs/{self.room}/", params={"name": self.name}, headers={"Origin": base}
+        )
+        opened.raise_for_status()
+        links = opened.json()
+        self.frames_url, self.session_url = links["frames"], links["frames"].removesuffix("frames")
+        self.seq, self.outbox, self.poster = 0, [], None
+        self._stream = self.http.stream("GET", links["events"])
+        response = await self._stream.__aenter__()
+        self.socket = response  # connected (what the idle-memory holder counts)
+        self._events = self._frames(response.aiter_lines())
+        self._start(json.loads(await anext(self._events)))
+
+    @staticmethod
+    async def _frames(lines):
+        """The data of each message event (not ``ready``, not comments)."""
+        event, data = "message", None
+        async for line in lines:
+            if not line:
+                if event == "message" and data is not None:
+                    yield data
+                event, data = "message", None
+            elif line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data = line[5:].removeprefix(" ")
+
+    async def run(self) -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            async for data in self._events:
+                await self.on_message(data)
+
+    async def send_frame(self, text: str) -> None:
+        self.outbox.append(text)
+        if self.poster is None or self.poster.done():
+            self.poster = asyncio.ensure_future(self._post())
+
+    async def _post(self) -> None:
+        while self.outbox:
+            frames, self.outbox = self.outbox, []
+            answer = await self.http.post(self.frames_url, json={"seq": self.seq, "frames": frames})
+            answer.raise_for_status()
+            self.seq = answer.json()["next"]
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.http.delete(self.session_url)
+            await self._stream.__aexit__(None, None, None)
+        await self.http.aclose()
 
 
 class SocketIOClient(BaseClient):
@@ -167,4 +235,9 @@ class RawClient(BaseClient):
         self.deliver(json.loads(message)["t"], now, 1)
 
 
-CLIENTS = {"editor": EditorClient, "socketio": SocketIOClient, "ws": RawClient}
+CLIENTS = {
+    "editor": EditorClient,
+    "editor-fallback": FallbackEditorClient,
+    "socketio": SocketIOClient,
+    "ws": RawClient,
+}

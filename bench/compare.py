@@ -134,12 +134,12 @@ async def _hold_idle(kind: str, url: str, count: int) -> None:
         reader.cancel()
 
 
-def idle_memory(target: targets.Target) -> dict:
+def idle_memory(target: targets.Target, counts: tuple[int, ...] = IDLE_COUNTS) -> dict:
     """RSS of one fresh server process, and while it holds 200, then 2,000 idle connections."""
     process = target.processes[0]
     base = process.memory_info().rss
     rows = {"target": target.name, "base_mb": base / 2**20}
-    for count in IDLE_COUNTS:
+    for count in counts:
         holder = subprocess.Popen(
             [
                 sys.executable,

@@ -47,8 +47,10 @@ TOKEN_SALT = "editor.fallback.session"
 # How long a relayed request may take beyond its own wait before the session's worker is taken
 # for gone (its hub answers within milliseconds when it runs).
 RELAY_SLACK_SECONDS = 2.0
-# A comment this often keeps an idle stream open through proxies that cut silent ones.
+# A keepalive event this often keeps an idle stream open through proxies that cut silent ones.
 KEEPALIVE_SECONDS = 15.0
+# Numbers beyond this (2**53, what JavaScript counts exactly) are refused, not carried.
+MOST_NUMBER = 2**53
 # Events in one answer; a client further behind reads the rest in the next.
 EVENTS_PER_ANSWER = 500
 # The first line of every stream: reconnect after a second, and an event the client waits
@@ -64,7 +66,10 @@ ERRORS = {
         410, "events-gone", "the events after that one are no longer kept; open another session"
     ),
     "busy": ApiError(
-        429, "busy", "the frames already sent are still being handled", headers={"Retry-After": "1"}
+        429,
+        "busy",
+        "the frames already sent are still being handled, or this session has requests waiting already",
+        headers={"Retry-After": "1"},
     ),
 }
 
@@ -110,10 +115,14 @@ def _refused(error: ApiError) -> HttpResponse:
     return problem_response(error)
 
 
-async def _live_worker() -> worker.Worker | HttpResponse:
+async def _live_worker(*, opening: bool = False) -> worker.Worker | HttpResponse:
+    """This worker's live parts. While it shuts down it opens no session (503), but still
+    serves and relays requests about existing ones."""
     try:
         return await worker.current()
     except worker.Draining:
+        if not opening and (draining := worker.existing()) is not None:
+            return draining
         return _refused(
             ApiError(503, "restarting", "this worker is restarting", headers={"Retry-After": "1"})
         )
@@ -125,10 +134,21 @@ async def _ask(live: worker.Worker, token: str, request: dict, *, wait: float = 
     if target is None:
         return {"error": "bad-token"}
     hub_channel, key = target
+    call = asyncio.ensure_future(
+        live.hub.call(hub_channel, {**request, "session": key}, within=wait + RELAY_SLACK_SECONDS)
+    )
+    stopping = asyncio.ensure_future(live.fallback.stopping.wait())
     try:
-        return await live.hub.call(
-            hub_channel, {**request, "session": key}, within=wait + RELAY_SLACK_SECONDS
-        )
+        # The worker stopping ends every request at once (editor/server.py waits for them).
+        await asyncio.wait([call, stopping], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not call.done():
+            call.cancel()
+    if not call.done() or call.cancelled():
+        return {"error": "gone"}
+    try:
+        return call.result()
     except TimeoutError:
         return {"error": "gone"}
     except Exception as error:
@@ -153,6 +173,11 @@ def _answer_error(answer: dict) -> HttpResponse | None:
     return _refused(ERRORS[code])
 
 
+def _event_count(value) -> bool:
+    """A JSON number usable as a frame or event number: a whole number from 0 below 2**53."""
+    return type(value) is int and 0 <= value < MOST_NUMBER
+
+
 def _event_number(text: str | None) -> int | None:
     if text is None or not text.isascii() or not text.isdigit() or len(text) > 18:
         return None
@@ -165,7 +190,7 @@ async def open_session(request: HttpRequest, slug: str) -> HttpResponse:
     """Open a fallback session on this worker: 201 with its token, or 403 if the handshake
     guards refused it (Origin or Host). Anything the consumer says after that, including
     a refusal (4403, 1008), is the session's first events."""
-    live = await _live_worker()
+    live = await _live_worker(opening=True)
     if isinstance(live, HttpResponse):
         return live
     key, session = await live.fallback.open(websocket_application, websocket_scope(request, slug))
@@ -220,7 +245,9 @@ async def _stream(live: worker.Worker, token: str, after: int, events: list[dict
             return
         events = answer["events"]
         if not events:
-            yield ": keepalive\n\n"
+            # An event, not a comment: a page that sees none for a while knows the stream is
+            # being held back (by a proxy that passed its first bytes) and polls instead.
+            yield "event: keepalive\ndata: {}\n\n"
 
 
 async def _until_disconnected(live: worker.Worker) -> None:
@@ -275,12 +302,15 @@ def _frames_body(request: HttpRequest) -> tuple[int, list[str], int | None] | Ht
     if not isinstance(body, dict) or set(body) - {"seq", "frames", "ack"}:
         return _refused(bad)
     seq, frames, ack = body.get("seq"), body.get("frames"), body.get("ack")
-    if type(seq) is not int or seq < 0 or not isinstance(frames, list) or not frames:
+    if not _event_count(seq) or not (ack is None or _event_count(ack)):
         return _refused(bad)
-    if not all(isinstance(frame, str) for frame in frames) or not (
-        ack is None or (type(ack) is int and ack >= 0)
-    ):
+    if not isinstance(frames, list) or not frames or not all(isinstance(frame, str) for frame in frames):
         return _refused(bad)
+    try:
+        for frame in frames:
+            frame.encode()
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800"): no frame's text holds one
+        return _refused(ApiError(400, "bad-request", "frames must be valid Unicode text"))
     if len(frames) > most:
         return _refused(ApiError(413, "too-large", f"at most {most} frames a request"))
     return seq, frames, ack

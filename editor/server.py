@@ -26,6 +26,7 @@ the rest closed, then stop. A second signal stops at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from functools import partial
@@ -38,6 +39,9 @@ from django.conf import settings
 from .live import sockets
 
 logger = logging.getLogger(__name__)
+
+# After the drain, how long HTTP responses still being sent have to finish.
+HTTP_FINISH_SECONDS = 2.0
 
 
 class EditorServer(Server):
@@ -125,6 +129,7 @@ class EditorServer(Server):
             # Bounded as a whole: what is still running then is Daphne's to cancel.
             async with asyncio.timeout(settings.EDITOR_SHUTDOWN_SECONDS + 5):
                 await worker.drain(grace=settings.EDITOR_SHUTDOWN_SECONDS)
+            await self._http_finished(within=HTTP_FINISH_SECONDS)
         except TimeoutError:
             logger.warning(
                 "graceful shutdown still going after %.0f s; stopping", settings.EDITOR_SHUTDOWN_SECONDS + 5
@@ -133,6 +138,21 @@ class EditorServer(Server):
             logger.exception("graceful shutdown failed; stopping")
         finally:
             self.stop()
+
+    async def _http_finished(self, *, within: float) -> None:
+        """Wait (briefly) for HTTP responses still being sent: the fallback transport's streams and
+        long polls end once the worker stopped (live/fallback.py). Daphne cancels what is left,
+        and Django's handler then leaves a task whose RequestAborted nobody retrieves (an ERROR)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                while pending := [
+                    details["application_instance"]
+                    for protocol, details in list(self.connections.items())
+                    if not isinstance(protocol, WebSocketProtocol)
+                    and details.get("application_instance") is not None
+                    and not details["application_instance"].done()
+                ]:
+                    await asyncio.wait(pending, timeout=within)
 
     def stop(self) -> None:
         """Daphne's, once: a second reactor.stop() raises."""

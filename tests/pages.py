@@ -19,10 +19,22 @@ def open_editor(context: BrowserContext, url: str, *, status: str = "live") -> P
     page = context.new_page()
     page.errors = []
     page.on("pageerror", lambda error: page.errors.append(str(error)))
-    page.on("console", lambda message: message.type == "error" and page.errors.append(message.text))
+    page.on("console", lambda message: message.type == "error" and page.errors.append(_console_text(message)))
     page.goto(url)
     expect(page.locator("#status")).to_have_text(status)
     return page
+
+
+def _console_text(message) -> str:
+    """What Chromium logged, with the URL it was about ("Failed to load resource" says none)."""
+    url = (message.location or {}).get("url", "")
+    return f"{message.text} ({url})" if url and url not in message.text else message.text
+
+
+def without_fallback_failures(page: Page) -> None:
+    """Forget the failed requests of the fallback transport, which the page tries while no
+    WebSocket opens (a worker down): expected there, like the failed WebSocket attempts."""
+    page.errors = [error for error in page.errors if "/fallback/" not in error]
 
 
 def assert_no_errors(*pages: Page) -> None:

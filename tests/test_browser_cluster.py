@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from deploy.cluster import Cluster
 from tests import servers
-from tests.pages import assert_no_errors, open_editor, type_at_end
+from tests.pages import assert_no_errors, open_editor, type_at_end, without_fallback_failures
 
 pytestmark = [pytest.mark.browser, pytest.mark.multiprocess, pytest.mark.django_db(transaction=True)]
 
@@ -56,6 +56,7 @@ def test_through_a_restart_of_every_worker_the_page_comes_back_with_what_was_typ
             e for e in page.errors if "Error during WebSocket handshake: Unexpected response code: 502" in e
         ]
         page.errors = [e for e in page.errors if e not in refused]
+        without_fallback_failures(page)  # tried while no WebSocket opened
     assert_no_errors(writer, reader)
 
 

@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from tests.documents import read_document
 from tests.hostile_proxy import HostileProxy
-from tests.pages import assert_no_errors, open_editor, type_at_end
+from tests.pages import assert_no_errors, open_editor, type_at_end, without_fallback_failures
 
 pytestmark = [pytest.mark.browser, pytest.mark.multiprocess, pytest.mark.django_db(transaction=True)]
 
@@ -133,6 +133,6 @@ def test_a_worker_killed_under_a_fallback_session_loses_nothing_acknowledged(bro
         expect(tab.locator("#editor")).to_have_value("acknowledged meanwhile", timeout=20_000)
     assert read_document("killed")[1] == "acknowledged meanwhile"
     without_refusals(page)
-    # Chromium logs the requests the dead worker never answered (nginx's 502s).
-    page.errors = [e for e in page.errors if "502" not in e and "Failed to load resource" not in e]
+    # Chromium logs the requests the dead worker never answered (nginx's 502s, the 410s).
+    without_fallback_failures(page)
     assert_no_errors(page, watcher)

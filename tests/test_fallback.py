@@ -10,7 +10,11 @@ import time
 
 import httpx
 import pytest
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
 
+from editor.access.rules import Visibility
+from editor.models import Document
 from tests.documents import aread_document
 from tests.fallbacktab import FallbackSession, stream_events
 from tests.livetab import LiveTab
@@ -184,6 +188,9 @@ async def test_refusals_are_documented_statuses_and_change_nothing(two_workers, 
         b'{"seq": 0, "frames": []}',
         b'{"seq": 0, "frames": [1]}',
         b'{"seq": 0, "frames": ["x"], "more": 1}',
+        b'{"seq": 0, "frames": ["\\ud800"]}',  # a lone surrogate: no text
+        b'{"seq": 9007199254740992, "frames": ["x"]}',  # 2**53: past what JavaScript counts
+        b'{"seq": 0, "frames": ["x"], "ack": -1}',
     ):
         refused = await http.post(session.url("frames"), content=body)
         assert (refused.status_code, refused.json()["code"]) == (400, "bad-request"), body
@@ -197,3 +204,46 @@ async def test_refusals_are_documented_statuses_and_change_nothing(two_workers, 
     assert at_most.status_code == 200
     assert at_most.json() == {"next": most}
     await session.close()
+
+
+def private_document(slug: str) -> None:
+    owner = get_user_model().objects.create_user(f"owner-{slug}", password="x" * 12)
+    Document.objects.create(slug=slug, owner=owner, visibility=Visibility.PRIVATE.value)
+
+
+async def test_the_same_rights_a_private_document_is_refused_as_on_a_socket(two_workers, http):
+    worker_a, worker_b = two_workers
+    await sync_to_async(private_document)("secret")
+    session = FallbackSession(http, worker_a.http_url, "secret")
+    assert (await session.open()).status_code == 201  # the handshake passes; the consumer refuses
+    frames, _ = await session.frames_until(lambda f: f["type"] == "close", base_url=worker_b.http_url)
+    assert [f["type"] for f in frames] == ["error", "close"]
+    assert frames[0]["code"] == "forbidden"
+    assert frames[1]["code"] == 4403
+    assert "refused doc=secret" in worker_a.log()
+
+
+async def test_the_same_limits_a_frame_over_the_limit_closes_with_1009_and_changes_nothing(
+    start_worker, http
+):
+    worker = start_worker("small", EDITOR_MAX_FRAME_BYTES="1024", **FAST)
+    session = FallbackSession(http, worker.http_url, "big")
+    await session.open()
+    _, last = await session.frames_until(lambda f: f["type"] == "snapshot")
+
+    def sized(rev: int, retain: list, op_id: str, size: int) -> str:
+        """An op frame of exactly ``size`` bytes, inserting x's after ``retain``."""
+        empty = len(json.dumps(op_frame(rev, [*retain, ""], op_id)))
+        return json.dumps(op_frame(rev, [*retain, "x" * (size - empty)], op_id))
+
+    exactly = sized(0, [], "b-1", 1024)
+    assert len(exactly.encode()) == 1024
+    assert (await session.send(exactly)).status_code == 200  # at the limit: taken
+    frames, last = await session.frames_until(lambda f: f["type"] == "ack", after=last)
+    text = json.loads(exactly)["op"][0]
+    over = sized(1, [len(text)], "b-2", 1025)
+    assert len(over.encode()) == 1025
+    assert (await session.send(over)).status_code == 200
+    frames, _ = await session.frames_until(lambda f: f["type"] == "close", after=last)
+    assert frames[-1]["code"] == 1009
+    assert await aread_document("big") == (1, text)

@@ -64,7 +64,12 @@ class OutOfOrder(Exception):
 
 
 class Busy(Exception):
-    """The consumer has not taken the frames already waiting; the client sends again later."""
+    """The consumer has not taken the frames already waiting, or the session has as many
+    readers waiting as it allows; the client tries again later."""
+
+
+# Requests waiting for a session's events at once: a stream, and a poll while switching.
+MOST_READERS = 2
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,7 @@ class EmulatedSocket:
         self._max_frame_bytes = max_frame_bytes
         self._changed = asyncio.Event()  # set, and replaced, whenever an event is added
         self._taken = asyncio.Event()  # likewise whenever the consumer takes a message
+        self._pushing = asyncio.Lock()
         self.accepted: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self.closed: tuple[int, str] | None = None  # once the server (or the client) closed
         self.received = 0  # frames the client sent that reached the inbox: the next ``seq``
@@ -132,6 +138,7 @@ class EmulatedSocket:
         self.closed = (code, reason)
         if not self.accepted.done():
             self.accepted.set_result(False)  # refused before the handshake completed
+            self._inbox.put_nowait({"type": "websocket.disconnect", "code": code})
             return
         self._add(Event(self._next_id, close=self.closed))
         # As Daphne does once a socket closed: the consumer's disconnect() runs.
@@ -149,28 +156,33 @@ class EmulatedSocket:
 
     async def push(self, seq: int, frames: list[str]) -> int:
         """Frames from the client, the first being its ``seq``-th (from 0): those already received
-        (a POST sent again) are skipped. Returns the next ``seq``."""
+        (a POST sent again) are skipped. Returns the next ``seq``. One at a time: a POST sent
+        again while the first waits for room must find the first's frames received."""
+        async with self._pushing:
+            return await self._push(seq, frames)
+
+    async def _push(self, seq: int, frames: list[str]) -> int:
         self.last_request = time.monotonic()
         if seq > self.received:
             raise OutOfOrder(self.received)
         fresh = frames[self.received - seq :]
-        if self.closed is not None:
-            return self.received + len(fresh)  # read by nobody, as on a closed WebSocket
-        if self._inbox.qsize() + len(fresh) > self._inbound_frames:
+        if self.closed is None and self._inbox.qsize() + len(fresh) > self._inbound_frames:
             # Backpressure, as the server pauses reading a socket whose frames wait.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(settings.EDITOR_FALLBACK_WAIT_SECONDS):
                     while self._inbox.qsize() + len(fresh) > self._inbound_frames and self.closed is None:
                         await self._taken.wait()
-            if self._inbox.qsize() + len(fresh) > self._inbound_frames:
+            if self.closed is None and self._inbox.qsize() + len(fresh) > self._inbound_frames:
                 raise Busy()
         for text in fresh:
             self.received += 1
+            if self.closed is not None:
+                continue  # read by nobody, as on a closed WebSocket; the close event says why
             if len(text.encode()) > self._max_frame_bytes:
                 # As the WebSocket server does (editor/server.py): the message is refused, the
                 # connection closed with 1009 and nothing after it read.
                 self._server_closed(protocol.CLOSE_MESSAGE_TOO_BIG, "message too big")
-                return self.received + len(fresh[fresh.index(text) + 1 :])
+                continue
             self._inbox.put_nowait({"type": "websocket.receive", "text": text})
         return self.received
 
@@ -183,6 +195,8 @@ class EmulatedSocket:
         if not first_kept - 1 <= after < self._next_id:
             raise Behind()
         if after == self._next_id - 1 and self.closed is None and wait > 0:
+            if self.readers >= MOST_READERS:
+                raise Busy()
             self.readers += 1
             try:
                 with contextlib.suppress(TimeoutError):

@@ -67,32 +67,15 @@ class FakeWebSocket {
   }
 }
 
-class FakeFallback {
+/** The fallback, as the reconnecting socket sees it: a WebSocket that also gets options. */
+class FakeFallback extends FakeWebSocket {
   static instances = [];
 
   constructor(url, options) {
-    this.url = url;
+    super(url);
+    FakeWebSocket.instances.pop(); // counted among fallbacks, not WebSockets
     this.options = options;
-    this.readyState = 0;
-    this.sent = [];
-    this.closedWith = null;
     FakeFallback.instances.push(this);
-  }
-
-  open() {
-    this.readyState = 1;
-    this.onopen();
-  }
-
-  send(data) {
-    this.sent.push(JSON.parse(data));
-  }
-
-  close(code = 1006) {
-    if (this.readyState === 3) return;
-    this.readyState = 3;
-    this.closedWith = code;
-    this.onclose({ code });
   }
 }
 
@@ -397,4 +380,42 @@ test("a frame sent while a POST's answer is being read waits for its number (non
     ],
   );
   socket.close();
+});
+
+test("a stream that falls silent for 20 s after its ready event is held back too (a proxy that passed its first bytes)", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  let heldBack = 0;
+  const { socket } = await openFallback(
+    t,
+    (method) => (method === "POST" ? response(201, OPENED) : response(200, { events: [] })),
+    { onHeldBack: () => heldBack++ },
+  );
+  const stream = FakeEventSource.instances[0];
+  stream.emit("ready");
+  t.mock.timers.tick(15_000);
+  stream.emit("keepalive");
+  t.mock.timers.tick(19_999);
+  assert.equal(heldBack, 0, "an event every 15 s keeps it");
+  t.mock.timers.tick(1);
+  assert.equal(heldBack, 1);
+  assert.equal(stream.closed, true);
+  socket.close();
+});
+
+test("a session that fails here is deleted on the server; one the server closed is not", async (t) => {
+  const { socket, requests } = await openFallback(t, (method, url, body) => {
+    if (method === "POST" && !body) return response(201, OPENED);
+    return response(410, {});
+  });
+  socket.send("a"); // answered 410: the session is lost
+  await settle();
+  await settle();
+  assert.deepEqual(
+    requests.filter((r) => r.method === "DELETE").map((r) => r.url),
+    ["http://x/fallback/sessions/T/"],
+  );
+  const closed = await openFallback(t, (method) => response(method === "POST" ? 201 : 200, OPENED));
+  FakeEventSource.instances[0].emit("close", '{"code":4001,"reason":""}', "1");
+  assert.deepEqual(closed.seen.closes, [4001]);
+  assert.equal(closed.requests.filter((r) => r.method === "DELETE").length, 0);
 });

@@ -64,8 +64,13 @@ export class TransportChooser {
 // One POST carries at most this many frames (the server's EDITOR_INBOUND_QUEUE_FRAMES
 // default) and, past the first, about this many bytes (nginx's body limit is 1 MiB).
 export const MAX_FRAMES_PER_POST = 100;
-const MAX_BYTES_PER_POST = 512 * 1024;
+const MAX_BYTES_PER_POST = 256 * 1024; // of UTF-8 in the JSON body (the server takes 2 x 256 KiB + 4 KiB)
 const BUSY_RETRY_MS = 1000;
+// An opening not answered in this long is given up (as a handshake that hangs).
+const OPEN_TIMEOUT_MS = 10_000;
+// The server sends an event at least every 15 s; none for this long means the stream is held.
+const SILENT_STREAM_MS = 20_000;
+const utf8 = new TextEncoder();
 // The close code for a session that is gone or unreachable: as a dropped socket.
 const ABNORMAL = 1006;
 
@@ -116,18 +121,22 @@ export class FallbackSocket {
   }
 
   async start() {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), OPEN_TIMEOUT_MS);
     let response;
+    let body;
     try {
-      response = await this.fetch(this.url, { method: "POST", credentials: "same-origin" });
+      response = await this.fetch(this.url, { method: "POST", credentials: "same-origin", signal: abort.signal });
+      if (response.status === 201) body = await response.json();
     } catch {
       return this.finish(ABNORMAL, "could not open");
+    } finally {
+      clearTimeout(timer);
     }
-    if (this.readyState !== 0) return undefined; // closed meanwhile
     if (response.status !== 201) {
       // As a refused handshake (1006), or a worker not serving yet (1013).
       return this.finish(response.status === 503 ? 1013 : ABNORMAL, `opening answered ${response.status}`);
     }
-    const body = await response.json();
     const base = new URL(this.url);
     this.links = {
       events: new URL(body.events, base).toString(),
@@ -135,6 +144,10 @@ export class FallbackSocket {
       frames: new URL(body.frames, base).toString(),
       session: new URL(body.frames.replace(/frames$/, ""), base).toString(),
     };
+    if (this.readyState !== 0) {
+      this.forget(); // closed while it opened: the server's session goes too
+      return undefined;
+    }
     this.readyState = 1;
     this.onopen?.();
     if (this.readyState !== 1) return undefined;
@@ -143,17 +156,36 @@ export class FallbackSocket {
     return undefined;
   }
 
+  /** Tell the server the session is over (best effort: it also expires). */
+  forget() {
+    this.fetch(this.links.session, { method: "DELETE", credentials: "same-origin", keepalive: true }).catch(() => {});
+  }
+
   openStream() {
     const stream = new this.EventSourceClass(`${this.links.events}?after=${this.lastEventId}`);
     this.stream = stream;
-    // The first event comes at once; a proxy that holds the stream back delays it.
+    // The first event comes at once and one at least every 15 s; a proxy that holds the
+    // stream back delays them (even if it let the first bytes through).
     this.heldBackTimer = setTimeout(() => this.streamHeldBack(), this.heldBackMs);
-    stream.addEventListener("ready", () => clearTimeout(this.heldBackTimer));
-    stream.addEventListener("message", (event) => this.deliver(Number(event.lastEventId), event.data));
+    let ready = false; // events before it (from a reconnect's first bytes) do not count
+    const heard = () => {
+      if (!ready) return;
+      clearTimeout(this.heldBackTimer);
+      this.heldBackTimer = setTimeout(() => this.streamHeldBack(), SILENT_STREAM_MS);
+    };
+    stream.addEventListener("ready", () => {
+      ready = true;
+      heard();
+    });
+    stream.addEventListener("keepalive", heard);
+    stream.addEventListener("message", (event) => {
+      heard();
+      this.deliver(Number(event.lastEventId), event.data);
+    });
     stream.addEventListener("close", (event) => {
       if (Number(event.lastEventId) <= this.lastEventId) return;
       const { code, reason } = JSON.parse(event.data);
-      this.finish(code, reason);
+      this.finish(code, reason, { byServer: true });
     });
     stream.addEventListener("gone", () => this.finish(ABNORMAL, "session gone"));
     stream.addEventListener("error", () => {
@@ -188,7 +220,7 @@ export class FallbackSocket {
       }
       for (const event of events) {
         if (event.close) {
-          if (event.id > this.lastEventId) this.finish(event.close.code, event.close.reason);
+          if (event.id > this.lastEventId) this.finish(event.close.code, event.close.reason, { byServer: true });
           return undefined;
         }
         this.deliver(event.id, event.frame);
@@ -214,7 +246,7 @@ export class FallbackSocket {
     const batch = [];
     let bytes = 0;
     while (this.queue.length && batch.length < MAX_FRAMES_PER_POST) {
-      bytes += this.queue[0].length;
+      bytes += utf8.encode(JSON.stringify(this.queue[0])).length;
       if (batch.length && bytes > MAX_BYTES_PER_POST) break;
       batch.push(this.queue.shift());
     }
@@ -247,16 +279,13 @@ export class FallbackSocket {
 
   close(code = 1000, reason = "") {
     if (this.readyState >= 2) return;
-    if (this.links) {
-      this.fetch(this.links.session, { method: "DELETE", credentials: "same-origin", keepalive: true }).catch(
-        () => {},
-      );
-    }
     this.finish(code, reason);
   }
 
-  finish(code, reason = "") {
+  /** Closed: by the server (its close event: `byServer`), or here, when the server is told. */
+  finish(code, reason = "", { byServer = false } = {}) {
     if (this.readyState === 3) return;
+    if (this.links && !byServer) this.forget(); // else its consumer would linger until expiry
     this.readyState = 3;
     clearTimeout(this.heldBackTimer);
     this.stream?.close();

@@ -1,0 +1,76 @@
+"""Human typing over the fallback transport next to the WebSocket: what does a blocked
+WebSocket cost a typist, the server, and an idle tab?
+
+    python -m bench.fallback                  # 3 rounds of each, 20 s of typing
+    python -m bench.fallback --rounds 2 --duration 10
+
+Each round starts two fresh workers; the "fallback" rows are the same tabs
+(bench/clients.py ``FallbackEditorClient``: Server-Sent Events down, POSTs up,
+sessions opened on one worker and read through the same one, as round-robin
+would half the time) instead of WebSockets. Then one worker's memory with
+200 idle tabs of each kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+from dataclasses import replace
+
+from bench import compare, targets
+
+SETTINGS = {"EDITOR_MAX_CONNECTIONS_PER_ADDRESS": "100000"}
+IDLE = (200,)
+
+
+def one_round(kind: str, duration: float) -> dict:
+    scenario = replace(compare.SCENARIOS["human"], duration=duration)
+    with targets.editor(2, **SETTINGS) as target:
+        return compare.measure(dataclasses.replace(target, kind=kind), scenario, agents=2)
+
+
+def idle(kind: str) -> dict:
+    with targets.editor(1, **SETTINGS) as target:
+        return compare.idle_memory(dataclasses.replace(target, kind=kind), counts=IDLE)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=20)
+    arguments = parser.parse_args()
+    kinds = {"websocket": "editor", "fallback": "editor-fallback"}
+    rows: dict[str, list[dict]] = {variant: [] for variant in kinds}
+    print("| round | transport | p50 ms | p99 ms | lost | errors | server CPU µs/delivery |")
+    print("|---|---|---|---|---|---|---|")
+    for round_number in range(1, arguments.rounds + 1):
+        for variant, kind in kinds.items():
+            row = one_round(kind, arguments.duration)
+            rows[variant].append(row)
+            print(
+                f"| {round_number} | {variant} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['lost']} "
+                f"| {row['errors']} | {row['server_cpu_us_per_delivery']:.0f} |",
+                flush=True,
+            )
+    for variant, measured in rows.items():
+        median = {key: statistics.median(r[key] for r in measured) for key in ("p50_ms", "p99_ms")}
+        cpu = statistics.median(r["server_cpu_us_per_delivery"] for r in measured)
+        print(f"| median | {variant} | {median['p50_ms']:.1f} | {median['p99_ms']:.1f} | | | {cpu:.0f} |")
+    print()
+    print("| transport | RSS before | with 200 idle (held, failed) | KB per idle tab |")
+    print("|---|---|---|---|")
+    for variant, kind in kinds.items():
+        memory = idle(kind)
+        print(
+            f"| {variant} | {memory['base_mb']:.0f} MB | {memory['200_mb']:.0f} MB "
+            f"({memory['200_connections']}, {memory['200_failed']}) "
+            f"| {memory['200_kb_per_connection']:.0f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
