@@ -27,8 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
+import re
+import secrets
 
 from django.conf import settings
 from django.core import signing
@@ -44,6 +48,10 @@ from .routing import websocket_application
 logger = logging.getLogger(__name__)
 
 TOKEN_SALT = "editor.fallback.session"
+# A token alone is not enough: it only works with the cookie of the browser that opened the
+# session (so one read from an access log, where URL paths end up, is of no use).
+BROWSER_COOKIE = "editor_fallback"
+BROWSER_KEY = re.compile(r"[A-Za-z0-9_-]{32}")
 # How long a relayed request may take beyond its own wait before the session's worker is taken
 # for gone (its hub answers within milliseconds when it runs).
 RELAY_SLACK_SECONDS = 2.0
@@ -74,19 +82,30 @@ ERRORS = {
 }
 
 
-def session_token(hub_channel: str, key: str) -> str:
-    return signing.dumps([hub_channel, key], salt=TOKEN_SALT, compress=False)
+def browser_binding(browser_key: str) -> str:
+    """What a token holds of the browser that opened it: a digest of its fallback cookie."""
+    return hashlib.sha256(browser_key.encode()).hexdigest()[:32]
 
 
-def read_session_token(token: str) -> tuple[str, str] | None:
-    """The (hub channel, session key) a token names, or None if it is not one of ours."""
+def session_token(hub_channel: str, key: str, browser_key: str) -> str:
+    return signing.dumps([hub_channel, key, browser_binding(browser_key)], salt=TOKEN_SALT, compress=False)
+
+
+def read_session_token(token: str) -> tuple[str, str, str] | None:
+    """The (hub channel, session key, browser binding) a token names, or None if it is not
+    one of ours."""
     try:
-        hub_channel, key = signing.loads(token, salt=TOKEN_SALT)
+        named = signing.loads(token, salt=TOKEN_SALT)
     except (signing.BadSignature, ValueError, TypeError):
         return None
-    if not isinstance(hub_channel, str) or not isinstance(key, str):
+    if not isinstance(named, list) or len(named) != 3 or not all(isinstance(part, str) for part in named):
         return None
-    return hub_channel, key
+    return named[0], named[1], named[2]
+
+
+def _browser_key(request: HttpRequest) -> str | None:
+    key = request.COOKIES.get(BROWSER_COOKIE, "")
+    return key if BROWSER_KEY.fullmatch(key) else None
 
 
 def websocket_scope(request: HttpRequest, slug: str) -> dict:
@@ -128,14 +147,18 @@ async def _live_worker(*, opening: bool = False) -> worker.Worker | HttpResponse
         )
 
 
-async def _ask(live: worker.Worker, token: str, request: dict, *, wait: float = 0.0) -> dict:
+async def _ask(
+    live: worker.Worker, request: HttpRequest, token: str, asked: dict, *, wait: float = 0.0
+) -> dict:
     """Ask the session's worker (this one, or another through the channel layer)."""
     target = read_session_token(token)
     if target is None:
         return {"error": "bad-token"}
-    hub_channel, key = target
+    hub_channel, key, binding = target
+    if not hmac.compare_digest(browser_binding(_browser_key(request) or ""), binding):
+        return {"error": "not-yours"}
     call = asyncio.ensure_future(
-        live.hub.call(hub_channel, {**request, "session": key}, within=wait + RELAY_SLACK_SECONDS)
+        live.hub.call(hub_channel, {**asked, "session": key}, within=wait + RELAY_SLACK_SECONDS)
     )
     stopping = asyncio.ensure_future(live.fallback.stopping.wait())
     try:
@@ -164,6 +187,12 @@ def _answer_error(answer: dict) -> HttpResponse | None:
         return None
     if code == "bad-token":
         return _refused(ApiError(400, "bad-token", "that is not a fallback session's token"))
+    if code == "not-yours":
+        return _refused(
+            ApiError(
+                403, "not-your-session", "this session was opened by another browser (its cookie is missing)"
+            )
+        )
     if code == "out-of-order":
         expected = answer["expected"]
         return problem_response(
@@ -198,10 +227,20 @@ async def open_session(request: HttpRequest, slug: str) -> HttpResponse:
         return _refused(
             ApiError(403, "handshake-refused", "refused as a WebSocket handshake would be (Origin or Host)")
         )
-    token = session_token(live.hub.channel_name, key)
+    browser_key = _browser_key(request) or secrets.token_urlsafe(24)
+    token = session_token(live.hub.channel_name, key, browser_key)
     base = f"/fallback/sessions/{token}/"
     body = {"session": token, "events": f"{base}events", "poll": f"{base}poll", "frames": f"{base}frames"}
-    return JsonResponse(body, status=201)
+    response = JsonResponse(body, status=201)
+    response.set_cookie(
+        BROWSER_COOKIE,
+        browser_key,
+        path="/fallback/",
+        httponly=True,
+        samesite="Strict",
+        secure=settings.SESSION_COOKIE_SECURE,
+    )
+    return response
 
 
 @require_http_methods(["GET"])
@@ -214,19 +253,22 @@ async def events(request: HttpRequest, token: str) -> HttpResponse:
     if isinstance(live, HttpResponse):
         return live
     first = await _ask(
-        live, token, {"do": "pull", "after": after, "ack": after, "wait": 0, "most": EVENTS_PER_ANSWER}
+        live,
+        request,
+        token,
+        {"do": "pull", "after": after, "ack": after, "wait": 0, "most": EVENTS_PER_ANSWER},
     )
     if (refusal := _answer_error(first)) is not None:
         return refusal
     response = StreamingHttpResponse(
-        _stream(live, token, after, first["events"]), content_type="text/event-stream"
+        _stream(live, request, token, after, first["events"]), content_type="text/event-stream"
     )
     response["Cache-Control"] = "no-store"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on as it comes
     return response
 
 
-async def _stream(live: worker.Worker, token: str, after: int, events: list[dict]):
+async def _stream(live: worker.Worker, request: HttpRequest, token: str, after: int, events: list[dict]):
     yield STREAM_OPENING
     while True:
         for event in events:
@@ -236,8 +278,8 @@ async def _stream(live: worker.Worker, token: str, after: int, events: list[dict
                 await _until_disconnected(live)
                 return
             yield f"id: {after}\ndata: {event['frame']}\n\n"
-        request = {"do": "pull", "after": after, "wait": KEEPALIVE_SECONDS, "most": EVENTS_PER_ANSWER}
-        answer = await _ask(live, token, request, wait=KEEPALIVE_SECONDS)
+        pull = {"do": "pull", "after": after, "wait": KEEPALIVE_SECONDS, "most": EVENTS_PER_ANSWER}
+        answer = await _ask(live, request, token, pull, wait=KEEPALIVE_SECONDS)
         if "error" in answer:
             # Said at once, rather than left to the browser's reconnect and its 410.
             yield f"event: gone\ndata: {json.dumps({'code': ERRORS.get(answer['error'], GONE).code})}\n\n"
@@ -272,6 +314,7 @@ async def poll(request: HttpRequest, token: str) -> HttpResponse:
     wait = settings.EDITOR_FALLBACK_POLL_SECONDS
     answer = await _ask(
         live,
+        request,
         token,
         {"do": "pull", "after": after, "ack": after, "wait": wait, "most": EVENTS_PER_ANSWER},
         wait=wait,
@@ -329,6 +372,7 @@ async def frames(request: HttpRequest, token: str) -> HttpResponse:
         return live
     answer = await _ask(
         live,
+        request,
         token,
         {"do": "push", "seq": seq, "frames": sent, "ack": ack},
         wait=settings.EDITOR_FALLBACK_WAIT_SECONDS,
@@ -345,7 +389,7 @@ async def close_session(request: HttpRequest, token: str) -> HttpResponse:
     live = await _live_worker()
     if isinstance(live, HttpResponse):
         return live
-    answer = await _ask(live, token, {"do": "close"})
+    answer = await _ask(live, request, token, {"do": "close"})
     if (refusal := _answer_error(answer)) is not None and answer.get("error") != "gone":
         return refusal
     return HttpResponse(status=204)

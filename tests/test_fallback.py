@@ -176,6 +176,11 @@ async def test_refusals_are_documented_statuses_and_change_nothing(two_workers, 
 
     session = FallbackSession(http, worker_a.http_url, "refused")
     await session.open()
+    async with httpx.AsyncClient(timeout=10) as stranger:  # the token, not the opener's cookie
+        stolen = await stranger.post(session.url("frames"), json={"seq": 0, "frames": ['{"type":"ping"}']})
+        assert stolen.status_code == 403
+        assert stolen.json()["code"] == "not-your-session"
+        assert (await stranger.get(session.url("poll"), params={"after": 0})).status_code == 403
     bad_token = await http.get(f"{worker_b.http_url}/fallback/sessions/not-a-token/poll", params={"after": 0})
     assert bad_token.status_code == 400
     assert bad_token.json()["code"] == "bad-token"

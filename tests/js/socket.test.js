@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { backoffDelay, ReconnectingSocket, Status } from "../../editor/static/editor/socket.js";
+import { FakeWebSocket } from "./fakes.js";
 
 test("backoff doubles from half a second to ten seconds, with jitter", () => {
   const middle = () => 0.5;
@@ -19,31 +20,6 @@ test("backoff doubles from half a second to ten seconds, with jitter", () => {
     625,
   );
 });
-
-class FakeWebSocket {
-  static instances = [];
-
-  constructor(url) {
-    this.url = url;
-    this.readyState = 0;
-    this.sent = [];
-    FakeWebSocket.instances.push(this);
-  }
-
-  open() {
-    this.readyState = 1;
-    this.onopen();
-  }
-
-  send(data) {
-    this.sent.push(JSON.parse(data));
-  }
-
-  close(code = 1006) {
-    this.readyState = 3;
-    this.onclose({ code });
-  }
-}
 
 test("reconnects after a drop, with a fresh URL and status updates", (t) => {
   t.mock.timers.enable({ apis: ["setTimeout", "setInterval"] });

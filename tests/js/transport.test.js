@@ -11,6 +11,7 @@ import {
   Transport,
   TransportChooser,
 } from "../../editor/static/editor/transport.js";
+import { FakeWebSocket } from "./fakes.js";
 
 test("the chooser tries the WebSocket first, the fallback after one that did not open, and keeps it", () => {
   const chooser = new TransportChooser();
@@ -38,34 +39,6 @@ test("the fallback opens where the WebSocket would, with the same query", () => 
   assert.equal(fallbackUrl("ws://h:8000/ws/docs/a/?rev=3&pending=x"), "http://h:8000/fallback/docs/a/?rev=3&pending=x");
   assert.equal(fallbackUrl("wss://h/ws/docs/a/"), "https://h/fallback/docs/a/");
 });
-
-class FakeWebSocket {
-  static instances = [];
-
-  constructor(url) {
-    this.url = url;
-    this.readyState = 0;
-    this.sent = [];
-    this.closedWith = null;
-    FakeWebSocket.instances.push(this);
-  }
-
-  open() {
-    this.readyState = 1;
-    this.onopen();
-  }
-
-  send(data) {
-    this.sent.push(JSON.parse(data));
-  }
-
-  close(code = 1006) {
-    if (this.readyState === 3) return;
-    this.readyState = 3;
-    this.closedWith = code;
-    this.onclose({ code });
-  }
-}
 
 /** The fallback, as the reconnecting socket sees it: a WebSocket that also gets options. */
 class FakeFallback extends FakeWebSocket {
