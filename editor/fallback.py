@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -42,7 +43,7 @@ from django.views.decorators.http import require_http_methods
 
 from .api.problems import ApiError, problem_response
 from .live import worker
-from .live.hub import layer_unavailable
+from .live.hub import HubStopped, layer_unavailable
 from .routing import websocket_application
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ STREAM_OPENING = "retry: 1000\nevent: ready\ndata: {}\n\n"
 GONE = ApiError(
     410, "session-gone", "no such fallback session (closed, expired, or its worker restarted); open another"
 )
+# What the session's worker answers (FallbackSessions.answer), or this one finds, as refusals.
 ERRORS = {
     "gone": GONE,
     "behind": ApiError(
@@ -79,7 +81,24 @@ ERRORS = {
         "the frames already sent are still being handled, or this session has requests waiting already",
         headers={"Retry-After": "1"},
     ),
+    "bad-token": ApiError(400, "bad-token", "that is not a fallback session's token"),
+    "not-yours": ApiError(
+        403, "not-your-session", "this session was opened by another browser (its cookie is missing)"
+    ),
 }
+
+
+def _refusals_answered(view):
+    """The views raise their refusals (ApiError); here they become problem details."""
+
+    @functools.wraps(view)
+    async def answering(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return await view(request, *args, **kwargs)
+        except ApiError as error:
+            return problem_response(error)
+
+    return answering
 
 
 def browser_binding(browser_key: str) -> str:
@@ -130,11 +149,7 @@ def websocket_scope(request: HttpRequest, slug: str) -> dict:
     }
 
 
-def _refused(error: ApiError) -> HttpResponse:
-    return problem_response(error)
-
-
-async def _live_worker(*, opening: bool = False) -> worker.Worker | HttpResponse:
+async def _live_worker(*, opening: bool = False) -> worker.Worker:
     """This worker's live parts. While it shuts down it opens no session (503), but still
     serves and relays requests about existing ones."""
     try:
@@ -142,64 +157,39 @@ async def _live_worker(*, opening: bool = False) -> worker.Worker | HttpResponse
     except worker.Draining:
         if not opening and (draining := worker.existing()) is not None:
             return draining
-        return _refused(
-            ApiError(503, "restarting", "this worker is restarting", headers={"Retry-After": "1"})
-        )
+        raise ApiError(503, "restarting", "this worker is restarting", headers={"Retry-After": "1"}) from None
 
 
 async def _ask(
     live: worker.Worker, request: HttpRequest, token: str, asked: dict, *, wait: float = 0.0
 ) -> dict:
-    """Ask the session's worker (this one, or another through the channel layer)."""
+    """Ask the session's worker (this one, or another through the channel layer); its refusals,
+    and a worker that does not answer, are raised (ApiError)."""
     target = read_session_token(token)
     if target is None:
-        return {"error": "bad-token"}
+        raise ERRORS["bad-token"]
     hub_channel, key, binding = target
     if not hmac.compare_digest(browser_binding(_browser_key(request) or ""), binding):
-        return {"error": "not-yours"}
-    call = asyncio.ensure_future(
-        live.hub.call(hub_channel, {**asked, "session": key}, within=wait + RELAY_SLACK_SECONDS)
-    )
-    stopping = asyncio.ensure_future(live.fallback.stopping.wait())
+        raise ERRORS["not-yours"]
     try:
-        # The worker stopping ends every request at once (editor/server.py waits for them).
-        await asyncio.wait([call, stopping], return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        if not call.done():
-            call.cancel()
-    if not call.done() or call.cancelled():
-        return {"error": "gone"}
-    try:
-        return call.result()
-    except TimeoutError:
-        return {"error": "gone"}
+        answer = await live.hub.call(
+            hub_channel, {**asked, "session": key}, within=wait + RELAY_SLACK_SECONDS
+        )
+    except (TimeoutError, HubStopped):
+        raise GONE from None
     except Exception as error:
         if not layer_unavailable(error):
             raise
         logger.warning("fallback session unreachable: %s", error)
-        return {"error": "gone"}
-
-
-def _answer_error(answer: dict) -> HttpResponse | None:
+        raise GONE from None
     code = answer.get("error")
-    if code is None:
-        return None
-    if code == "bad-token":
-        return _refused(ApiError(400, "bad-token", "that is not a fallback session's token"))
-    if code == "not-yours":
-        return _refused(
-            ApiError(
-                403, "not-your-session", "this session was opened by another browser (its cookie is missing)"
-            )
-        )
     if code == "out-of-order":
         expected = answer["expected"]
-        return problem_response(
-            ApiError(409, "out-of-order", f"frames are numbered; the next expected is {expected}"),
-            expected=expected,
-        )
-    return _refused(ERRORS[code])
+        detail = f"frames are numbered; the next expected is {expected}"
+        raise ApiError(409, "out-of-order", detail, extra={"expected": expected})
+    if code is not None:
+        raise ERRORS[code]
+    return answer
 
 
 def _event_count(value) -> bool:
@@ -215,18 +205,15 @@ def _event_number(text: str | None) -> int | None:
 
 @csrf_exempt
 @require_http_methods(["POST"])
+@_refusals_answered
 async def open_session(request: HttpRequest, slug: str) -> HttpResponse:
     """Open a fallback session on this worker: 201 with its token, or 403 if the handshake
     guards refused it (Origin or Host). Anything the consumer says after that, including
     a refusal (4403, 1008), is the session's first events."""
     live = await _live_worker(opening=True)
-    if isinstance(live, HttpResponse):
-        return live
     key, session = await live.fallback.open(websocket_application, websocket_scope(request, slug))
     if not session.accepted.result():
-        return _refused(
-            ApiError(403, "handshake-refused", "refused as a WebSocket handshake would be (Origin or Host)")
-        )
+        raise ApiError(403, "handshake-refused", "refused as a WebSocket handshake would be (Origin or Host)")
     browser_key = _browser_key(request) or secrets.token_urlsafe(24)
     token = session_token(live.hub.channel_name, key, browser_key)
     base = f"/fallback/sessions/{token}/"
@@ -244,22 +231,19 @@ async def open_session(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_http_methods(["GET"])
+@_refusals_answered
 async def events(request: HttpRequest, token: str) -> HttpResponse:
     """The session's events as Server-Sent Events, from after ``Last-Event-ID`` (or ``?after=``)."""
     after = _event_number(request.headers.get("Last-Event-ID") or request.GET.get("after", "0"))
     if after is None:
-        return _refused(ApiError(400, "bad-request", "Last-Event-ID (or after) must be an event number"))
+        raise ApiError(400, "bad-request", "Last-Event-ID (or after) must be an event number")
     live = await _live_worker()
-    if isinstance(live, HttpResponse):
-        return live
     first = await _ask(
         live,
         request,
         token,
         {"do": "pull", "after": after, "ack": after, "wait": 0, "most": EVENTS_PER_ANSWER},
     )
-    if (refusal := _answer_error(first)) is not None:
-        return refusal
     response = StreamingHttpResponse(
         _stream(live, request, token, after, first["events"]), content_type="text/event-stream"
     )
@@ -279,13 +263,13 @@ async def _stream(live: worker.Worker, request: HttpRequest, token: str, after: 
                 return
             yield f"id: {after}\ndata: {event['frame']}\n\n"
         pull = {"do": "pull", "after": after, "wait": KEEPALIVE_SECONDS, "most": EVENTS_PER_ANSWER}
-        answer = await _ask(live, request, token, pull, wait=KEEPALIVE_SECONDS)
-        if "error" in answer:
+        try:
+            events = (await _ask(live, request, token, pull, wait=KEEPALIVE_SECONDS))["events"]
+        except ApiError as error:
             # Said at once, rather than left to the browser's reconnect and its 410.
-            yield f"event: gone\ndata: {json.dumps({'code': ERRORS.get(answer['error'], GONE).code})}\n\n"
+            yield f"event: gone\ndata: {json.dumps({'code': error.code})}\n\n"
             await _until_disconnected(live)
             return
-        events = answer["events"]
         if not events:
             # An event, not a comment: a page that sees none for a while knows the stream is
             # being held back (by a proxy that passed its first bytes) and polls instead.
@@ -303,14 +287,13 @@ async def _until_disconnected(live: worker.Worker) -> None:
 
 
 @require_http_methods(["GET"])
+@_refusals_answered
 async def poll(request: HttpRequest, token: str) -> HttpResponse:
     """The events after ``?after=N`` (those up to N are forgotten), as soon as there is one."""
     after = _event_number(request.GET.get("after"))
     if after is None:
-        return _refused(ApiError(400, "bad-request", "after must be an event number"))
+        raise ApiError(400, "bad-request", "after must be an event number")
     live = await _live_worker()
-    if isinstance(live, HttpResponse):
-        return live
     wait = settings.EDITOR_FALLBACK_POLL_SECONDS
     answer = await _ask(
         live,
@@ -319,20 +302,16 @@ async def poll(request: HttpRequest, token: str) -> HttpResponse:
         {"do": "pull", "after": after, "ack": after, "wait": wait, "most": EVENTS_PER_ANSWER},
         wait=wait,
     )
-    if (refusal := _answer_error(answer)) is not None:
-        return refusal
     response = JsonResponse({"events": answer["events"]})
     response["Cache-Control"] = "no-store"
     return response
 
 
-def _frames_body(request: HttpRequest) -> tuple[int, list[str], int | None] | HttpResponse:
-    """``{"seq": n, "frames": ["...", ...], "ack": m}`` (ack optional), or the refusal."""
+def _frames_body(request: HttpRequest) -> tuple[int, list[str], int | None]:
+    """``{"seq": n, "frames": ["...", ...], "ack": m}`` (ack optional); raises the refusal."""
     most = settings.EDITOR_INBOUND_QUEUE_FRAMES
     if len(request.body) > settings.EDITOR_FALLBACK_MAX_BODY_BYTES:
-        return _refused(
-            ApiError(413, "too-large", f"at most {settings.EDITOR_FALLBACK_MAX_BODY_BYTES} bytes a request")
-        )
+        raise ApiError(413, "too-large", f"at most {settings.EDITOR_FALLBACK_MAX_BODY_BYTES} bytes a request")
     try:
         body = json.loads(request.body)
     except (UnicodeDecodeError, ValueError):
@@ -343,33 +322,29 @@ def _frames_body(request: HttpRequest) -> tuple[int, list[str], int | None] | Ht
         'the body must be {"seq": n, "frames": ["<frame>", ...]} with an optional "ack": m',
     )
     if not isinstance(body, dict) or set(body) - {"seq", "frames", "ack"}:
-        return _refused(bad)
+        raise bad
     seq, frames, ack = body.get("seq"), body.get("frames"), body.get("ack")
     if not _event_count(seq) or not (ack is None or _event_count(ack)):
-        return _refused(bad)
+        raise bad
     if not isinstance(frames, list) or not frames or not all(isinstance(frame, str) for frame in frames):
-        return _refused(bad)
+        raise bad
     try:
         for frame in frames:
             frame.encode()
     except UnicodeEncodeError:  # a lone surrogate ("\ud800"): no frame's text holds one
-        return _refused(ApiError(400, "bad-request", "frames must be valid Unicode text"))
+        raise ApiError(400, "bad-request", "frames must be valid Unicode text") from None
     if len(frames) > most:
-        return _refused(ApiError(413, "too-large", f"at most {most} frames a request"))
+        raise ApiError(413, "too-large", f"at most {most} frames a request")
     return seq, frames, ack
 
 
 @csrf_exempt
 @require_http_methods(["POST"])
+@_refusals_answered
 async def frames(request: HttpRequest, token: str) -> HttpResponse:
     """The client's frames, numbered from 0 across the session; answers the next number."""
-    parsed = _frames_body(request)
-    if isinstance(parsed, HttpResponse):
-        return parsed
-    seq, sent, ack = parsed
+    seq, sent, ack = _frames_body(request)
     live = await _live_worker()
-    if isinstance(live, HttpResponse):
-        return live
     answer = await _ask(
         live,
         request,
@@ -377,19 +352,19 @@ async def frames(request: HttpRequest, token: str) -> HttpResponse:
         {"do": "push", "seq": seq, "frames": sent, "ack": ack},
         wait=settings.EDITOR_FALLBACK_WAIT_SECONDS,
     )
-    if (refusal := _answer_error(answer)) is not None:
-        return refusal
     return JsonResponse({"next": answer["next"]})
 
 
 @csrf_exempt
 @require_http_methods(["DELETE"])
+@_refusals_answered
 async def close_session(request: HttpRequest, token: str) -> HttpResponse:
-    """The client closes the session (as a WebSocket's close with 1000)."""
+    """The client closes the session (as a WebSocket's close with 1000); one already gone is
+    closed too."""
     live = await _live_worker()
-    if isinstance(live, HttpResponse):
-        return live
-    answer = await _ask(live, request, token, {"do": "close"})
-    if (refusal := _answer_error(answer)) is not None and answer.get("error") != "gone":
-        return refusal
+    try:
+        await _ask(live, request, token, {"do": "close"})
+    except ApiError as error:
+        if error is not GONE:
+            raise
     return HttpResponse(status=204)

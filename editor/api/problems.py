@@ -38,10 +38,19 @@ STATUS_OF_CODE = {
 class ApiError(Exception):
     """Raised anywhere under an endpoint; answered as a problem by the API's handler."""
 
-    def __init__(self, status: int, code: str, detail: str, *, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        extra: dict | None = None,
+    ):
         super().__init__(detail)
         self.status, self.code, self.detail = status, code, detail
         self.headers = headers or {}
+        self.extra = extra or {}  # more members of the problem's body
 
     @classmethod
     def of_rejection(cls, rejected: EditRejected) -> ApiError:
@@ -79,7 +88,7 @@ def problem_body(status: int, code: str, detail: str, **extra) -> dict:
 
 
 def problem_response(error: ApiError, **extra) -> HttpResponse:
-    body = problem_body(error.status, error.code, error.detail, **extra)
+    body = problem_body(error.status, error.code, error.detail, **error.extra, **extra)
     response = HttpResponse(json.dumps(body), status=error.status, content_type=PROBLEM_TYPE)
     for name, value in error.headers.items():
         response[name] = value

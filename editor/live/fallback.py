@@ -111,7 +111,7 @@ class EmulatedSocket:
     def scope_extension(self) -> dict:
         """For the scope's ``sockets.WRITER_EXTENSION``: closes with the exact code (the consumer's
         ``ClientSocket`` would otherwise map 1008 to 4008, as for autobahn's send)."""
-        return {"close": self._server_closed, "closed": lambda: self.closed is not None}
+        return {"close": self.close, "closed": lambda: self.closed is not None}
 
     # The application's side (ASGI)
 
@@ -130,9 +130,11 @@ class EmulatedSocket:
                 if self.closed is None and message.get("text") is not None:
                     self._add(Event(self._next_id, frame=message["text"]))
             case "websocket.close":
-                self._server_closed(message.get("code") or 1000, message.get("reason") or "")
+                self.close(message.get("code") or 1000, message.get("reason") or "")
 
-    def _server_closed(self, code: int, reason: str = "") -> None:
+    def close(self, code: int, reason: str = "") -> None:
+        """Closed by the server (the consumer, a frame too big) or for the client (it said so,
+        or stopped asking): the close is the last event, and the consumer's disconnect() runs."""
         if self.closed is not None:
             return
         self.closed = (code, reason)
@@ -181,7 +183,7 @@ class EmulatedSocket:
             if len(text.encode()) > self._max_frame_bytes:
                 # As the WebSocket server does (editor/server.py): the message is refused, the
                 # connection closed with 1009 and nothing after it read.
-                self._server_closed(protocol.CLOSE_MESSAGE_TOO_BIG, "message too big")
+                self.close(protocol.CLOSE_MESSAGE_TOO_BIG, "message too big")
                 continue
             self._inbox.put_nowait({"type": "websocket.receive", "text": text})
         return self.received
@@ -213,15 +215,6 @@ class EmulatedSocket:
             while self._events and self._events[0].id <= ack:
                 self._events.popleft()
 
-    def client_closed(self, code: int) -> None:
-        """The client is gone (it said so, or stopped asking): the consumer's disconnect() runs."""
-        if self.closed is None:
-            self.closed = (code, "")
-            self._add(Event(self._next_id, close=self.closed))
-            self._inbox.put_nowait({"type": "websocket.disconnect", "code": code})
-            if not self.accepted.done():
-                self.accepted.set_result(False)
-
     def idle_for(self, now: float) -> float:
         return 0.0 if self.readers else now - self.last_request
 
@@ -248,7 +241,7 @@ class FallbackSessions:
     async def stop(self) -> None:
         self.stopping.set()
         for session in list(self._sessions.values()):
-            session.client_closed(CLOSE_GOING_AWAY)
+            session.close(CLOSE_GOING_AWAY)
         tasks = [s.task for s in self._sessions.values() if s.task is not None]
         if self._sweeper is not None:
             self._sweeper.cancel()
@@ -286,12 +279,12 @@ class FallbackSessions:
             await application(scope, session.receive, session.send)
         except Exception:
             logger.exception("fallback session %s failed", session.key)
-            session._server_closed(1011, "internal error")
+            session.close(1011, "internal error")
         finally:
             if not session.accepted.done():
                 session.accepted.set_result(False)
             if session.closed is None:  # the application returned without closing: as Daphne would
-                session._server_closed(1000)
+                session.close(1000)
             if not session._events or not session.accepted.result():
                 self._sessions.pop(session.key, None)
 
@@ -322,7 +315,7 @@ class FallbackSessions:
                         self._sessions.pop(session.key, None)  # the client has the close
                     return {"events": [event.as_message() for event in events]}
                 case "close":
-                    session.client_closed(1000)
+                    session.close(1000)
                     self._sessions.pop(session.key, None)
                     return {}
         except SessionGone:
@@ -344,6 +337,6 @@ class FallbackSessions:
             for session in list(self._sessions.values()):
                 if session.idle_for(now) < settings.EDITOR_FALLBACK_IDLE_SECONDS:
                     continue
-                session.client_closed(CLOSE_ABNORMAL)
+                session.close(CLOSE_ABNORMAL)
                 if session.task is None or session.task.done():
                     self._sessions.pop(session.key, None)

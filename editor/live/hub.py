@@ -58,6 +58,10 @@ def layer_unavailable(error: BaseException) -> bool:
     )
 
 
+class HubStopped(Exception):
+    """Raised in a ``Hub.call`` still waiting when its hub stops."""
+
+
 def document_group(slug: str) -> str:
     """The channel-layer group of the processes serving one document."""
     return f"doc.{slug}"
@@ -153,6 +157,9 @@ class Hub:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(GROUP_SEND_TIMEOUT):
                     await self._flush(slug)
+        for answered in self._calls.values():  # their answers can no longer arrive
+            if not answered.done():
+                answered.set_exception(HubStopped())
         tasks = [task for task in (self._reader, self._watch, *self._tasks) if task is not None]
         for task in tasks:
             task.cancel()
