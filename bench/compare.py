@@ -17,9 +17,11 @@ import argparse
 import asyncio
 import datetime
 import json
+import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -91,6 +93,35 @@ def measure(target: targets.Target, scenario: loadgen.Scenario, agents: int) -> 
     if target.kind == "editor":
         row["server_errors"] = targets.worker_log_errors(target)[:10]
     return row
+
+
+def interleaved_rounds(
+    variants: dict[str, Callable[[], dict]], rounds: int, *, label: str, extra: tuple[str, str]
+) -> dict[str, list[dict]]:
+    """Run each variant (a ``measure`` row) once a round, in turn; print a table row for each
+    run, with the row's ``extra[1]`` under the heading ``extra[0]``, then the medians."""
+    rows: dict[str, list[dict]] = {variant: [] for variant in variants}
+    print(f"| round | {label} | p50 ms | p99 ms | lost | server CPU µs/delivery | {extra[0]} |")
+    print("|---|---|---|---|---|---|---|")
+    for round_number in range(1, rounds + 1):
+        for variant, run in variants.items():
+            row = run()
+            rows[variant].append(row)
+            print(
+                f"| {round_number} | {variant} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['lost']} "
+                f"| {row['server_cpu_us_per_delivery']:.0f} | {row[extra[1]]} |",
+                flush=True,
+            )
+    for variant, measured in rows.items():
+        median = {
+            key: statistics.median(r[key] for r in measured)
+            for key in ("p50_ms", "p99_ms", "server_cpu_us_per_delivery")
+        }
+        print(
+            f"| median | {variant} | {median['p50_ms']:.1f} | {median['p99_ms']:.1f} | "
+            f"| {median['server_cpu_us_per_delivery']:.0f} | |"
+        )
+    return rows
 
 
 def saturation(target: targets.Target, agents: int, quick: bool) -> dict:

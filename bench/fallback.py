@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import statistics
+import functools
 from dataclasses import replace
 
 from bench import compare, targets
@@ -43,22 +43,10 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20)
     arguments = parser.parse_args()
     kinds = {"websocket": "editor", "fallback": "editor-fallback"}
-    rows: dict[str, list[dict]] = {variant: [] for variant in kinds}
-    print("| round | transport | p50 ms | p99 ms | lost | errors | server CPU µs/delivery |")
-    print("|---|---|---|---|---|---|---|")
-    for round_number in range(1, arguments.rounds + 1):
-        for variant, kind in kinds.items():
-            row = one_round(kind, arguments.duration)
-            rows[variant].append(row)
-            print(
-                f"| {round_number} | {variant} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['lost']} "
-                f"| {row['errors']} | {row['server_cpu_us_per_delivery']:.0f} |",
-                flush=True,
-            )
-    for variant, measured in rows.items():
-        median = {key: statistics.median(r[key] for r in measured) for key in ("p50_ms", "p99_ms")}
-        cpu = statistics.median(r["server_cpu_us_per_delivery"] for r in measured)
-        print(f"| median | {variant} | {median['p50_ms']:.1f} | {median['p99_ms']:.1f} | | | {cpu:.0f} |")
+    variants = {
+        variant: functools.partial(one_round, kind, arguments.duration) for variant, kind in kinds.items()
+    }
+    compare.interleaved_rounds(variants, arguments.rounds, label="transport", extra=("errors", "errors"))
     print()
     print("| transport | RSS before | with 200 idle (held, failed) | KB per idle tab |")
     print("|---|---|---|---|")

@@ -13,7 +13,7 @@ medians are printed with every round.
 from __future__ import annotations
 
 import argparse
-import statistics
+import functools
 import subprocess
 import sys
 from dataclasses import replace
@@ -55,22 +55,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=20)
     arguments = parser.parse_args()
-    rows: dict[str, list[dict]] = {"plain": [], "subscribed": []}
-    print("| round | variant | p50 ms | p99 ms | lost | server CPU µs/delivery | webhooks received |")
-    print("|---|---|---|---|---|---|---|")
-    for round_number in range(1, arguments.rounds + 1):
-        for variant in rows:
-            row = one_round(variant == "subscribed", arguments.duration)
-            rows[variant].append(row)
-            print(
-                f"| {round_number} | {variant} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['lost']} "
-                f"| {row['server_cpu_us_per_delivery']:.0f} | {row['webhooks']} |",
-                flush=True,
-            )
-    for variant, measured in rows.items():
-        median = {key: statistics.median(r[key] for r in measured) for key in ("p50_ms", "p99_ms")}
-        cpu = statistics.median(r["server_cpu_us_per_delivery"] for r in measured)
-        print(f"| median | {variant} | {median['p50_ms']:.1f} | {median['p99_ms']:.1f} | | {cpu:.0f} | |")
+    variants = {
+        variant: functools.partial(one_round, variant == "subscribed", arguments.duration)
+        for variant in ("plain", "subscribed")
+    }
+    compare.interleaved_rounds(
+        variants, arguments.rounds, label="variant", extra=("webhooks received", "webhooks")
+    )
 
 
 if __name__ == "__main__":
