@@ -45,6 +45,7 @@ from .api.problems import ApiError, problem_response
 from .live import worker
 from .live.hub import HubStopped, layer_unavailable
 from .routing import websocket_application
+from .wire import protocol
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +59,6 @@ BROWSER_KEY = re.compile(r"[A-Za-z0-9_-]{32}")
 RELAY_SLACK_SECONDS = 2.0
 # A keepalive event this often keeps an idle stream open through proxies that cut silent ones.
 KEEPALIVE_SECONDS = 15.0
-# Numbers beyond this (2**53, what JavaScript counts exactly) are refused, not carried.
-MOST_NUMBER = 2**53
 # Events in one answer; a client further behind reads the rest in the next.
 EVENTS_PER_ANSWER = 500
 # The first line of every stream: reconnect after a second, and an event the client waits
@@ -193,8 +192,9 @@ async def _ask(
 
 
 def _event_count(value) -> bool:
-    """A JSON number usable as a frame or event number: a whole number from 0 below 2**53."""
-    return type(value) is int and 0 <= value < MOST_NUMBER
+    """A JSON number usable as a frame or event number: a whole number from 0 within what
+    JSON and JavaScript count exactly (the bound revisions have)."""
+    return type(value) is int and 0 <= value < protocol.MAX_REVISION
 
 
 def _event_number(text: str | None) -> int | None:

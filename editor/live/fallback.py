@@ -39,10 +39,6 @@ logger = logging.getLogger(__name__)
 
 # How often idle sessions are looked for.
 SWEEP_SECONDS = 5.0
-# The close code a consumer sees when its client went away without closing
-# (RFC 6455's abnormal closure, what Daphne reports for a dropped TCP connection).
-CLOSE_ABNORMAL = 1006
-CLOSE_GOING_AWAY = 1001
 
 
 class SessionGone(Exception):
@@ -241,7 +237,7 @@ class FallbackSessions:
     async def stop(self) -> None:
         self.stopping.set()
         for session in list(self._sessions.values()):
-            session.close(CLOSE_GOING_AWAY)
+            session.close(protocol.CLOSE_GOING_AWAY)
         tasks = [s.task for s in self._sessions.values() if s.task is not None]
         if self._sweeper is not None:
             self._sweeper.cancel()
@@ -337,6 +333,6 @@ class FallbackSessions:
             for session in list(self._sessions.values()):
                 if session.idle_for(now) < settings.EDITOR_FALLBACK_IDLE_SECONDS:
                     continue
-                session.close(CLOSE_ABNORMAL)
+                session.close(protocol.CLOSE_ABNORMAL)
                 if session.task is None or session.task.done():
                     self._sessions.pop(session.key, None)

@@ -27,6 +27,10 @@ MAX_REVISION = 2**53
 CLOSE_POLICY_VIOLATION = 1008  # over a limit and not slowing down, or too many connections
 CLOSE_MESSAGE_TOO_BIG = 1009  # a message over EDITOR_MAX_FRAME_BYTES (the socket layer's)
 CLOSE_INVALID_DATA = 1007  # a text frame that is not UTF-8 (the socket layer's)
+CLOSE_GOING_AWAY = 1001  # a fallback session still open when its worker stops (after the drain's 1012)
+CLOSE_ABNORMAL = (
+    1006  # never sent: what a consumer is told when its client vanished (an idle fallback session)
+)
 # RFC 6455 leaves 4000-4999 to applications. The browser does not reconnect
 # after either.
 CLOSE_SERVICE_RESTART = 1012  # the worker is shutting down: reconnect at once, elsewhere
