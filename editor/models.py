@@ -52,10 +52,12 @@ class Document(models.Model):
 
 
 class Operation(models.Model):
-    """One accepted edit, transformed to apply on revision ``rev - 1``.
+    """One accepted edit, transformed to apply on revision ``rev - 1``: the document's history.
 
-    Only the most recent revisions are kept (EDITOR_OPLOG_RETAIN); they let a
-    reconnecting client catch up and recognise its own already-applied edits.
+    Its author is its session's (the signed-in user, or the anonymous session and its name),
+    its time ``created_at``. Kept for ever unless EDITOR_HISTORY_KEEP_DAYS says otherwise; the
+    recent ones (EDITOR_OPLOG_RETAIN, EDITOR_OPLOG_RETAIN_SECONDS) let a reconnecting client
+    catch up and recognise its own already-applied edits, whatever the setting.
     """
 
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="operations")
@@ -74,6 +76,49 @@ class Operation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document.slug}@{self.rev}"
+
+
+class Milestone(models.Model):
+    """A document's text, and who wrote each character of it, at revision ``rev``: every
+    EDITOR_HISTORY_MILESTONE_EVERY revisions, so that any revision is this plus fewer
+    operations than that (store/history.py). The first one is where the history starts.
+
+    ``authorship``: ``[[length, session id], ...]`` covering the text in order (ot/history.py);
+    ``""`` for text written before history was kept.
+    """
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="milestones")
+    rev = models.PositiveBigIntegerField()
+    text = models.TextField(blank=True, default="")
+    authorship = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["document", "rev"]
+        constraints = [models.UniqueConstraint(fields=["document", "rev"], name="milestone_unique_rev")]
+
+    def __str__(self) -> str:
+        return f"{self.document.slug}@{self.rev}"
+
+
+class Version(models.Model):
+    """A revision someone saved with a name ("Sent to the printer"): a mark on the timeslider."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="versions")
+    rev = models.PositiveBigIntegerField()
+    name = models.CharField(max_length=80)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by_name = models.CharField(max_length=40, blank=True, help_text="Who saved it, as shown then.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["document", "rev", "pk"]
+        indexes = [models.Index(fields=["document", "rev"], name="version_document_rev_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.document.slug}@{self.rev})"
 
 
 class EditingSession(models.Model):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db.models import Count, Q
 
 from .access.rules import Visibility
 from .models import Document, EditingSession, Share
+from .wire.names import color_for
 
 
 def document_people_count(*, document_id: int) -> int:
@@ -45,3 +48,41 @@ def session_authors(*, session_ids: list[str]) -> dict[str, str | None]:
         "session_id", "user__username"
     )
     return dict(rows)
+
+
+def history_authors(*, session_ids: Iterable[str]) -> tuple[dict[str, str], dict[str, dict]]:
+    """Who is behind each session of a document's history: each session's author key, and
+    each author (name, whether signed in, colour). A signed-in user is one author over all
+    their sessions (``user:<id>``); someone not signed in is their session (``session:<id>``),
+    shown by its last name; a session no longer known is ``session:<id>``, "someone"."""
+    wanted = set(session_ids) - {""}
+    rows = EditingSession.objects.filter(session_id__in=wanted).values_list(
+        "session_id", "user_id", "user__username", "display_name"
+    )
+    keys: dict[str, str] = {}
+    authors: dict[str, dict] = {}
+    for session_id, user_id, username, display_name in rows:
+        key, name = (
+            (f"user:{user_id}", username) if user_id is not None else (f"session:{session_id}", display_name)
+        )
+        keys[session_id] = key
+        authors[key] = {
+            "name": name or "someone",
+            "signed_in": user_id is not None,
+            "color": color_for(name or "someone"),
+        }
+    for session_id in wanted - keys.keys():
+        keys[session_id] = f"session:{session_id}"
+        authors[keys[session_id]] = {"name": "someone", "signed_in": False, "color": color_for("someone")}
+    return keys, authors
+
+
+def sessions_of_author(*, document_id: int, author: str) -> list[str]:
+    """The sessions that made a document's edits under an author key of ``history_authors``."""
+    kind, _, value = author.partition(":")
+    if kind == "user" and value.isdigit():
+        sessions = EditingSession.objects.filter(document_id=document_id, user_id=int(value))
+        return list(sessions.values_list("session_id", flat=True))
+    if kind == "session" and value:
+        return [value]
+    return []

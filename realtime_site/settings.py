@@ -348,10 +348,20 @@ EDITOR_WEBHOOKS_PER_USER = env_limit("EDITOR_WEBHOOKS_PER_USER", 20)
 EDITOR_WEBHOOKS_PER_DOCUMENT = env_limit("EDITOR_WEBHOOKS_PER_DOCUMENT", 10)
 # A client further behind than this many revisions is sent the text instead.
 EDITOR_MAX_CATCH_UP_OPS = env_limit("EDITOR_MAX_CATCH_UP_OPS", 500)
-# The operation log keeps an operation while it is among the last
-# EDITOR_OPLOG_RETAIN revisions or younger than EDITOR_OPLOG_RETAIN_SECONDS.
+# The resume window: an operation among the last EDITOR_OPLOG_RETAIN revisions or younger
+# than EDITOR_OPLOG_RETAIN_SECONDS is never forgotten, so a reconnecting tab is always told
+# what became of its edits.
 EDITOR_OPLOG_RETAIN = env_int("EDITOR_OPLOG_RETAIN", 1000)
 EDITOR_OPLOG_RETAIN_SECONDS = env_int("EDITOR_OPLOG_RETAIN_SECONDS", 3600)
+# History (store/history.py): every revision is kept, unless this is set: then operations
+# older than this many days (and outside the resume window) are forgotten, and the history
+# starts after them. 0 keeps only the resume window.
+EDITOR_HISTORY_KEEP_DAYS = env_float("EDITOR_HISTORY_KEEP_DAYS", None)  # None: for ever
+if EDITOR_HISTORY_KEEP_DAYS is not None and not 0 <= EDITOR_HISTORY_KEEP_DAYS < 10**6:
+    raise ImproperlyConfigured("EDITOR_HISTORY_KEEP_DAYS must be a number of days, 0 or more, or empty")
+# The text and its authorship are kept every this many revisions (milestones): reaching any
+# revision replays fewer operations than this. Also how often the stored text catches up.
+EDITOR_HISTORY_MILESTONE_EVERY = env_limit("EDITOR_HISTORY_MILESTONE_EVERY", 100)
 
 # What everyone may do with a document a signed-in person creates by opening it
 # (they own it and can change it): public, view-only or private. Documents created

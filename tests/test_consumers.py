@@ -177,6 +177,7 @@ async def test_resume_beyond_the_kept_history_sends_a_snapshot_saying_what_becam
 ):
     settings.EDITOR_OPLOG_RETAIN = 1
     settings.EDITOR_OPLOG_RETAIN_SECONDS = 0
+    settings.EDITOR_HISTORY_KEEP_DAYS = 0
     document = await anew_document("doc", text="x" * 100, rev=100)
     await Operation.objects.acreate(document=document, rev=100, op=[99, "x"], op_id="mine:7")
     tab, first = await open_tab(query="?rev=50&pending=mine%3A7")

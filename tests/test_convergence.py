@@ -36,6 +36,7 @@ RETAIN_SECONDS = 1
 SHORT_HISTORY = {
     "EDITOR_OPLOG_RETAIN": str(RETAIN_REVISIONS),
     "EDITOR_OPLOG_RETAIN_SECONDS": str(RETAIN_SECONDS),
+    "EDITOR_HISTORY_KEEP_DAYS": "0",
 }
 
 # The stored text is brought up to date, and the log compacted, every 100th
@@ -232,7 +233,8 @@ async def test_an_edit_whose_ack_a_lagging_tab_holds_is_applied_once_when_the_hi
     start_worker,
 ):
     """A tab holding its edit's ack behind a gap, whose history then goes, keeps the edit once."""
-    worker = start_worker("short", EDITOR_OPLOG_RETAIN="1", EDITOR_OPLOG_RETAIN_SECONDS="0")
+    short = {"EDITOR_OPLOG_RETAIN": "1", "EDITOR_OPLOG_RETAIN_SECONDS": "0", "EDITOR_HISTORY_KEEP_DAYS": "0"}
+    worker = start_worker("short", **short)
     slug = "lagging-ack"
     await Document.objects.acreate(slug=slug, rev=START_REV, snapshot_rev=START_REV)
     scene = Scene()

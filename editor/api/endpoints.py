@@ -27,7 +27,7 @@ from editor.store import documents
 from editor.store.drivers import database_unavailable
 from editor.wire import protocol
 
-from . import hooks, idempotency, problems, schemas, writes
+from . import history, hooks, idempotency, problems, schemas, writes
 from .callers import BearerToken, Caller
 from .idempotency import Reply
 from .problems import ApiError, problem_response
@@ -75,6 +75,7 @@ api = EditorAPI(
 )
 
 api.add_router("/webhooks/", hooks.router)
+api.add_router("/documents/", history.router)
 
 SlugPath = Path(..., pattern=schemas.SLUG)
 PROBLEMS = schemas.PROBLEMS
@@ -241,20 +242,27 @@ def _revisions_named(header: str, *, weak: bool) -> set[int] | None:
 
 @api.get("/documents/{slug}", response={200: schemas.DocumentOut, 304: None, **PROBLEMS}, tags=["documents"])
 async def read_document(
-    request, slug: str = SlugPath, if_none_match: str | None = Header(None, alias="If-None-Match")
+    request,
+    query: Query[history.RevQuery],
+    slug: str = SlugPath,
+    if_none_match: str | None = Header(None, alias="If-None-Match"),
 ):
-    """The text now; ``ETag`` is its revision, and ``If-None-Match`` with it answers 304."""
+    """The text now, or at revision ``rev`` (410 before the history starts); ``ETag`` is its
+    revision, and ``If-None-Match`` with it answers 304."""
     target = await writes.visible(slug, _caller(request))
+    # An old revision never changes: it is read (and so checked) first.
+    found = None if query.rev is None else await history.revision_at(target, query.rev)
     if if_none_match is not None:
-        rev = await in_thread_pool(documents.head)(document_id=target.document_id)
+        rev = found.rev if found else await in_thread_pool(documents.head)(document_id=target.document_id)
         named = _revisions_named(if_none_match, weak=True)
         if named is None or rev in named:
             response = HttpResponse(status=304)
             response["ETag"] = _etag(rev)
             return response
-    snapshot = await in_thread_pool(documents.snapshot)(document_id=target.document_id)
-    body = {"slug": slug, "rev": snapshot.rev, "text": snapshot.text, "length": len(snapshot.text)}
-    return Reply(200, body, {"ETag": _etag(snapshot.rev)}).response()
+    if found is None:
+        found = await in_thread_pool(documents.snapshot)(document_id=target.document_id)
+    body = {"slug": slug, "rev": found.rev, "text": found.text, "length": len(found.text)}
+    return Reply(200, body, {"ETag": _etag(found.rev)}).response()
 
 
 @api.put("/documents/{slug}/text", response={200: schemas.Written, **PROBLEMS}, tags=["documents"])

@@ -3,14 +3,14 @@
 Each function runs a plan on Django's connection in the calling thread
 (the face calls them through ``live.threads.in_thread_pool``). Edits write
 one small row each and no text (commit.py); the stored text is brought up
-to date every COMPACT_EVERY revisions (and the log compacted then), so
-reading the text now means applying at most that many operations to it.
+to date every EDITOR_HISTORY_MILESTONE_EVERY revisions (with the milestones of
+history.py), so reading the text now means applying about that many operations to it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -20,15 +20,12 @@ from django.utils import timezone
 
 from editor import ot
 from editor.ot import server
+from editor.ot.history import authorship_after
 from editor.ot.server import LoggedOperation
 
-from . import drivers, sql
+from . import drivers, history, sql
 from .log import DatabaseLog, logged_operation
 from .plan import Steps
-
-# Every this-many-th revision the stored text catches up and the log is
-# compacted, so their cost is spread thinly over the edits.
-COMPACT_EVERY = 100
 
 logger = logging.getLogger(__name__)
 
@@ -153,15 +150,17 @@ def database_round_trip() -> None:
 
 
 def text_due(rev: int) -> bool:
-    """Whether the edit that made revision ``rev`` should be followed by ``store_text``."""
-    return rev % COMPACT_EVERY == 0
+    """Whether the edit that made revision ``rev`` should be followed by ``store_text``: every
+    EDITOR_HISTORY_MILESTONE_EVERY revisions, so that its cost is spread thinly over the edits."""
+    return rev % settings.EDITOR_HISTORY_MILESTONE_EVERY == 0
 
 
 def store_text(*, slug: str) -> None:
-    """Bring the stored text up to the head revision, then forget old operations.
+    """Bring the stored text up to the head revision, keep the milestones passed on the way,
+    then forget what EDITOR_HISTORY_KEEP_DAYS lets go (nothing, by default).
 
     Runs after an edit, not inside its transaction, so that edits never wait
-    for it (it costs a few milliseconds every COMPACT_EVERY revisions). It
+    for it (it costs a few milliseconds every EDITOR_HISTORY_MILESTONE_EVERY revisions). It
     reads without locking: committed operations never change and edits never
     write the text. The row is written only if its stored text is still the
     one read (else another worker did this meanwhile), in a short
@@ -173,10 +172,7 @@ def store_text(*, slug: str) -> None:
 # The plans
 
 
-def _run(plan: Callable[..., Steps[T]], *args) -> T:
-    """Run a plan on Django's connection, in this thread."""
-    driver = drivers.DjangoDriver()
-    return driver.run(plan(driver.dialect, *args))
+_run = drivers.run_here
 
 
 def _text(log: DatabaseLog, stored_rev: int, *reads: sql.Statement) -> Steps[tuple[str, list]]:
@@ -331,13 +327,28 @@ def _store_text(dialect: sql.Dialect, slug: str) -> Steps[None]:
     [rows] = yield [sql.select_stored_text("slug", slug)]
     if not rows:
         return
-    [(document_id, rev, length, text, snapshot_rev)] = rows
-    [operations] = yield [sql.select_operations_since([(document_id, snapshot_rev)])]
-    log = DatabaseLog(document_id=document_id, slug=slug, rev=rev, length=length, read_only=False)
-    missed = _missed(log, operations, snapshot_rev)
-    if missed is None:
-        return  # the text was stored and the log compacted meanwhile
-    text = server.text_at(text, missed, rev)
+    [(document_id, rev, length, _, stored_rev)] = rows
+    base = yield from history.base(document_id, rev)
+    if base is None:
+        return  # the history was forgotten up to a later revision meanwhile
+    [operations] = yield [sql.select_operations_since([(document_id, base.rev)], most=rev - base.rev)]
+    operations = _logged(operations)
+    if [o.rev for o in operations] != list(range(base.rev + 1, rev + 1)):
+        return  # compacted meanwhile, by another worker
+    forget = yield from _forgettable(document_id, rev)
+    if forget is not None and forget < base.rev:
+        older = yield from history.base(document_id, forget)
+        forget = older.rev if older is not None and older.is_milestone else None
+    # The milestones passed on the way (and where the history will start, if it is cut),
+    # and the text now.
+    every = settings.EDITOR_HISTORY_MILESTONE_EVERY
+    milestones = [] if base.is_milestone else [(document_id, base.rev, base.text, base.authorship)]
+    text, authorship = base.text, base.authorship
+    for operation in operations:
+        text = ot.apply(text, operation.op)
+        authorship = authorship_after(authorship, operation.op, operation.session_id)
+        if operation.rev % every == 0 or operation.rev == forget:
+            milestones.append((document_id, operation.rev, text, authorship))
     # The stored length went wrong somehow (a worker of an older version
     # writing during a rolling deploy): trust the text, which every client
     # has, and say so, rather than refuse every edit. Later edits carried
@@ -345,7 +356,7 @@ def _store_text(dialect: sql.Dialect, slug: str) -> Steps[None]:
     drift = len(text) - length
     _, stored = yield [
         sql.BEGIN,
-        sql.store_text(document_id=document_id, text=text, rev=rev, drift=drift, stored_rev=snapshot_rev),
+        sql.store_text(document_id=document_id, text=text, rev=rev, drift=drift, stored_rev=stored_rev),
     ]
     if not stored:
         yield [sql.COMMIT]
@@ -358,21 +369,28 @@ def _store_text(dialect: sql.Dialect, slug: str) -> Steps[None]:
             rev,
             len(text),
         )
-    yield [_compaction(document_id, stored_rev=rev), sql.COMMIT]
+    writes = [sql.insert_milestones(milestones, now=timezone.now())] if milestones else []
+    if forget is not None and forget > 0:
+        writes += sql.delete_history_through(document_id, rev=forget)
+    yield [*writes, sql.COMMIT]
 
 
-def _compaction(document_id: int, *, stored_rev: int) -> sql.Statement:
-    """Forget the oldest operations, always a prefix of the log.
+def _forgettable(document_id: int, stored_rev: int) -> Steps[int | None]:
+    """The revision up to which the history may be forgotten (None: none of it).
 
-    An operation goes only when it is more than EDITOR_OPLOG_RETAIN
-    revisions older than the stored text (``stored_rev``) and more than
-    EDITOR_OPLOG_RETAIN_SECONDS old, and so is everything before it: a client
-    whose edit is in flight, or who reconnects within that time, is always
-    told what became of it, and catch-up never meets a hole (even when
-    workers' clocks disagree about created_at). Nothing after the stored
-    text's revision goes: the text now is built from it.
+    Only when EDITOR_HISTORY_KEEP_DAYS is set, and never inside the resume window: an
+    operation goes only when it is more than EDITOR_OPLOG_RETAIN revisions older than the
+    stored text (``stored_rev``) and older than the window's time and the setting's, and so
+    is everything before it: a client whose edit is in flight, or who reconnects within that
+    time, is always told what became of it, and catch-up never meets a hole (even when
+    workers' clocks disagree about created_at). Nothing after the stored text's revision goes.
     """
-    young_since = timezone.now() - timedelta(seconds=settings.EDITOR_OPLOG_RETAIN_SECONDS)
-    return sql.delete_operations_before(
-        document_id, rev=stored_rev - settings.EDITOR_OPLOG_RETAIN, young_since=young_since
-    )
+    if settings.EDITOR_HISTORY_KEEP_DAYS is None:
+        return None
+    seconds = max(settings.EDITOR_OPLOG_RETAIN_SECONDS, settings.EDITOR_HISTORY_KEEP_DAYS * 86400)
+    young_since = timezone.now() - timedelta(seconds=seconds)
+    [[(first_young,)]] = yield [sql.select_first_young_rev(document_id, young_since=young_since)]
+    forget = stored_rev - settings.EDITOR_OPLOG_RETAIN
+    if first_young is not None:
+        forget = min(forget, first_young - 1)
+    return forget if forget > 0 else None

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
@@ -88,6 +88,12 @@ def dialect_of(alias: str = "default") -> sql.Dialect:
 def committer_driver(alias: str = "default") -> Driver:
     """The committer's connection: asynchronous on PostgreSQL, else Django's in a thread."""
     return PsycopgDriver(alias) if connections[alias].vendor == "postgresql" else ThreadDriver(alias)
+
+
+def run_here(plan: Callable[..., Steps[T]], *args) -> T:
+    """Run a plan (given its dialect, then ``args``) on Django's connection, in this thread."""
+    driver = DjangoDriver()
+    return driver.run(plan(driver.dialect, *args))
 
 
 class DjangoDriver:

@@ -21,6 +21,7 @@ from editor.ot.server import LoggedOperation
 
 DOCUMENTS = "editor_document"
 OPERATIONS = "editor_operation"
+MILESTONES = "editor_milestone"
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,17 +208,94 @@ def insert_operations(rows: Sequence[tuple[int, int, list, str, str]], *, now: d
     )
 
 
-def delete_operations_before(document_id: int, *, rev: int, young_since: datetime) -> Statement:
-    """Forget the operations up to revision ``rev``, but none from the first one made since
-    ``young_since`` on: what goes is always a prefix of the log.
-
-    The first young revision is found once (uncorrelated): a NOT EXISTS per row cost 0.3-9 s
-    for a busy document (17,000 young rows), under the row lock that edits wait for.
-    """
+def select_first_young_rev(document_id: int, *, young_since: datetime) -> Statement:
+    """The first revision made since ``young_since`` (one row; NULL if none)."""
     return Statement(
-        f"DELETE FROM {OPERATIONS} WHERE document_id = %s AND rev <= %s AND rev < COALESCE("
-        f"(SELECT MIN(rev) FROM {OPERATIONS} WHERE document_id = %s AND created_at >= %s), %s)",
-        [document_id, rev, document_id, young_since, rev + 1],
+        f"SELECT MIN(rev) FROM {OPERATIONS} WHERE document_id = %s AND created_at >= %s",
+        [document_id, young_since],
+    )
+
+
+def select_operation_times(document_id: int, *, after: int, upto: int) -> Statement:
+    """Each revision after ``after`` up to ``upto``: rev, session_id, created_at, in order."""
+    return Statement(
+        f"SELECT rev, session_id, created_at FROM {OPERATIONS}"
+        " WHERE document_id = %s AND rev > %s AND rev <= %s ORDER BY rev",
+        [document_id, after, upto],
+    )
+
+
+def delete_history_through(document_id: int, *, rev: int) -> list[Statement]:
+    """Forget the operations up to revision ``rev`` and the milestones before it: the history
+    then starts at the milestone at ``rev``."""
+    return [
+        Statement(f"DELETE FROM {OPERATIONS} WHERE document_id = %s AND rev <= %s", [document_id, rev]),
+        Statement(f"DELETE FROM {MILESTONES} WHERE document_id = %s AND rev < %s", [document_id, rev]),
+    ]
+
+
+# Milestones: the text and its authorship every so many revisions.
+
+
+def select_milestone(document_id: int, *, at_most: int) -> Statement:
+    """The latest milestone at or before revision ``at_most``: rev, text, authorship (JSON)."""
+    return Statement(
+        f"SELECT rev, text, authorship FROM {MILESTONES} WHERE document_id = %s AND rev <= %s"
+        " ORDER BY rev DESC LIMIT 1",
+        [document_id, at_most],
+    )
+
+
+def select_text_without_milestones(document_id: int) -> Statement:
+    """The stored text (snapshot_rev, text) of a document that has no milestone yet, whose
+    history therefore starts there; no row if it has one."""
+    return Statement(
+        f"SELECT d.snapshot_rev, d.text FROM {DOCUMENTS} d WHERE d.id = %s"
+        f" AND NOT EXISTS (SELECT 1 FROM {MILESTONES} m WHERE m.document_id = d.id)",
+        [document_id],
+    )
+
+
+def select_history_start(document_id: int) -> Statement:
+    """The first revision the history holds (one row): its first milestone, or the stored
+    text's revision while it has none."""
+    return Statement(
+        f"SELECT COALESCE((SELECT MIN(rev) FROM {MILESTONES} WHERE document_id = %s),"
+        f" (SELECT snapshot_rev FROM {DOCUMENTS} WHERE id = %s))",
+        [document_id, document_id],
+    )
+
+
+def select_revisions_by(
+    document_id: int, session_ids: Sequence[str], *, since: datetime | None, until: datetime | None
+) -> Statement:
+    """The first and last revision these sessions made between the two times (one row; NULLs
+    if none)."""
+    bounds, values = "", [document_id, *session_ids]
+    if since is not None:
+        bounds += " AND created_at >= %s"
+        values.append(since)
+    if until is not None:
+        bounds += " AND created_at <= %s"
+        values.append(until)
+    return Statement(
+        f"SELECT MIN(rev), MAX(rev) FROM {OPERATIONS} WHERE document_id = %s"
+        f" AND session_id IN ({_placeholders(session_ids)}){bounds}",
+        values,
+    )
+
+
+def insert_milestones(rows: Sequence[tuple[int, int, str, list]], *, now: datetime) -> Statement:
+    """Store milestones given as (document id, rev, text, authorship), but none already there."""
+    return Statement(
+        f"INSERT INTO {MILESTONES} (document_id, rev, text, authorship, created_at)"
+        f" VALUES {', '.join(['(%s, %s, %s, %s, %s)'] * len(rows))}"
+        " ON CONFLICT (document_id, rev) DO NOTHING",
+        [
+            v
+            for document_id, rev, text, authorship in rows
+            for v in (document_id, rev, text, json.dumps(authorship), now)
+        ],
     )
 
 

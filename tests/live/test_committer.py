@@ -10,6 +10,7 @@ import logging
 
 import psycopg
 import pytest
+from django.conf import settings as site_settings
 
 from editor.live import committer as committer_module
 from editor.live import hub as hub_module
@@ -17,11 +18,13 @@ from editor.live import worker
 from editor.models import Document, Operation
 from editor.ot.server import Accepted, Edit
 from editor.store import commit, drivers
-from editor.store.documents import COMPACT_EVERY
 from editor.wire import protocol
 from editor.wire.websocket import EncodedFrame
 from tests.documents import anew_document, aread_document
 from tests.tabs import TIMEOUT
+
+# The stored text catches up (and milestones are kept) every this many revisions.
+COMPACT_EVERY = site_settings.EDITOR_HISTORY_MILESTONE_EVERY
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,6 +8,7 @@ is due.
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as site_settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -17,8 +18,10 @@ from editor.models import Document, Operation
 from editor.ot import server
 from editor.ot.server import Edit
 from editor.store import commit, documents, drivers
-from editor.store.documents import COMPACT_EVERY
 from tests.documents import new_document
+
+# The stored text catches up (and milestones are kept) every this many revisions.
+COMPACT_EVERY = site_settings.EDITOR_HISTORY_MILESTONE_EVERY
 
 MAX_CHARS = 1000
 
@@ -61,6 +64,7 @@ class StoredDocumentFactory:
     def __call__(self, text: str = "", retain: int = 1000, retain_age: int = 0) -> StoredDocument:
         self.settings.EDITOR_OPLOG_RETAIN = retain
         self.settings.EDITOR_OPLOG_RETAIN_SECONDS = retain_age
+        self.settings.EDITOR_HISTORY_KEEP_DAYS = 0  # the in-memory log keeps the resume window only
         return StoredDocument(new_document(f"doc-{Document.objects.count()}", text))
 
 
@@ -230,6 +234,7 @@ def test_compaction_keeps_recent_history_and_refuses_older_bases(new_log):
 def test_database_compaction_deletes_old_rows(settings):
     settings.EDITOR_OPLOG_RETAIN = 10
     settings.EDITOR_OPLOG_RETAIN_SECONDS = 0
+    settings.EDITOR_HISTORY_KEEP_DAYS = 0
     log = StoredDocument(Document.objects.create(slug="compact"))
     for n in range(COMPACT_EVERY):
         accept(log, [n, "x"], op_id=f"op{n}")
@@ -273,6 +278,7 @@ def test_database_compaction_only_ever_removes_a_prefix(settings):
     """A row whose created_at is late (a worker's clock ahead) stops compaction before it."""
     settings.EDITOR_OPLOG_RETAIN = 10
     settings.EDITOR_OPLOG_RETAIN_SECONDS = 60
+    settings.EDITOR_HISTORY_KEEP_DAYS = 0
     document = Document.objects.create(slug="skew")
     log = StoredDocument(document)
     for n in range(COMPACT_EVERY - 1):
@@ -291,6 +297,7 @@ def test_database_compaction_only_ever_removes_a_prefix(settings):
 def test_an_edit_writes_no_text_and_the_text_is_stored_now_and_then(settings):
     settings.EDITOR_OPLOG_RETAIN = 10
     settings.EDITOR_OPLOG_RETAIN_SECONDS = 0
+    settings.EDITOR_HISTORY_KEEP_DAYS = 0
     log = StoredDocument(new_document("lazy", "ab"))
     for n in range(COMPACT_EVERY - 1):
         with CaptureQueriesContext(connection) as queries:
