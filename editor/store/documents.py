@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from editor import ot
 from editor.ot import server
-from editor.ot.history import authorship_after
+from editor.ot.history import authorship_over
 from editor.ot.server import LoggedOperation
 
 from . import drivers, history, sql
@@ -343,11 +343,12 @@ def _store_text(dialect: sql.Dialect, slug: str) -> Steps[None]:
     # and the text now.
     every = settings.EDITOR_HISTORY_MILESTONE_EVERY
     milestones = [] if base.is_milestone else [(document_id, base.rev, base.text, base.authorship)]
-    text, authorship = base.text, base.authorship
+    text, authorship, since = base.text, base.authorship, []
     for operation in operations:
         text = ot.apply(text, operation.op)
-        authorship = authorship_after(authorship, operation.op, operation.session_id)
+        since.append((operation.op, operation.session_id))
         if operation.rev % every == 0 or operation.rev == forget:
+            authorship, since = authorship_over(authorship, since), []
             milestones.append((document_id, operation.rev, text, authorship))
     # The stored length went wrong somehow (a worker of an older version
     # writing during a rolling deploy): trust the text, which every client

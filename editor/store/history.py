@@ -155,11 +155,13 @@ def _replayed(document_id: int, rev: int, upto: int) -> Steps[tuple[Revision, li
             break
     else:
         raise Forgotten(rev, None)
-    text, authorship = start.text, start.authorship
     replayed = rev - start.rev
+    text = start.text
     for operation in operations[:replayed]:
         text = ot.apply(text, operation.op)
-        authorship = history.authorship_after(authorship, operation.op, operation.session_id)
+    authorship = history.authorship_over(
+        start.authorship, [(o.op, o.session_id) for o in operations[:replayed]]
+    )
     return Revision(rev, text, authorship), operations[replayed:]
 
 

@@ -72,6 +72,8 @@ def test_authorship_of_every_character_is_the_author_of_its_insert(case):
         tagged = tagged_apply(tagged, operation.op, operation.session_id)
         spans = history.authorship_after(spans, operation.op, operation.session_id)
         assert spans == spans_of(tagged)
+    composed = history.authorship_over(history.authored(start), [(o.op, o.session_id) for o in logged])
+    assert composed == spans
 
 
 @given(concurrent_histories(), st.data())

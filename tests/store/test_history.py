@@ -144,7 +144,9 @@ def test_reverting_one_author_over_a_time_range_keeps_everyone_elses_characters(
     since = timezone.now() - timedelta(minutes=1)
     typists.type(19)
     length = len(typists.texts[31])
-    typists.commit(Edit("doc", 31, [length, "Bob was here"] if length else ["Bob was here"], "bob-last", "bob"))
+    typists.commit(
+        Edit("doc", 31, [length, "Bob was here"] if length else ["Bob was here"], "bob-last", "bob")
+    )
     correction = history.reverting(document_id=typists.document.pk, session_ids={"bob"}, since=since)
     assert correction.head == 32
     after = pure.authorship_after(typists.authorship[32], correction.op, "reverter")
