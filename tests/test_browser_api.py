@@ -90,8 +90,11 @@ def test_the_api_docs_page_lists_every_operation_under_the_csp(browser, start_wo
     errors: list[str] = []
     page.on("console", lambda message: message.type == "error" and errors.append(message.text))
     page.on("pageerror", lambda error: errors.append(str(error)))
+    operations = httpx.get(f"{worker.http_url}/api/v1/openapi.json").json()["paths"]
+    count = sum(len(methods) for methods in operations.values())
+    assert count >= 19
     page.goto(f"{worker.http_url}/api/v1/docs")
-    expect(page.locator(".opblock")).to_have_count(13)
+    expect(page.locator(".opblock")).to_have_count(count)
     expect(page.locator(".opblock-summary-path").first).to_contain_text("/api/v1/")
     expect(page.get_by_role("button", name="Authorize")).to_be_visible()
     assert errors == []

@@ -34,7 +34,7 @@
 //       server text), unacked (the others), keys, skipped (keystrokes refused:
 //       before the first snapshot, read-only, or over a limit), opens,
 //       first_frames (the first frame type of each connection, "error:CODE"
-//       for an error), closes (codes), errors (error frames passed to onError),
+//       for an error), closes (codes), close_reasons ("code reason"), errors (error frames passed to onError),
 //       exceptions (what client.receive threw; main.js then resyncs and restarts),
 //       presence_errors (what client.visiblePeople threw; the page logs them),
 //       acks, frames (count by type, batches unpacked), live_since (ms of the
@@ -136,6 +136,7 @@ class Tab {
     this.firstFrames = [];
     this.awaitingFirst = false;
     this.closes = [];
+    this.closeReasons = [];
     this.errors = [];
     this.exceptions = [];
     this.presenceErrors = [];
@@ -211,6 +212,7 @@ class Tab {
         },
         onClose: (event) => {
           this.closes.push(event.code);
+          this.closeReasons.push(`${event.code} ${event.reason}`);
           emit({
             event: "close",
             tab: this.name,
@@ -356,6 +358,7 @@ class Tab {
       opens: this.opens,
       first_frames: this.firstFrames,
       closes: this.closes,
+      close_reasons: this.closeReasons,
       errors: this.errors,
       exceptions: this.exceptions,
       presence_errors: this.presenceErrors,

@@ -7,6 +7,7 @@ import { codePointLength, targetLength, utf16ToCodePoint } from "./ot.js";
 import { ReconnectingSocket, Status } from "./socket.js";
 import { TextareaAdapter, viewToDocPosition } from "./textarea.js";
 import { FallbackSocket, Transport } from "./transport.js";
+import { UndoManager, caretAfter } from "./undo.js";
 
 const NAME_KEY = "editor.name";
 
@@ -111,11 +112,15 @@ const client = new EditorClient(
   {
     send: (frame) => socket.send(frame),
     onReset: (text) => {
+      undo.reset();
       adapter.reset(text);
       started = true;
       showMode(mode.readOnly, mode);
     },
-    onRemoteOp: (op, text) => adapter.applyRemote(op, text),
+    onRemoteOp: (op, text) => {
+      undo.transform(op);
+      adapter.applyRemote(op, text);
+    },
     onResync: () => socket.restart(),
     onPeople: () => renderPresence(),
     onMode: showMode,
@@ -133,9 +138,15 @@ const client = new EditorClient(
   { maxFrameBytes: config.maxFrameBytes },
 );
 
+// Undo and redo take back our own edits only (undo.js): typing is recorded, everything
+// else that changes the text is transformed into the stacks.
+const undo = new UndoManager();
+
 const adapter = new TextareaAdapter(textarea, {
-  onEdit: (op) => {
+  onEdit: (op, { before, typed }) => {
     showMessage("");
+    if (typed) undo.record(op, before);
+    else undo.transform(op); // the lone-"\r" rewrite: ours, but nothing to take back
     client.localEdit(op);
     renderPresence();
   },
@@ -153,6 +164,38 @@ const adapter = new TextareaAdapter(textarea, {
 });
 
 const overlay = new CursorOverlay(textarea);
+
+/** Undo (or redo) our last edit group, as an edit of ours sent like typing. */
+function undoOrRedo(redo) {
+  if (textarea.readOnly) return;
+  const next = redo ? undo.nextRedo : undo.nextUndo;
+  if (next === null || !adapter.canAccept(next)) return;
+  const op = redo ? undo.redo(adapter.text) : undo.undo(adapter.text);
+  showMessage("");
+  adapter.applyOwn(op, caretAfter(op));
+  client.localEdit(op);
+  renderPresence();
+}
+
+// The browser's own undo knows nothing of collaborators (and setting the value empties
+// it): the shortcuts and the Edit menu's undo events come here instead.
+textarea.addEventListener("keydown", (event) => {
+  const key = event.key.toLowerCase();
+  const command = event.ctrlKey || event.metaKey;
+  if (command && !event.altKey && (key === "z" || (key === "y" && !event.shiftKey))) {
+    event.preventDefault();
+    undoOrRedo(key === "y" || event.shiftKey);
+  } else if (event.key.startsWith("Arrow") || ["Home", "End", "PageUp", "PageDown"].includes(event.key)) {
+    undo.close(); // typing elsewhere starts a new group
+  }
+});
+textarea.addEventListener("beforeinput", (event) => {
+  if (event.inputType === "historyUndo" || event.inputType === "historyRedo") {
+    event.preventDefault();
+    undoOrRedo(event.inputType === "historyRedo");
+  }
+});
+textarea.addEventListener("mousedown", () => undo.close());
 
 const socket = new ReconnectingSocket(socketUrl, {
   onFrame: (frame) => {
@@ -212,4 +255,4 @@ socket.start();
 window.addEventListener("pagehide", () => socket.stop());
 
 // For tests and debugging: the client's state, read-only.
-window.editor = { client, socket, codePointLength };
+window.editor = { client, socket, undo, codePointLength };

@@ -160,8 +160,9 @@ export class TextareaAdapter {
     if (newView === this.view) return;
     const normalization = loneCarriageReturnsToNewlines(this.text);
     if (normalization) {
-      this.text = apply(this.text, normalization);
-      this.onEdit(normalization);
+      const before = this.text;
+      this.text = apply(before, normalization);
+      this.onEdit(normalization, { before, typed: false });
     }
     const op = editOperation(this.text, this.view, newView, this.textarea.selectionEnd);
     if (!this.canAccept(op, newView)) {
@@ -171,8 +172,26 @@ export class TextareaAdapter {
       this.textarea.setSelectionRange(caret, caret);
       return;
     }
-    this.text = apply(this.text, op);
+    const before = this.text;
+    this.text = apply(before, op);
     this.view = newView;
-    this.onEdit(op);
+    this.onEdit(op, { before, typed: true });
+  }
+
+  /**
+   * Our own edit made by the page, not typed (an undo, a redo, a restore): shown with the
+   * caret at `caret` (a code point of the new document text), or where it was.
+   */
+  applyOwn(op, caret = null) {
+    const area = this.textarea;
+    const scrollTop = area.scrollTop;
+    this.text = apply(this.text, op);
+    this.view = viewOf(this.text);
+    area.value = this.view;
+    if (caret !== null) {
+      const index = codePointToUtf16(this.view, docToViewPosition(this.text, caret));
+      area.setSelectionRange(index, index);
+    }
+    area.scrollTop = scrollTop;
   }
 }
