@@ -355,14 +355,24 @@ def _store_text(dialect: sql.Dialect, slug: str) -> Steps[None]:
     # has, and say so, rather than refuse every edit. Later edits carried
     # the error along, so it is corrected by the same amount.
     drift = len(text) - length
-    _, stored = yield [
+    # Milestones first, outside the row's lock, which edits wait for: they are idempotent
+    # (a revision's text never changes), so another worker writing them too does no harm.
+    if milestones:
+        yield [sql.insert_milestones(milestones, now=timezone.now())]
+    # Then the text and the cut in one round trip, the row locked only meanwhile; the cut
+    # only where the text was stored (by us or by a later upkeep), never leaving a hole.
+    cut = (
+        sql.delete_history_through(document_id, rev=forget, stored_at=rev)
+        if forget is not None and forget > 0
+        else []
+    )
+    _, stored, *_ = yield [
         sql.BEGIN,
         sql.store_text(document_id=document_id, text=text, rev=rev, drift=drift, stored_rev=stored_rev),
+        *cut,
+        sql.COMMIT,
     ]
-    if not stored:
-        yield [sql.COMMIT]
-        return
-    if drift:
+    if stored and drift:
         logger.error(
             "document %s: stored length %d at revision %d, text has %d characters; repaired",
             slug,
@@ -370,10 +380,6 @@ def _store_text(dialect: sql.Dialect, slug: str) -> Steps[None]:
             rev,
             len(text),
         )
-    writes = [sql.insert_milestones(milestones, now=timezone.now())] if milestones else []
-    if forget is not None and forget > 0:
-        writes += sql.delete_history_through(document_id, rev=forget)
-    yield [*writes, sql.COMMIT]
 
 
 def _forgettable(document_id: int, stored_rev: int) -> Steps[int | None]:

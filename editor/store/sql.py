@@ -225,12 +225,17 @@ def select_operation_times(document_id: int, *, after: int, upto: int) -> Statem
     )
 
 
-def delete_history_through(document_id: int, *, rev: int) -> list[Statement]:
-    """Forget the operations up to revision ``rev`` and the milestones before it: the history
-    then starts at the milestone at ``rev``."""
+def delete_history_through(document_id: int, *, rev: int, stored_at: int) -> list[Statement]:
+    """Forget the operations up to revision ``rev`` and the milestones before it, if the stored
+    text is at revision ``stored_at`` (or later) by then: the history then starts at the
+    milestone at ``rev``, and no operation after the stored text goes."""
+    stored = f"EXISTS (SELECT 1 FROM {DOCUMENTS} WHERE id = %s AND snapshot_rev >= %s)"
     return [
-        Statement(f"DELETE FROM {OPERATIONS} WHERE document_id = %s AND rev <= %s", [document_id, rev]),
-        Statement(f"DELETE FROM {MILESTONES} WHERE document_id = %s AND rev < %s", [document_id, rev]),
+        Statement(
+            f"DELETE FROM {table} WHERE document_id = %s AND rev {compare} %s AND {stored}",
+            [document_id, rev, document_id, stored_at],
+        )
+        for table, compare in ((OPERATIONS, "<="), (MILESTONES, "<"))
     ]
 
 
