@@ -16,9 +16,9 @@ only then do their authors get an error.
 After each commit the committer hands the accepted edits to the hub, in
 revision order and grouped per document, and only then wakes their authors
 to acknowledge them: an edit is broadcast even if its author's connection
-went away while it was being committed. Every EDITOR_HISTORY_MILESTONE_EVERY revisions a
-document's stored text is brought up to date, in the background, on a connection of its
-own (store.documents.store_text_with), so that no edit waits for it.
+went away while it was being committed. Every COMPACT_EVERY revisions a
+document's stored text is brought up to date, in the background
+(store.documents.store_text), so that no edit waits for it.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from editor.ot.server import Accepted, Decision, Edit, LoggedOperation
 from editor.store import commit, documents
 from editor.store.drivers import Driver, committer_driver, database_unavailable
 from editor.wire import protocol
+
+from .threads import in_thread_pool
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +57,6 @@ class Committer:
         self.publish = publish
         self.observe = observe
         self.driver = driver or committer_driver()
-        # The stored text's upkeep has a connection of its own, so that its round trips
-        # neither wait behind the edits' nor, on PostgreSQL, cost a thread winning the GIL
-        # back from the event loop for each (drivers.py): opened when first needed.
-        self._upkeep_driver: Driver | None = None
         self._waiting: list[tuple[Edit, asyncio.Future]] = []
         self._running: asyncio.Task | None = None
         self._upkeep: set[asyncio.Task] = set()
@@ -150,11 +148,10 @@ class Committer:
         self._upkeep.add(task)  # the loop holds tasks weakly
         task.add_done_callback(self._upkeep.discard)
 
-    async def _store_text(self, slug: str) -> None:
-        if self._upkeep_driver is None:
-            self._upkeep_driver = committer_driver()
+    @staticmethod
+    async def _store_text(slug: str) -> None:
         try:
-            await documents.store_text_with(self._upkeep_driver, slug=slug)
+            await in_thread_pool(documents.store_text)(slug=slug)
         except Exception as error:  # the next due revision tries again; reading the text meanwhile costs more
             if not database_unavailable(error):
                 logger.exception("failed to store the text of %s", slug)
@@ -191,8 +188,6 @@ class Committer:
         if self._upkeep:
             await asyncio.gather(*self._upkeep)
         await self.driver.close()
-        if self._upkeep_driver is not None:
-            await self._upkeep_driver.close()
 
 
 def _settle(future: asyncio.Future, decision: Decision | Exception) -> None:

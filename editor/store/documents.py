@@ -169,11 +169,6 @@ def store_text(*, slug: str) -> None:
     _run(_store_text, slug)
 
 
-async def store_text_with(driver: drivers.Driver, *, slug: str) -> None:
-    """``store_text`` on one of the committer's drivers, from the event loop."""
-    await driver.run(_store_text(driver.dialect, slug))
-
-
 # The plans
 
 

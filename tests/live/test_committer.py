@@ -265,10 +265,10 @@ async def test_storing_the_text_while_the_database_is_away_is_a_warning_not_an_e
 ):
     """The text is stored again at the next due revision; an outage is expected, not a defect."""
 
-    async def failing(driver, *, slug):
+    def failing(*, slug):
         raise failure
 
-    monkeypatch.setattr(committer_module.documents, "store_text_with", failing)
+    monkeypatch.setattr(committer_module.documents, "store_text", failing)
     await anew_document("away")
     caplog.set_level(logging.WARNING, logger="editor.live.committer")
     for n in range(COMPACT_EVERY):
