@@ -27,7 +27,8 @@ from bench import targets
 from bench.histogram import Histogram
 
 
-def _setup() -> None:
+def setup_database() -> None:
+    """A fresh bench database, migrated, and Django set up on it."""
     os.environ["DATABASE_URL"] = targets._fresh_database()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "realtime_site.settings")
     os.environ.setdefault("DEBUG", "false")
@@ -92,7 +93,7 @@ def main() -> None:
     )
     parser.add_argument("--edits", type=int, default=2000)
     args = parser.parse_args()
-    _setup()
+    setup_database()
     from editor.store import commit, drivers
 
     django_driver = drivers.DjangoDriver()
