@@ -1,9 +1,10 @@
 """Django admin: where an operator inspects documents and live sessions, and acts on them."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
-from django.db.models import Count, Q
+from django.db.models import Count, Min, Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -18,6 +19,7 @@ from .models import (
     EditingSession,
     Share,
     ShareLink,
+    Version,
     WebhookDelivery,
     WebhookSubscription,
 )
@@ -71,6 +73,21 @@ class ShareInline(admin.TabularInline):
     extra = 0
 
 
+class VersionInline(admin.TabularInline):
+    """Named versions: marks on the history, saved from the page or the API; shown, not made
+    here (a version names a revision someone looked at)."""
+
+    model = Version
+    fields = ["rev", "name", "created_by_name", "created_by", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = True
+    verbose_name_plural = "Named versions"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class ShareLinkInline(admin.TabularInline):
     """The document's links. Made on its sharing page (the token is shown once, there); revoked
     with the action on the links' own list."""
@@ -95,7 +112,15 @@ class DocumentAdmin(admin.ModelAdmin):
     # The text only changes through operations, so that every open tab
     # follows; editing it here would fork the document from its history.
     # Owner and visibility are saved alone (save_model), and take effect live.
-    readonly_fields = ["current_text", "rev", "read_only", "created_at", "updated_at", "recent_operations"]
+    readonly_fields = [
+        "current_text",
+        "rev",
+        "read_only",
+        "created_at",
+        "updated_at",
+        "history_kept",
+        "recent_operations",
+    ]
     fields = [
         "slug",
         "owner",
@@ -105,10 +130,11 @@ class DocumentAdmin(admin.ModelAdmin):
         "read_only",
         "created_at",
         "updated_at",
+        "history_kept",
         "recent_operations",
     ]
     raw_id_fields = ["owner"]
-    inlines = [ShareInline, ShareLinkInline, LiveSessionInline]
+    inlines = [ShareInline, ShareLinkInline, LiveSessionInline, VersionInline]
     actions = ["make_read_only", "make_writable"]
 
     def save_model(self, request, obj: Document, form, change: bool) -> None:
@@ -150,6 +176,19 @@ class DocumentAdmin(admin.ModelAdmin):
     @admin.display(description="people now", ordering="people_now")
     def people_now(self, document: Document) -> int:
         return document.people_now
+
+    @admin.display(description="history kept")
+    def history_kept(self, document: Document) -> str:
+        if document.pk is None:
+            return ""
+        kept = document.operations.aggregate(first=Min("rev"), count=Count("pk"))
+        milestones = document.milestones.count()
+        if kept["count"] == 0:
+            return f"no operations kept; {milestones} milestone(s)"
+        return (
+            f"revisions {kept['first']} to {document.rev}: {kept['count']} operation(s),"
+            f" {milestones} milestone(s) (every {settings.EDITOR_HISTORY_MILESTONE_EVERY} revisions)"
+        )
 
     @admin.display(description=f"history (latest {RECENT_OPERATIONS} operations)")
     def recent_operations(self, document: Document) -> str:

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from editor.live import notify
-from editor.models import Document, EditingSession, Operation
+from editor.models import Document, EditingSession, Operation, Version
 from tests.documents import new_document
 
 
@@ -111,6 +111,17 @@ def test_admin_document_page_shows_text_live_sessions_and_history(admin_client, 
     assert "gone1" not in live
     assert "<td>3</td>" in html.split("latest 50 operations")[1]
     assert "+3 -1" in html
+    assert "revisions 3 to 3: 1 operation(s), 0 milestone(s) (every 100 revisions)" in html
+
+
+def test_admin_document_page_lists_named_versions(admin_client, documents_and_sessions):
+    Version.objects.create(
+        document=documents_and_sessions, rev=2, name="Sent to the printer", created_by_name="Ann"
+    )
+    html = admin_client.get(f"/admin/editor/document/{documents_and_sessions.pk}/change/").content.decode()
+    versions = html.split("Named versions")[1]
+    assert "Sent to the printer" in versions
+    assert "Ann" in versions
 
 
 def test_admin_makes_documents_read_only_and_back_and_tells_open_pages(
@@ -211,7 +222,7 @@ def test_view_only_staff_cannot_run_the_operator_actions(viewer, documents_and_s
 def admin_change(document) -> dict:
     """The document's admin form as a browser posts it, its inlines empty."""
     data = {"owner": "", "visibility": document.visibility, "_save": "Save"}
-    for prefix in ("shares", "links", "sessions"):
+    for prefix in ("shares", "links", "sessions", "versions"):
         data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
     return data
 
