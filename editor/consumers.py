@@ -21,7 +21,7 @@ from .live.sockets import ClientSocket
 from .live.threads import in_thread_pool
 from .network import address_text, client_peer
 from .ot.server import Edit, EditRejected
-from .store import documents
+from .store import documents, history
 from .store.drivers import database_unavailable
 from .wire import names, protocol
 from .wire.websocket import EncodedFrame
@@ -42,6 +42,7 @@ LIMIT_OF = {
     protocol.RenameRequest: "presence",
     protocol.FetchRequest: "fetches",
     protocol.PingRequest: "fetches",
+    protocol.HistoryRequest: "fetches",
 }
 
 
@@ -319,6 +320,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                     await self._receive_rename(request)
                 case protocol.PingRequest():
                     await self._receive_ping()
+                case protocol.HistoryRequest():
+                    await self._receive_history(request)
         except Exception as error:
             # One bad frame must not cost the connection (and leave its
             # session looking connected): report it and carry on. About an
@@ -424,6 +427,24 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         people = await in_thread_pool(selectors.document_people_count)(document_id=document_id)
         welcome = self._welcome(people=people)
         await self.socket.send(protocol.snapshot_frame(rev=snapshot.rev, text=snapshot.text, welcome=welcome))
+
+    async def _receive_history(self, request: protocol.HistoryRequest) -> None:
+        """The timeslider asks for an old revision: readable by whoever may read the text."""
+        try:
+            found = await in_thread_pool(history.revision)(document_id=self.document_id, rev=request.rev)
+        except history.Forgotten as forgotten:
+            frame = protocol.error_frame("history-forgotten", str(forgotten), start=forgotten.start)
+            await self.socket.send(frame)
+            return
+        except history.Future as future:
+            await self.socket.send(protocol.error_frame("future-revision", str(future), head=future.head))
+            return
+        runs, authors = await in_thread_pool(selectors.authorship_by_author)(found.authorship)
+        named = await in_thread_pool(selectors.versions)(document_id=self.document_id)
+        frame = protocol.history_frame(
+            rev=found.rev, text=found.text, authorship=runs, authors=authors, versions=named
+        )
+        await self.socket.send(frame)
 
     async def _receive_ping(self) -> None:
         rev, access_rev = await in_thread_pool(documents.head_and_access_rev)(document_id=self.document_id)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from django.db.models import Count, Q
 
 from .access.rules import Visibility
-from .models import Document, EditingSession, Share
+from .models import Document, EditingSession, Share, Version
 from .wire.names import color_for
 
 
@@ -86,3 +86,26 @@ def sessions_of_author(*, document_id: int, author: str) -> list[str]:
     if kind == "session" and value:
         return [value]
     return []
+
+
+def authorship_by_author(authorship: Iterable[tuple[int, str]]) -> tuple[list[tuple[int, str | None]], dict]:
+    """Authorship runs of sessions (ot/history.py) as runs of authors (``history_authors``
+    keys, neighbours of one author merged; None: written before history was kept), and
+    those authors."""
+    keys, authors = history_authors(session_ids={session for _, session in authorship})
+    runs: list[tuple[int, str | None]] = []
+    for length, session_id in authorship:
+        author = keys.get(session_id)
+        if runs and runs[-1][1] == author:
+            runs[-1] = (runs[-1][0] + length, author)
+        else:
+            runs.append((length, author))
+    return runs, authors
+
+
+def versions(*, document_id: int) -> list[dict]:
+    """A document's named versions, oldest revision first: id, rev, name, by, at."""
+    return [
+        {"id": v.pk, "rev": v.rev, "name": v.name, "by": v.created_by_name, "at": v.created_at}
+        for v in Version.objects.filter(document_id=document_id).order_by("rev", "pk")
+    ]

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from editor.models import Document, EditingSession, Operation
+from editor.models import Document, EditingSession, Operation, Version
 from tests.documents import anew_document, aread_document
 from tests.tabs import TIMEOUT, Tab, append, open_tab
 
@@ -311,3 +311,49 @@ async def test_people_joining_and_leaving_are_announced_counted_and_recorded(cap
     assert [line.split()[0] for line in lines] == ["connect", "connect", "disconnect"]
     assert lines[2].endswith("people=1")
     await alice.close()
+
+
+async def test_history_answers_an_old_revision_with_its_authors_and_the_named_versions():
+    """The timeslider's frame: the text at R, runs of who wrote it, the versions."""
+    alice, welcome_alice = await open_tab(query="?name=Alice")
+    bob, welcome_bob = await open_tab(query="?name=Bob")
+    await alice.send({"type": "op", "rev": 0, "op": ["hello"], "id": "a:1"})
+    await alice.receive_type("ack")
+    await bob.send({"type": "op", "rev": 1, "op": [5, " world"], "id": "b:1"})
+    await bob.receive_type("ack")
+    await alice.send({"type": "op", "rev": 2, "op": [-5, 6], "id": "a:2"})  # deletes "hello"
+    await alice.receive_type("ack")
+    document = await Document.objects.aget(slug="doc")
+    await Version.objects.acreate(document=document, rev=2, name="Both", created_by_name="Alice")
+
+    await bob.send({"type": "history", "rev": 2})
+    answer = await bob.receive_type("history")
+    alice_key, bob_key = (f"session:{w['session']}" for w in (welcome_alice, welcome_bob))
+    assert answer["rev"] == 2
+    assert answer["text"] == "hello world"
+    assert answer["authorship"] == [[5, alice_key], [6, bob_key]]
+    assert answer["authors"][alice_key]["name"] == "Alice"
+    assert answer["authors"][bob_key]["name"] == "Bob"
+    assert [(v["rev"], v["name"], v["by"]) for v in answer["versions"]] == [(2, "Both", "Alice")]
+    await bob.send({"type": "history", "rev": 3})
+    head = await bob.receive_type("history")
+    assert (head["text"], head["authorship"]) == (" world", [[6, bob_key]])
+    await alice.close()
+    await bob.close()
+
+
+async def test_history_refuses_revisions_it_does_not_have_with_where_it_starts_and_ends():
+    await anew_document("doc", text="abc", rev=7)  # made with text: its history starts there
+    tab, _ = await open_tab()
+    await tab.send({"type": "history", "rev": 8})
+    future = await tab.receive_type("error")
+    assert (future["code"], future["head"]) == ("future-revision", 7)
+    await tab.send({"type": "history", "rev": 6})
+    forgotten = await tab.receive_type("error")
+    assert (forgotten["code"], forgotten["start"]) == ("history-forgotten", 7)
+    await tab.send({"type": "history", "rev": 7})
+    assert (await tab.receive_type("history"))["authorship"] == [[3, None]]
+    await tab.send({"type": "history", "rev": -1})
+    assert (await tab.receive_type("error"))["code"] == "invalid-frame"
+    await tab.close()
+    assert (await aread_document("doc"))[1] == "abc", "reading history changes nothing"

@@ -148,14 +148,8 @@ async def read_authorship(request, query: Query[RevQuery], slug: str = SlugPath)
     author, every character's author being whoever typed it, through every later edit."""
     target = await writes.visible(slug, request.auth)
     found = await revision_at(target, query.rev)
-    keys, authors = await _authors({author for _, author in found.authorship})
-    spans: list[dict] = []
-    for length, session_id in found.authorship:
-        author = keys.get(session_id)
-        if spans and spans[-1]["author"] == author:
-            spans[-1]["length"] += length
-        else:
-            spans.append({"length": length, "author": author})
+    runs, authors = await in_thread_pool(selectors.authorship_by_author)(found.authorship)
+    spans = [{"length": length, "author": author} for length, author in runs]
     return {"rev": found.rev, "spans": spans, "authors": authors}
 
 
@@ -268,15 +262,11 @@ def _version_out(version: Version) -> dict:
     }
 
 
-def _versions(document_id: int) -> list[dict]:
-    return [_version_out(v) for v in Version.objects.filter(document_id=document_id).order_by("rev", "pk")]
-
-
 @router.get("{slug}/versions", response={200: Versions, **PROBLEMS})
 async def list_versions(request, slug: str = SlugPath):
     """The revisions saved with a name, oldest first."""
     target = await writes.visible(slug, request.auth)
-    return {"versions": await in_thread_pool(_versions)(target.document_id)}
+    return {"versions": await in_thread_pool(selectors.versions)(document_id=target.document_id)}
 
 
 @router.post("{slug}/versions", response={201: VersionOut, **PROBLEMS})

@@ -92,7 +92,15 @@ class RenameRequest:
     name: str
 
 
-ClientRequest = OpRequest | FetchRequest | PingRequest | CaretRequest | RenameRequest
+@dataclass(frozen=True, slots=True)
+class HistoryRequest:
+    """``{"type": "history", "rev": R}``: the text at revision R, who wrote it, and the named
+    versions (the timeslider)."""
+
+    rev: int
+
+
+ClientRequest = OpRequest | FetchRequest | PingRequest | CaretRequest | RenameRequest | HistoryRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +209,8 @@ def parse_client_frame(text: str | None, data: bytes | None, *, max_bytes: int) 
         return FetchRequest(rev=_revision(frame))
     if kind == "ping":
         return PingRequest()
+    if kind == "history":
+        return HistoryRequest(rev=_revision(frame))
     raise ProtocolError("unknown-type", f"unknown frame type {kind!r}")
 
 
@@ -309,6 +319,24 @@ def mode_frame(mode: Mode) -> str:
 
 def op_frame(*, rev: int, op: ot.Operation, session: str, op_id: str) -> str:
     return encode({"type": "op", "rev": rev, "op": op, "session": session, "id": op_id})
+
+
+def history_frame(
+    *, rev: int, text: str, authorship: list[tuple[int, str | None]], authors: dict, versions: list[dict]
+) -> str:
+    """The answer to ``history``: the text at ``rev``, its runs of ``[length, author]``
+    (author keys of ``authors``; null: before history was kept), and the named versions."""
+    named = [{**version, "at": version["at"].isoformat()} for version in versions]
+    return encode(
+        {
+            "type": "history",
+            "rev": rev,
+            "text": text,
+            "authorship": [list(run) for run in authorship],
+            "authors": authors,
+            "versions": named,
+        }
+    )
 
 
 def pong_frame(*, rev: int) -> str:
