@@ -4,6 +4,7 @@ and authorship colours, with two people on two workers."""
 import pytest
 from playwright.sync_api import expect
 
+from editor.wire.names import color_for
 from tests.pages import assert_no_errors, open_editor, type_at_end
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -26,6 +27,17 @@ def browser_command(page, command: str) -> None:
     session.send("Input.dispatchKeyEvent", {"type": "rawKeyDown", "key": "F24", "commands": [command]})
     session.send("Input.dispatchKeyEvent", {"type": "keyUp", "key": "F24"})
     session.detach()
+
+
+def hex_to_rgb(color: str) -> str:
+    red, green, blue = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({red}, {green}, {blue})"
+
+
+def settled_revision(page) -> int:
+    """The revision a tab is at once its own edits are all acknowledged."""
+    page.wait_for_function("!window.editor.client.outstanding && !window.editor.client.buffer")
+    return page.evaluate("window.editor.client.rev")
 
 
 def test_undo_takes_back_only_your_own_typing_after_a_collaborators_edit(browser, start_worker):
@@ -72,4 +84,49 @@ def test_the_browsers_own_undo_command_comes_to_the_editor(browser, start_worker
     alice.keyboard.press("Control+Shift+z")
     for page in (alice, bob):
         expect(page.locator("#editor")).to_have_value("mine")
+    assert_no_errors(alice, bob)
+
+
+def test_the_timeslider_shows_an_old_revision_while_others_type_and_restores_it(browser, start_worker):
+    alice, bob = two_people(browser, start_worker, "timeslider")
+    assert color_for("Alice") != color_for("Bob")
+    for page, name in ((alice, "Alice"), (bob, "Bob")):
+        page.locator("#name").fill(name)
+        page.locator("#name").press("Enter")
+    expect(bob.locator("#people-list")).to_contain_text("Alice")
+    expect(alice.locator("#people-list")).to_contain_text("Bob")
+    type_at_end(alice, "first draft")
+    expect(bob.locator("#editor")).to_have_value("first draft")
+    old_rev = settled_revision(alice)
+    type_at_end(bob, ", then more")
+    expect(alice.locator("#editor")).to_have_value("first draft, then more")
+    head = settled_revision(bob)
+
+    alice.locator("#history-toggle").click()
+    alice.locator("#history-rev").fill(str(old_rev))
+    expect(alice.locator("#history-text")).to_have_text("first draft")
+    expect(alice.locator("#history-label")).to_contain_text(f"revision {old_rev} of")
+    # Two authors, two colours: what Alice typed, and Bob's at the head.
+    alice.locator("#history-rev").fill(str(head))
+    expect(alice.locator("#history-text")).to_have_text("first draft, then more")
+    colours = alice.locator("#history-text .authored").evaluate_all(
+        "pieces => [...new Set(pieces.map(p => getComputedStyle(p).borderBottomColor))]"
+    )
+    assert colours == [hex_to_rgb(color_for("Alice")), hex_to_rgb(color_for("Bob"))], colours
+
+    # Bob keeps typing; Alice's old revision stays on her slider, the live text follows.
+    alice.locator("#history-rev").fill(str(old_rev))
+    expect(alice.locator("#history-text")).to_have_text("first draft")
+    type_at_end(bob, "!")
+    expect(alice.locator("#editor")).to_have_value("first draft, then more!")
+    expect(alice.locator("#history-text")).to_have_text("first draft")
+
+    alice.locator("#history-restore").click()
+    for page in (alice, bob):
+        expect(page.locator("#editor")).to_have_value("first draft")
+    # The restore is Alice's own edit: undone like typing.
+    alice.locator("#editor").focus()
+    alice.keyboard.press("Control+z")
+    for page in (alice, bob):
+        expect(page.locator("#editor")).to_have_value("first draft, then more!")
     assert_no_errors(alice, bob)

@@ -3,7 +3,8 @@
 
 import { EditorClient } from "./client.js";
 import { CursorOverlay, renderPeople } from "./cursors.js";
-import { codePointLength, targetLength, utf16ToCodePoint } from "./ot.js";
+import { authoredPieces } from "./history.js";
+import { codePointLength, fromDiff, targetLength, utf16ToCodePoint } from "./ot.js";
 import { ReconnectingSocket, Status } from "./socket.js";
 import { TextareaAdapter, viewToDocPosition } from "./textarea.js";
 import { FallbackSocket, Transport } from "./transport.js";
@@ -216,6 +217,8 @@ const socket = new ReconnectingSocket(socketUrl, {
       }
     }
     if (frame.type === "op" || frame.type === "ack" || frame.type === "snapshot") renderPresence();
+    if (frame.type === "history") showRevision(frame);
+    if (!historyPanel.hidden && (frame.type === "op" || frame.type === "ack")) followHead();
   },
   onClose: () => client.disconnected(),
   onStatus: showStatus,
@@ -250,6 +253,70 @@ if (config.user) {
     renderPresence();
   });
 }
+
+// The timeslider: any revision, read-only and coloured by author, without touching the live
+// text; "Restore" makes the live text that revision's, as an edit of ours (so undoable).
+const historyPanel = document.getElementById("history");
+const historyToggle = document.getElementById("history-toggle");
+const historySlider = document.getElementById("history-rev");
+const historyLabel = document.getElementById("history-label");
+const historyText = document.getElementById("history-text");
+const historyRestore = document.getElementById("history-restore");
+let shownRevision = null; // the last history frame shown
+let askTimer = null;
+
+function askRevision() {
+  clearTimeout(askTimer);
+  askTimer = setTimeout(() => socket.send({ type: "history", rev: Number(historySlider.value) }), 120);
+}
+
+/** The slider reaches the head; it stays at the head if it was there. */
+function followHead() {
+  const atHead = historySlider.value === historySlider.max;
+  historySlider.max = String(client.rev ?? 0);
+  if (atHead) historySlider.value = historySlider.max;
+  historyLabel.textContent = `revision ${historySlider.value} of ${historySlider.max}`;
+}
+
+function showRevision(frame) {
+  if (String(frame.rev) !== historySlider.value) return; // the slider moved on meanwhile
+  shownRevision = frame;
+  const pieces = authoredPieces(frame.text, frame.authorship).map(({ text, author }) => {
+    const piece = document.createElement("span");
+    const who = frame.authors[author];
+    piece.className = "authored";
+    piece.textContent = text;
+    piece.dataset.author = author ?? "";
+    piece.style.setProperty("--author-color", who?.color ?? "transparent");
+    piece.title = who ? `written by ${who.name}` : "written before the history";
+    return piece;
+  });
+  historyText.replaceChildren(...pieces);
+  historyRestore.disabled = textarea.readOnly;
+}
+
+historyToggle.addEventListener("click", () => {
+  historyPanel.hidden = !historyPanel.hidden;
+  historyToggle.setAttribute("aria-expanded", String(!historyPanel.hidden));
+  if (historyPanel.hidden) return;
+  historySlider.value = historySlider.max = String(client.rev ?? 0);
+  followHead();
+  askRevision();
+});
+historySlider.addEventListener("input", () => {
+  historyLabel.textContent = `revision ${historySlider.value} of ${historySlider.max}`;
+  askRevision();
+});
+historyRestore.addEventListener("click", () => {
+  if (textarea.readOnly || shownRevision === null) return;
+  const op = fromDiff(adapter.text, shownRevision.text);
+  if (!adapter.canAccept(op)) return;
+  undo.record(op, adapter.text);
+  undo.close();
+  adapter.applyOwn(op, caretAfter(op));
+  client.localEdit(op);
+  renderPresence();
+});
 
 socket.start();
 window.addEventListener("pagehide", () => socket.stop());
