@@ -43,6 +43,7 @@ LIMIT_OF = {
     protocol.FetchRequest: "fetches",
     protocol.PingRequest: "fetches",
     protocol.HistoryRequest: "fetches",
+    protocol.SaveVersionRequest: "fetches",
 }
 
 
@@ -321,7 +322,9 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                 case protocol.PingRequest():
                     await self._receive_ping()
                 case protocol.HistoryRequest():
-                    await self._receive_history(request)
+                    await self._receive_history(request.rev)
+                case protocol.SaveVersionRequest():
+                    await self._receive_save_version(request)
         except Exception as error:
             # One bad frame must not cost the connection (and leave its
             # session looking connected): report it and carry on. About an
@@ -428,10 +431,29 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         welcome = self._welcome(people=people)
         await self.socket.send(protocol.snapshot_frame(rev=snapshot.rev, text=snapshot.text, welcome=welcome))
 
-    async def _receive_history(self, request: protocol.HistoryRequest) -> None:
+    async def _receive_save_version(self, request: protocol.SaveVersionRequest) -> None:
+        """A name for a revision: an editor's to give, like an edit."""
+        if not self.access.can_edit:
+            await self.socket.send(protocol.error_frame("read-only", self._why_read_only()))
+            return
+        saved = await in_thread_pool(services.save_version)(
+            document_id=self.document_id,
+            rev=request.rev,
+            name=request.name,
+            user_id=self.user_id,
+            by=self.name,
+        )
+        if not saved:
+            head = await in_thread_pool(documents.head)(document_id=self.document_id)
+            message = f"revision {request.rev} does not exist yet; the document is at {head}"
+            await self.socket.send(protocol.error_frame("future-revision", message, head=head))
+            return
+        await self._receive_history(request.rev)
+
+    async def _receive_history(self, rev: int) -> None:
         """The timeslider asks for an old revision: readable by whoever may read the text."""
         try:
-            found = await in_thread_pool(history.revision)(document_id=self.document_id, rev=request.rev)
+            found = await in_thread_pool(history.revision)(document_id=self.document_id, rev=rev)
         except history.Forgotten as forgotten:
             frame = protocol.error_frame("history-forgotten", str(forgotten), start=forgotten.start)
             await self.socket.send(frame)

@@ -20,7 +20,7 @@ from . import selectors
 from .access import grants
 from .access.rules import Access
 from .live.liveness import ClosedSession, SessionRecords
-from .models import EditingSession
+from .models import EditingSession, Version
 from .store import documents
 
 
@@ -102,6 +102,16 @@ def api_session(*, token_id: int, user, document_id: int, client_address: str, u
         },
     )
     return session_id
+
+
+def save_version(*, document_id: int, rev: int, name: str, user_id: int | None, by: str) -> Version | None:
+    """Keep revision ``rev`` under ``name``, saved by ``by`` (the user, if signed in); None if
+    the document has no such revision yet."""
+    if rev > documents.head(document_id=document_id):
+        return None
+    return Version.objects.create(
+        document_id=document_id, rev=rev, name=name, created_by_id=user_id, created_by_name=by[:40]
+    )
 
 
 def session_rename(*, session_id: str, display_name: str) -> None:

@@ -121,6 +121,14 @@ def test_the_timeslider_shows_an_old_revision_while_others_type_and_restores_it(
     expect(alice.locator("#editor")).to_have_value("first draft, then more!")
     expect(alice.locator("#history-text")).to_have_text("first draft")
 
+    # A named version: a mark, and a button back to it, in Bob's panel too.
+    alice.locator("#version-name").fill("Before Bob")
+    alice.locator("#version-save").click()
+    expect(alice.locator("#history-versions")).to_have_text(f"Before Bob (revision {old_rev})")
+    bob.locator("#history-toggle").click()
+    bob.locator("#history-versions button").click()
+    expect(bob.locator("#history-text")).to_have_text("first draft")
+
     alice.locator("#history-restore").click()
     for page in (alice, bob):
         expect(page.locator("#editor")).to_have_value("first draft")

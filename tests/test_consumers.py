@@ -357,3 +357,29 @@ async def test_history_refuses_revisions_it_does_not_have_with_where_it_starts_a
     assert (await tab.receive_type("error"))["code"] == "invalid-frame"
     await tab.close()
     assert (await aread_document("doc"))[1] == "abc", "reading history changes nothing"
+
+
+async def test_save_version_names_a_revision_for_editors_only():
+    from editor.access.rules import Visibility
+
+    tab, _ = await open_tab(query="?name=Ann")
+    await tab.send({"type": "op", "rev": 0, "op": ["draft"], "id": "a:1"})
+    await tab.receive_type("ack")
+    name = "x" * 80
+    await tab.send({"type": "save-version", "rev": 1, "name": f"  {name} "})
+    answer = await tab.receive_type("history")
+    assert [(v["rev"], v["name"], v["by"]) for v in answer["versions"]] == [(1, name, "Ann")]
+    await tab.send({"type": "save-version", "rev": 1, "name": name + "x"})  # one past the limit
+    assert (await tab.receive_type("error"))["code"] == "invalid-frame"
+    await tab.send({"type": "save-version", "rev": 2, "name": "later"})
+    assert (await tab.receive_type("error"))["code"] == "future-revision"
+    await tab.close()
+
+    await Document.objects.filter(slug="doc").aupdate(visibility=Visibility.VIEW_ONLY.value)
+    viewer, _ = await open_tab()
+    await viewer.send({"type": "save-version", "rev": 1, "name": "mine"})
+    assert (await viewer.receive_type("error"))["code"] == "read-only"
+    await viewer.send({"type": "history", "rev": 1})
+    assert (await viewer.receive_type("history"))["text"] == "draft", "a viewer reads the history"
+    await viewer.close()
+    assert await Version.objects.filter(document__slug="doc").acount() == 1

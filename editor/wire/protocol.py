@@ -100,7 +100,26 @@ class HistoryRequest:
     rev: int
 
 
-ClientRequest = OpRequest | FetchRequest | PingRequest | CaretRequest | RenameRequest | HistoryRequest
+@dataclass(frozen=True, slots=True)
+class SaveVersionRequest:
+    """``{"type": "save-version", "rev": R, "name": "..."}``: keep revision R under a name
+    (a mark on the timeslider); answered with the ``history`` frame of R."""
+
+    rev: int
+    name: str
+
+
+MAX_VERSION_NAME = 80
+
+ClientRequest = (
+    OpRequest
+    | FetchRequest
+    | PingRequest
+    | CaretRequest
+    | RenameRequest
+    | HistoryRequest
+    | SaveVersionRequest
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +230,12 @@ def parse_client_frame(text: str | None, data: bytes | None, *, max_bytes: int) 
         return PingRequest()
     if kind == "history":
         return HistoryRequest(rev=_revision(frame))
+    if kind == "save-version":
+        name = frame.get("name")
+        name = " ".join(name.split()) if isinstance(name, str) else ""
+        if not 0 < len(name) <= MAX_VERSION_NAME or not storable(name):
+            raise ProtocolError("invalid-frame", f"name must be 1 to {MAX_VERSION_NAME} characters of text")
+        return SaveVersionRequest(rev=_revision(frame), name=name)
     raise ProtocolError("unknown-type", f"unknown frame type {kind!r}")
 
 

@@ -262,6 +262,10 @@ const historySlider = document.getElementById("history-rev");
 const historyLabel = document.getElementById("history-label");
 const historyText = document.getElementById("history-text");
 const historyRestore = document.getElementById("history-restore");
+const historyMarks = document.getElementById("history-marks");
+const historyVersions = document.getElementById("history-versions");
+const versionName = document.getElementById("version-name");
+const versionSave = document.getElementById("version-save");
 let shownRevision = null; // the last history frame shown
 let askTimer = null;
 
@@ -292,7 +296,31 @@ function showRevision(frame) {
     return piece;
   });
   historyText.replaceChildren(...pieces);
-  historyRestore.disabled = textarea.readOnly;
+  historyRestore.disabled = versionSave.disabled = textarea.readOnly;
+  showVersions(frame.versions);
+}
+
+/** The named versions: marks on the slider, and buttons that go to them. */
+function showVersions(versions) {
+  historyMarks.replaceChildren(
+    ...versions.map((version) => Object.assign(document.createElement("option"), { value: version.rev, label: version.name })),
+  );
+  historyVersions.replaceChildren(
+    ...versions.map((version) => {
+      const item = document.createElement("li");
+      const go = document.createElement("button");
+      go.type = "button";
+      go.textContent = `${version.name} (revision ${version.rev})`;
+      go.title = `saved by ${version.by}`;
+      go.addEventListener("click", () => {
+        historySlider.value = String(version.rev);
+        historyLabel.textContent = `revision ${historySlider.value} of ${historySlider.max}`;
+        askRevision();
+      });
+      item.append(go);
+      return item;
+    }),
+  );
 }
 
 historyToggle.addEventListener("click", () => {
@@ -306,6 +334,12 @@ historyToggle.addEventListener("click", () => {
 historySlider.addEventListener("input", () => {
   historyLabel.textContent = `revision ${historySlider.value} of ${historySlider.max}`;
   askRevision();
+});
+versionSave.addEventListener("click", () => {
+  const name = versionName.value.trim();
+  if (!name || textarea.readOnly) return;
+  socket.send({ type: "save-version", rev: Number(historySlider.value), name });
+  versionName.value = "";
 });
 historyRestore.addEventListener("click", () => {
   if (textarea.readOnly || shownRevision === null) return;
