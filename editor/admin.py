@@ -121,18 +121,7 @@ class DocumentAdmin(admin.ModelAdmin):
         "history_kept",
         "recent_operations",
     ]
-    fields = [
-        "slug",
-        "owner",
-        "visibility",
-        "current_text",
-        "rev",
-        "read_only",
-        "created_at",
-        "updated_at",
-        "history_kept",
-        "recent_operations",
-    ]
+    fields = ["slug", "owner", "visibility", *readonly_fields]
     raw_id_fields = ["owner"]
     inlines = [ShareInline, ShareLinkInline, LiveSessionInline, VersionInline]
     actions = ["make_read_only", "make_writable"]

@@ -462,7 +462,9 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             await self.socket.send(protocol.error_frame("future-revision", str(future), head=future.head))
             return
         runs, authors = await in_thread_pool(selectors.authorship_by_author)(found.authorship)
-        named = await in_thread_pool(selectors.versions)(document_id=self.document_id)
+        named = await in_thread_pool(selectors.versions)(
+            document_id=self.document_id, most=protocol.MOST_VERSIONS_SHOWN
+        )
         frame = protocol.history_frame(
             rev=found.rev, text=found.text, authorship=runs, authors=authors, versions=named
         )

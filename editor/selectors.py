@@ -103,9 +103,13 @@ def authorship_by_author(authorship: Iterable[tuple[int, str]]) -> tuple[list[tu
     return runs, authors
 
 
-def versions(*, document_id: int) -> list[dict]:
-    """A document's named versions, oldest revision first: id, rev, name, by, at."""
-    return [
-        {"id": v.pk, "rev": v.rev, "name": v.name, "by": v.created_by_name, "at": v.created_at}
-        for v in Version.objects.filter(document_id=document_id).order_by("rev", "pk")
+def versions(*, document_id: int, most: int | None = None) -> list[dict]:
+    """A document's named versions, oldest revision first (only the ``most`` latest, if
+    given): id, rev, name, by, at."""
+    found = Version.objects.filter(document_id=document_id)
+    if most is not None:
+        found = found.order_by("-rev", "-pk")[:most]
+    named = [
+        {"id": v.pk, "rev": v.rev, "name": v.name, "by": v.created_by_name, "at": v.created_at} for v in found
     ]
+    return sorted(named, key=lambda version: (version["rev"], version["id"]))

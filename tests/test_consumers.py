@@ -369,8 +369,9 @@ async def test_save_version_names_a_revision_for_editors_only():
     await tab.send({"type": "save-version", "rev": 1, "name": f"  {name} "})
     answer = await tab.receive_type("history")
     assert [(v["rev"], v["name"], v["by"]) for v in answer["versions"]] == [(1, name, "Ann")]
-    await tab.send({"type": "save-version", "rev": 1, "name": name + "x"})  # one past the limit
-    assert (await tab.receive_type("error"))["code"] == "invalid-frame"
+    for refused in (name + "x", "bell\x07", " \t "):  # one past the limit, a control character, blank
+        await tab.send({"type": "save-version", "rev": 1, "name": refused})
+        assert (await tab.receive_type("error"))["code"] == "invalid-frame"
     await tab.send({"type": "save-version", "rev": 2, "name": "later"})
     assert (await tab.receive_type("error"))["code"] == "future-revision"
     await tab.close()

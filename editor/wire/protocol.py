@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -110,6 +111,7 @@ class SaveVersionRequest:
 
 
 MAX_VERSION_NAME = 80
+MOST_VERSIONS_SHOWN = 200  # a history frame carries the latest named versions, no more
 
 ClientRequest = (
     OpRequest
@@ -233,7 +235,8 @@ def parse_client_frame(text: str | None, data: bytes | None, *, max_bytes: int) 
     if kind == "save-version":
         name = frame.get("name")
         name = " ".join(name.split()) if isinstance(name, str) else ""
-        if not 0 < len(name) <= MAX_VERSION_NAME or not storable(name):
+        printable = storable(name) and not any(unicodedata.category(char) == "Cc" for char in name)
+        if not 0 < len(name) <= MAX_VERSION_NAME or not printable:
             raise ProtocolError("invalid-frame", f"name must be 1 to {MAX_VERSION_NAME} characters of text")
         return SaveVersionRequest(rev=_revision(frame), name=name)
     raise ProtocolError("unknown-type", f"unknown frame type {kind!r}")

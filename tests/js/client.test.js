@@ -18,7 +18,7 @@ function remote(rev, op, id = "other:1") {
 
 function makeClient(options = {}) {
   const sent = [];
-  const view = { text: null, changes: [], resyncs: 0, errors: [], modes: [], caret: [0, 0] };
+  const view = { text: null, changes: [], resyncs: 0, errors: [], modes: [], caret: [0, 0], takeBacks: [] };
   let counter = 0;
   const client = new EditorClient(
     {
@@ -29,6 +29,7 @@ function makeClient(options = {}) {
         view.text = text;
       },
       onResync: () => view.resyncs++,
+      onTakeBack: () => view.takeBacks.push(view.changes.length),
       onError: (error) => view.errors.push(error),
       onMode: (readOnly, mode) => {
         view.modes.push(readOnly);
@@ -174,6 +175,9 @@ describe("EditorClient", () => {
     client.receive({ type: "error", code: "document-too-large", message: "too big", id: "me:1" });
     assert.deepEqual([client.state, client.text, view.text], ["synchronised", "abc", "abc"]);
     assert.equal(view.errors[0].code, "document-too-large");
+    // The page is told before the change that takes it back (its undo stacks start over).
+    assert.deepEqual(view.takeBacks, [0]);
+    assert.equal(view.changes.length, 1);
   });
 
   test("what was typed after a rejected edit is kept and sent", () => {

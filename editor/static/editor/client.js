@@ -269,6 +269,7 @@ export class EditorClient {
    * keep what was typed after it (the buffer), rebased on the server's text.
    */
   rejectPending() {
+    this.hooks.onTakeBack?.(); // what undo recorded of it no longer applies
     const undo = invert(this.outstanding.op, this.serverText);
     const buffer = this.buffer;
     this.outstanding = null;

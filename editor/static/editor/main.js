@@ -118,6 +118,9 @@ const client = new EditorClient(
       started = true;
       showMode(mode.readOnly, mode);
     },
+    // A refused edit is taken back: its inverse, transformed over itself, would undo nothing
+    // of it and insert it again, so the stacks start over.
+    onTakeBack: () => undo.reset(),
     onRemoteOp: (op, text) => {
       undo.transform(op);
       adapter.applyRemote(op, text);
@@ -218,7 +221,7 @@ const socket = new ReconnectingSocket(socketUrl, {
     }
     if (frame.type === "op" || frame.type === "ack" || frame.type === "snapshot") renderPresence();
     if (frame.type === "history") showRevision(frame);
-    if (!historyPanel.hidden && (frame.type === "op" || frame.type === "ack")) followHead();
+    if (!historyPanel.hidden && ["op", "ack", "batch", "snapshot"].includes(frame.type)) followHead();
   },
   onClose: () => client.disconnected(),
   onStatus: showStatus,
@@ -269,16 +272,31 @@ const versionSave = document.getElementById("version-save");
 let shownRevision = null; // the last history frame shown
 let askTimer = null;
 
+// At most one question every ASK_MS (the server counts them as fetches: 5 a second), the
+// last position asked once the slider rests.
+const ASK_MS = 300;
+let askedAt = 0;
+
 function askRevision() {
   clearTimeout(askTimer);
-  askTimer = setTimeout(() => socket.send({ type: "history", rev: Number(historySlider.value) }), 120);
+  askTimer = setTimeout(
+    () => {
+      askedAt = Date.now();
+      socket.send({ type: "history", rev: Number(historySlider.value) });
+    },
+    Math.max(0, askedAt + ASK_MS - Date.now()),
+  );
 }
 
-/** The slider reaches the head; it stays at the head if it was there. */
+/** The slider reaches the head; it stays at the head if it was there, showing the head. */
 function followHead() {
   const atHead = historySlider.value === historySlider.max;
-  historySlider.max = String(client.rev ?? 0);
-  if (atHead) historySlider.value = historySlider.max;
+  if (client.rev === null || String(client.rev) === historySlider.max) return;
+  historySlider.max = String(client.rev);
+  if (atHead) {
+    historySlider.value = historySlider.max;
+    askRevision();
+  }
   historyLabel.textContent = `revision ${historySlider.value} of ${historySlider.max}`;
 }
 
