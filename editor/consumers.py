@@ -436,17 +436,16 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if not self.access.can_edit:
             await self.socket.send(protocol.error_frame("read-only", self._why_read_only()))
             return
-        saved = await in_thread_pool(services.save_version)(
-            document_id=self.document_id,
-            rev=request.rev,
-            name=request.name,
-            user_id=self.user_id,
-            by=self.name,
-        )
-        if not saved:
-            head = await in_thread_pool(documents.head)(document_id=self.document_id)
-            message = f"revision {request.rev} does not exist yet; the document is at {head}"
-            await self.socket.send(protocol.error_frame("future-revision", message, head=head))
+        try:
+            await in_thread_pool(services.save_version)(
+                document_id=self.document_id,
+                rev=request.rev,
+                name=request.name,
+                user_id=self.user_id,
+                by=self.name,
+            )
+        except history.Future as future:
+            await self.socket.send(protocol.error_frame("future-revision", str(future), head=future.head))
             return
         await self._receive_history(request.rev)
 

@@ -103,13 +103,22 @@ def authorship_by_author(authorship: Iterable[tuple[int, str]]) -> tuple[list[tu
     return runs, authors
 
 
+def version_fields(version: Version) -> dict:
+    """A named version as the API and the protocol give it: id, rev, name, by, at."""
+    return {
+        "id": version.pk,
+        "rev": version.rev,
+        "name": version.name,
+        "by": version.created_by_name,
+        "at": version.created_at,
+    }
+
+
 def versions(*, document_id: int, most: int | None = None) -> list[dict]:
     """A document's named versions, oldest revision first (only the ``most`` latest, if
-    given): id, rev, name, by, at."""
+    given)."""
     found = Version.objects.filter(document_id=document_id)
     if most is not None:
         found = found.order_by("-rev", "-pk")[:most]
-    named = [
-        {"id": v.pk, "rev": v.rev, "name": v.name, "by": v.created_by_name, "at": v.created_at} for v in found
-    ]
+    named = [version_fields(version) for version in found]
     return sorted(named, key=lambda version: (version["rev"], version["id"]))

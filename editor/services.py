@@ -21,7 +21,7 @@ from .access import grants
 from .access.rules import Access
 from .live.liveness import ClosedSession, SessionRecords
 from .models import EditingSession, Version
-from .store import documents
+from .store import documents, history
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +104,12 @@ def api_session(*, token_id: int, user, document_id: int, client_address: str, u
     return session_id
 
 
-def save_version(*, document_id: int, rev: int, name: str, user_id: int | None, by: str) -> Version | None:
-    """Keep revision ``rev`` under ``name``, saved by ``by`` (the user, if signed in); None if
-    the document has no such revision yet."""
-    if rev > documents.head(document_id=document_id):
-        return None
+def save_version(*, document_id: int, rev: int, name: str, user_id: int | None, by: str) -> Version:
+    """Keep revision ``rev`` under ``name``, saved by ``by`` (the user, if signed in);
+    history.Future if the document has no such revision yet."""
+    head = documents.head(document_id=document_id)
+    if rev > head:
+        raise history.Future(rev, head)
     return Version.objects.create(
         document_id=document_id, rev=rev, name=name, created_by_id=user_id, created_by_name=by[:40]
     )

@@ -17,7 +17,7 @@ from ninja import Field, Query, Router, Schema, Status
 from ninja.params import Path
 from pydantic import BeforeValidator, StrictStr
 
-from editor import ot, selectors
+from editor import ot, selectors, services
 from editor.live.threads import in_thread_pool
 from editor.models import Version
 from editor.ot import history as changes
@@ -252,16 +252,6 @@ async def revert_author(request, body: RevertIn, slug: str = SlugPath):
 # Named versions
 
 
-def _version_out(version: Version) -> dict:
-    return {
-        "id": version.pk,
-        "rev": version.rev,
-        "name": version.name,
-        "by": version.created_by_name,
-        "at": version.created_at,
-    }
-
-
 @router.get("{slug}/versions", response={200: Versions, **PROBLEMS})
 async def list_versions(request, slug: str = SlugPath):
     """The revisions saved with a name, oldest first."""
@@ -279,13 +269,9 @@ async def name_version(request, body: VersionIn, slug: str = SlugPath):
     def save() -> Version:
         named = rev if rev is not None else documents.head(document_id=target.document_id)
         user = caller.token.user
-        return Version.objects.create(
-            document_id=target.document_id,
-            rev=named,
-            name=body.name,
-            created_by=user,
-            created_by_name=user.get_username()[:40],
+        return services.save_version(
+            document_id=target.document_id, rev=named, name=body.name, user_id=user.pk, by=user.get_username()
         )
 
     version = await in_thread_pool(save)()
-    return Status(201, _version_out(version))
+    return Status(201, selectors.version_fields(version))

@@ -169,16 +169,21 @@ const adapter = new TextareaAdapter(textarea, {
 
 const overlay = new CursorOverlay(textarea);
 
-/** Undo (or redo) our last edit group, as an edit of ours sent like typing. */
-function undoOrRedo(redo) {
-  if (textarea.readOnly) return;
-  const next = redo ? undo.nextRedo : undo.nextUndo;
-  if (next === null || !adapter.canAccept(next)) return;
-  const op = redo ? undo.redo(adapter.text) : undo.undo(adapter.text);
+/** An edit of ours that the page makes (an undo, a redo, a restore): shown, caret at its
+ * end, and sent like typing. */
+function makeOwnEdit(op) {
   showMessage("");
   adapter.applyOwn(op, caretAfter(op));
   client.localEdit(op);
   renderPresence();
+}
+
+/** Undo (or redo) our last edit group. */
+function undoOrRedo(redo) {
+  if (textarea.readOnly) return;
+  const next = redo ? undo.nextRedo : undo.nextUndo;
+  if (next === null || !adapter.canAccept(next)) return;
+  makeOwnEdit(redo ? undo.redo(adapter.text) : undo.undo(adapter.text));
 }
 
 // The browser's own undo knows nothing of collaborators (and setting the value empties
@@ -277,6 +282,10 @@ let askTimer = null;
 const ASK_MS = 300;
 let askedAt = 0;
 
+function showSliderLabel() {
+  historyLabel.textContent = `revision ${historySlider.value} of ${historySlider.max}`;
+}
+
 function askRevision() {
   clearTimeout(askTimer);
   askTimer = setTimeout(
@@ -297,7 +306,7 @@ function followHead() {
     historySlider.value = historySlider.max;
     askRevision();
   }
-  historyLabel.textContent = `revision ${historySlider.value} of ${historySlider.max}`;
+  showSliderLabel();
 }
 
 function showRevision(frame) {
@@ -332,7 +341,7 @@ function showVersions(versions) {
       go.title = `saved by ${version.by}`;
       go.addEventListener("click", () => {
         historySlider.value = String(version.rev);
-        historyLabel.textContent = `revision ${historySlider.value} of ${historySlider.max}`;
+        showSliderLabel();
         askRevision();
       });
       item.append(go);
@@ -350,7 +359,7 @@ historyToggle.addEventListener("click", () => {
   askRevision();
 });
 historySlider.addEventListener("input", () => {
-  historyLabel.textContent = `revision ${historySlider.value} of ${historySlider.max}`;
+  showSliderLabel();
   askRevision();
 });
 versionSave.addEventListener("click", () => {
@@ -365,9 +374,7 @@ historyRestore.addEventListener("click", () => {
   if (!adapter.canAccept(op)) return;
   undo.record(op, adapter.text);
   undo.close();
-  adapter.applyOwn(op, caretAfter(op));
-  client.localEdit(op);
-  renderPresence();
+  makeOwnEdit(op);
 });
 
 socket.start();

@@ -8,7 +8,7 @@
 // the caller applies the operation it gets, sends it like typing, and its inverse goes on
 // the redo stack. Pure: no DOM, no socket.
 
-import { compose, invert, isNoop, transform, transformIndex } from "./ot.js";
+import { codePointLength, compose, invert, isNoop, transform, transformIndex } from "./ot.js";
 
 export const GROUP_MS = 1000;
 export const MOST_GROUPS = 500;
@@ -40,7 +40,7 @@ export function caretAfter(op) {
   let caret = null;
   for (const component of op) {
     if (typeof component === "string") {
-      position += [...component].length;
+      position += codePointLength(component);
       caret = position;
     } else if (component > 0) {
       position += component;
