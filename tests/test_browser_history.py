@@ -138,3 +138,73 @@ def test_the_timeslider_shows_an_old_revision_while_others_type_and_restores_it(
     for page in (alice, bob):
         expect(page.locator("#editor")).to_have_value("first draft, then more!")
     assert_no_errors(alice, bob)
+
+
+def named(page, name: str) -> None:
+    page.locator("#name").fill(name)
+    page.locator("#name").press("Enter")
+
+
+def tinted(page) -> list[tuple[str, str]]:
+    """The live text's pieces as the overlay tints them: (text, background colour's rgb)."""
+    return [
+        (text, colour.replace("rgba", "rgb").rsplit(",", 1)[0] + ")")
+        for text, colour in page.locator(".cursor-layer .authored").evaluate_all(
+            "pieces => pieces.map(p => [p.textContent, getComputedStyle(p).backgroundColor])"
+        )
+    ]
+
+
+def test_author_colours_show_two_colours_on_the_live_text_and_follow_typing(browser, start_worker):
+    """Author colours on the editable text: each person's characters in their colour, kept in
+    step as they type (no question per keystroke), listed with their share; a late joiner
+    sees the same."""
+    alice, bob = two_people(browser, start_worker, "author-colours")
+    assert color_for("Alice") != color_for("Bob")
+    named(alice, "Alice")
+    named(bob, "Bob")
+    expect(alice.locator("#people-list")).to_contain_text("Bob")
+    type_at_end(alice, "hello ")
+    expect(bob.locator("#editor")).to_have_value("hello ")
+    type_at_end(bob, "world")
+    expect(alice.locator("#editor")).to_have_value("hello world")
+    settled_revision(bob)
+
+    assert alice.locator(".cursor-layer .authored").count() == 0, "off until asked for"
+    alice.locator("#authors-toggle").click()
+    expect(alice.locator("#authors-toggle")).to_have_attribute("aria-pressed", "true")
+    alice_rgb, bob_rgb = hex_to_rgb(color_for("Alice")), hex_to_rgb(color_for("Bob"))
+    expect(alice.locator(".cursor-layer .authored")).to_have_count(2)
+    assert tinted(alice) == [("hello ", alice_rgb), ("world", bob_rgb)]
+    expect(alice.locator("#authors-list li")).to_have_text(["Alice", "Bob"])
+
+    # Typing goes on: the colours follow each revision, Alice's own pending edits included.
+    alice.evaluate("""() => {
+        const socket = window.editor.socket, send = socket.send.bind(socket);
+        window.historyAsked = 0;
+        socket.send = (frame) => { if (frame.type === "history") window.historyAsked++; return send(frame); };
+    }""")
+    type_at_end(bob, "!")
+    type_at_end(alice, "?")
+    for page in (alice, bob):
+        expect(page.locator("#editor")).to_have_value("hello world!?")
+    expect(alice.locator(".cursor-layer .authored")).to_have_count(3)
+    assert tinted(alice) == [("hello ", alice_rgb), ("world!", bob_rgb), ("?", alice_rgb)]
+    expect(alice.locator("#authors-list li")).to_have_text(["Alice", "Bob"])
+    assert alice.locator("#authors-list li").first.get_attribute("data-characters") == "7"
+    assert alice.evaluate("window.historyAsked") == 0, "kept in step by the page, not asked again"
+
+    # A late joiner on the other worker: the same colours, the choice remembered by Alice's tab.
+    worker_b_url = bob.url
+    carol = open_editor(browser.new_context(), worker_b_url)
+    carol.locator("#authors-toggle").click()
+    expect(carol.locator(".cursor-layer .authored")).to_have_count(3)
+    assert tinted(carol) == tinted(alice)
+    alice.reload()
+    expect(alice.locator("#status")).to_have_text("live")
+    expect(alice.locator(".cursor-layer .authored")).to_have_count(3)
+
+    alice.locator("#authors-toggle").click()
+    expect(alice.locator(".cursor-layer .authored")).to_have_count(0)
+    expect(alice.locator("#authors")).to_be_hidden()
+    assert_no_errors(alice, bob, carol)

@@ -466,6 +466,24 @@ describe("EditorClient", () => {
     assert.throws(() => client.receive({ type: "ack", rev: 4, id: "nobody" }), /not pending/);
   });
 
+  test("the live text's authorship follows our acks, others' edits, our pending edits and a snapshot's jump", () => {
+    client.authorship.expect(); // the page asks who wrote revision 3
+    client.receive(person("t", null, null, { name: "Bob", color: "#abcdef" }));
+    client.receive(remote(4, [3, "X"])); // while the answer is on its way
+    client.localEdit(["a", 4]);
+    client.receive({ type: "ack", rev: 5, id: "me:1" });
+    assert.equal(client.visibleAuthorship(), null);
+    assert.equal(client.authorship.seed({ rev: 3, authorship: [[3, "user:9"]], authors: {} }), true);
+    assert.deepEqual(client.authorship.runs, [[1, "session:s"], [3, "user:9"], [1, "session:t"]]);
+    client.localEdit([5, "b"]); // pending: drawn as ours
+    assert.deepEqual(client.visibleAuthorship(), [[1, "session:s"], [3, "user:9"], [1, "session:t"], [1, "session:s"]]);
+    assert.deepEqual(client.authorship.authors.get("session:t"), { name: "Bob", color: "#abcdef" });
+    client.disconnected();
+    client.receive(snapshot(9, "totally new", { pending: { id: "me:2", rev: null } }));
+    assert.equal(client.visibleAuthorship(), null);
+    assert.equal(client.authorship.wanted, true);
+  });
+
   test("unknown frame types are ignored", () => {
     client.receive({ type: "cursor", anything: 1 });
     assert.equal(client.rev, 3);

@@ -14,8 +14,10 @@
 // Presence rides along: other people's carets (presence.js) follow every
 // revision, and our own caret is sent at most every `caretIntervalMs`, only
 // when nothing of ours is pending, so that it always refers to a revision
-// everyone will have.
+// everyone will have. So does the live text's authorship (history.js): who typed each
+// character, once a `history` frame has said who wrote the text so far.
 
+import { LiveAuthorship } from "./history.js";
 import { apply, compose, fromDiff, invert, isNoop, transform } from "./ot.js";
 import { Presence } from "./presence.js";
 
@@ -68,6 +70,7 @@ export class EditorClient {
     this.color = null;
     this.live = false;
     this.presence = new Presence();
+    this.authorship = new LiveAuthorship();
     this.caretDirty = false; // our caret moved since we last sent it
     this.caretTimer = null;
     this.caretSentAt = -Infinity;
@@ -157,6 +160,7 @@ export class EditorClient {
         break;
       case "resume":
         this.presence.startOver(this.rev, this.session);
+        if (this.authorship.runs === null) this.authorship.jump(this.rev); // a question on the old connection is lost
         this.goLive(frame);
         break;
       case "op":
@@ -219,6 +223,7 @@ export class EditorClient {
     if (this.rev === null) {
       this.rev = frame.rev;
       this.serverText = this.text = frame.text;
+      this.authorship.jump(this.rev);
       this.hooks.onReset(frame.text);
     } else {
       // History since our revision is gone: rebase pending edits on the
@@ -240,6 +245,7 @@ export class EditorClient {
       const change = fromDiff(this.serverText, frame.text);
       this.applyRevision({ type: "op", rev: frame.rev, op: change }, { track: false });
       this.presence.jump(this.rev, change);
+      this.authorship.jump(this.rev);
     }
     if (newConnection) this.presence.startOver(this.rev, this.session);
     this.goLive(frame);
@@ -351,9 +357,25 @@ export class EditorClient {
     this.hooks.send({ type: "caret", rev: this.rev, caret: this.hooks.getCaret() });
   }
 
+  /** Revision `rev` is `op`, made by `session`: carets and authorship follow it. */
+  tracked(rev, op, session) {
+    this.presence.revision(rev, op, session);
+    const who = session === this.session ? { name: this.name, color: this.color } : this.presence.people.get(session);
+    this.authorship.revision(rev, op, session, who);
+  }
+
+  get pending() {
+    return [this.outstanding?.op, this.buffer].filter(Boolean);
+  }
+
   /** Other people, with carets where they are in our text (pending edits included). */
   visiblePeople() {
-    return this.presence.visible([this.outstanding?.op, this.buffer].filter(Boolean));
+    return this.presence.visible(this.pending);
+  }
+
+  /** Who wrote each character of our text (pending edits included); null while unknown. */
+  visibleAuthorship() {
+    return this.authorship.visible(this.pending, this.session);
   }
 
   /** Ask to be shown under another name. */
@@ -417,7 +439,7 @@ export class EditorClient {
       // Our own operation, acknowledged (or replayed to us after a reconnect).
       this.serverText = apply(this.serverText, this.outstanding.op);
       this.rev = frame.rev;
-      this.presence.revision(frame.rev, this.outstanding.op, this.session);
+      this.tracked(frame.rev, this.outstanding.op, this.session);
       this.outstanding = this.buffer ? { id: this.newId(), op: this.buffer } : null;
       this.buffer = null;
       if (this.outstanding && this.live) this.sendOutstanding();
@@ -426,7 +448,7 @@ export class EditorClient {
     }
     this.serverText = apply(this.serverText, frame.op);
     this.rev = frame.rev;
-    if (track) this.presence.revision(frame.rev, frame.op, frame.session);
+    if (track) this.tracked(frame.rev, frame.op, frame.session);
     let remote = frame.op;
     if (this.outstanding) {
       let outstanding;

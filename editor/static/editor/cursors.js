@@ -6,7 +6,7 @@
 // selections and a coloured bar with a name for each caret. It follows the
 // textarea's scrolling and size.
 
-import { codePointLength, codePointToUtf16 } from "./ot.js";
+import { advanceCodePoints, codePointLength, codePointToUtf16 } from "./ot.js";
 import { docToViewPosition, viewOf } from "./textarea.js";
 
 const MIRRORED_STYLES = [
@@ -73,35 +73,69 @@ export class CursorOverlay {
     this.layer.scrollLeft = this.textarea.scrollLeft;
   }
 
-  /** Draw `people` ({session, name, color, caret: [start, end] in code points of `text`}). */
-  render(text, people) {
+  /**
+   * Draw `people` ({session, name, color, caret: [start, end] in code points of `text`}), and,
+   * if given, `authors`: who wrote the text ({runs: authorship runs of `text`, colorOf(key)}),
+   * each author's text tinted in their colour.
+   */
+  render(text, people, authors = null) {
     const document = this.layer.ownerDocument;
     const view = viewOf(text);
     const marks = caretMarks(text, people);
-    const cuts = [...new Set([0, view.length, ...marks.flatMap((mark) => [mark.start, mark.end])])].sort(
-      (a, b) => a - b,
-    );
+    const written = authors ? authoredRanges(text, authors.runs) : [];
+    const cuts = [
+      ...new Set([0, view.length, ...marks.flatMap((mark) => [mark.start, mark.end]), ...written.map((r) => r.end)]),
+    ].sort((a, b) => a - b);
     const fragment = document.createDocumentFragment();
+    let range = 0;
     for (let i = 0; i < cuts.length; i++) {
       for (const mark of marks.filter((m) => m.end === cuts[i]))
         fragment.append(caretElement(document, mark));
       if (i + 1 === cuts.length) break;
-      const piece = view.slice(cuts[i], cuts[i + 1]);
+      let piece = document.createTextNode(view.slice(cuts[i], cuts[i + 1]));
       const selecting = marks.find((m) => m.start <= cuts[i] && cuts[i + 1] <= m.end && m.start < m.end);
       if (selecting) {
         const highlight = document.createElement("mark");
         highlight.style.backgroundColor = `${selecting.color}40`;
-        highlight.textContent = piece;
-        fragment.append(highlight);
-      } else {
-        fragment.append(piece);
+        highlight.append(piece);
+        piece = highlight;
       }
+      while (range < written.length && written[range].end <= cuts[i]) range++;
+      const author = written[range]?.author;
+      const color = author !== undefined && authors.colorOf(author);
+      if (color) {
+        const tint = document.createElement("span");
+        tint.className = "authored";
+        tint.dataset.author = author ?? "";
+        tint.style.backgroundColor = `${color}33`;
+        tint.append(piece);
+        piece = tint;
+      }
+      fragment.append(piece);
     }
     // A final line break only makes a new line if something follows it.
     fragment.append("\u200b");
     this.layer.replaceChildren(fragment);
     this.followScroll();
   }
+}
+
+/** Authorship runs (code points of `text`) as [{end, author}] in UTF-16 offsets of its view. */
+export function authoredRanges(text, runs) {
+  const view = viewOf(text);
+  const length = codePointLength(text);
+  const ranges = [];
+  let position = 0;
+  let index = 0; // UTF-16, in `text`: walked once, run by run
+  for (const [size, author] of runs) {
+    const next = Math.min(length, position + size);
+    index = advanceCodePoints(text, index, next - position);
+    position = next;
+    // The view differs from the text only around "\r" (rare): then each end is mapped.
+    const end = view === text ? index : codePointToUtf16(view, docToViewPosition(text, position));
+    ranges.push({ end, author });
+  }
+  return ranges;
 }
 
 function caretElement(document, mark) {

@@ -3,7 +3,7 @@
 
 import { EditorClient } from "./client.js";
 import { CursorOverlay, renderPeople } from "./cursors.js";
-import { authoredPieces } from "./history.js";
+import { authoredPieces, coveredLength } from "./history.js";
 import { codePointLength, fromDiff, targetLength, utf16ToCodePoint } from "./ot.js";
 import { ReconnectingSocket, Status } from "./socket.js";
 import { TextareaAdapter, viewToDocPosition } from "./textarea.js";
@@ -84,7 +84,7 @@ function caretInDocument() {
 function renderPresence() {
   // Drawing must never take the connection down: errors here are only logged.
   try {
-    overlay.render(adapter.text, client.visiblePeople());
+    overlay.render(adapter.text, client.visiblePeople(), shownAuthorship());
     if (client.session) {
       const others = [...client.presence.people.values()];
       renderPeople(
@@ -225,7 +225,15 @@ const socket = new ReconnectingSocket(socketUrl, {
       }
     }
     if (frame.type === "op" || frame.type === "ack" || frame.type === "snapshot") renderPresence();
-    if (frame.type === "history") showRevision(frame);
+    if (frame.type === "history") {
+      showRevision(frame);
+      if (client.authorship.seed(frame)) renderPresence();
+    }
+    if (frame.type === "error" && ["rate-limited", "history-forgotten"].includes(frame.code)) {
+      // Perhaps the answer to our question about the authorship: ask again (in a while).
+      if (client.authorship.runs === null) client.authorship.jump(client.rev);
+    }
+    askAuthorship();
     if (!historyPanel.hidden && ["op", "ack", "batch", "snapshot"].includes(frame.type)) followHead();
   },
   onClose: () => client.disconnected(),
@@ -377,8 +385,82 @@ historyRestore.addEventListener("click", () => {
   makeOwnEdit(op);
 });
 
+// Author colours: the live text tinted in the colour of whoever wrote each character (the
+// client keeps the authorship in step once a `history` frame has said who wrote the text so
+// far), and the authors listed with how much of the text is theirs. The choice is remembered.
+const COLOURS_KEY = "editor.authorColours";
+const authorsToggle = document.getElementById("authors-toggle");
+const authorsSection = document.getElementById("authors");
+const authorsList = document.getElementById("authors-list");
+const ASK_AUTHORSHIP_MS = 1000;
+let showAuthors = false;
+let authorshipAskedAt = -Infinity;
+
+function colorOf(key) {
+  return key === null ? null : (client.authorship.authors.get(key)?.color ?? null);
+}
+
+/** What the overlay tints, or null (colours off, or not known yet). */
+function shownAuthorship() {
+  if (!showAuthors) return null;
+  const runs = client.visibleAuthorship();
+  if (runs === null) return null;
+  if (coveredLength(runs) !== codePointLength(adapter.text)) {
+    // Out of step with the text (a bug, not a state): forget it and ask again.
+    console.error("authorship out of step with the text");
+    client.authorship.jump(client.rev);
+    return null;
+  }
+  renderAuthors(runs);
+  return { runs, colorOf };
+}
+
+function renderAuthors(runs) {
+  authorsList.replaceChildren(
+    ...client.authorship.tally(runs).map((author) => {
+      const item = document.createElement("li");
+      item.style.setProperty("--person-color", author.color ?? "transparent");
+      item.textContent = author.name;
+      item.title = `${author.characters} ${author.characters === 1 ? "character" : "characters"}`;
+      item.dataset.characters = author.characters;
+      return item;
+    }),
+  );
+}
+
+/** Ask who wrote the text at our revision, when colours are on and nobody knows yet. */
+function askAuthorship() {
+  const authorship = client.authorship;
+  if (!showAuthors || !authorship.wanted || client.rev === null || !client.live) return;
+  if (Date.now() - authorshipAskedAt < ASK_AUTHORSHIP_MS) return;
+  authorshipAskedAt = Date.now();
+  if (socket.send({ type: "history", rev: client.rev })) authorship.expect();
+}
+
+function showAuthorColours(on) {
+  showAuthors = on;
+  authorsToggle.setAttribute("aria-pressed", String(on));
+  authorsSection.hidden = !on;
+  textarea.classList.toggle("authors-shown", on);
+  try {
+    localStorage.setItem(COLOURS_KEY, on ? "1" : "");
+  } catch {
+    // storage disabled
+  }
+  askAuthorship();
+  renderPresence();
+}
+
+authorsToggle.addEventListener("click", () => showAuthorColours(!showAuthors));
+try {
+  showAuthors = Boolean(localStorage.getItem(COLOURS_KEY));
+} catch {
+  // storage disabled
+}
+
 socket.start();
 window.addEventListener("pagehide", () => socket.stop());
+if (showAuthors) showAuthorColours(true);
 
 // For tests and debugging: the client's state, read-only.
 window.editor = { client, socket, undo, codePointLength };
