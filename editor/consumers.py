@@ -44,6 +44,7 @@ LIMIT_OF = {
     protocol.PingRequest: "fetches",
     protocol.HistoryRequest: "fetches",
     protocol.SaveVersionRequest: "fetches",
+    protocol.RevertRequest: "fetches",
 }
 
 
@@ -325,6 +326,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                     await self._receive_history(request.rev)
                 case protocol.SaveVersionRequest():
                     await self._receive_save_version(request)
+                case protocol.RevertRequest():
+                    await self._receive_revert(request)
         except Exception as error:
             # One bad frame must not cost the connection (and leave its
             # session looking connected): report it and carry on. About an
@@ -448,6 +451,31 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             await self.socket.send(protocol.error_frame("future-revision", str(future), head=future.head))
             return
         await self._receive_history(request.rev)
+
+    async def _receive_revert(self, request: protocol.RevertRequest) -> None:
+        """The edit that takes back some authors' edits, for the page to make as its own (so
+        it is undoable there, and rebased like typing): an editor's to ask for."""
+        if not self.access.can_edit:
+            await self.socket.send(protocol.error_frame("read-only", self._why_read_only()))
+            return
+        sessions = set()
+        for author in request.authors:
+            sessions.update(
+                await in_thread_pool(selectors.sessions_of_author)(
+                    document_id=self.document_id, author=author
+                )
+            )
+        try:
+            correction = await in_thread_pool(history.reverting)(
+                document_id=self.document_id, session_ids=sessions, since=request.since, until=request.until
+            )
+        except history.Forgotten as forgotten:
+            frame = protocol.error_frame("history-forgotten", str(forgotten), start=forgotten.start)
+            await self.socket.send(frame)
+            return
+        await self.socket.send(
+            protocol.revert_frame(rev=correction.head, op=correction.op, authors=request.authors)
+        )
 
     async def _receive_history(self, rev: int) -> None:
         """The timeslider asks for an old revision: readable by whoever may read the text."""

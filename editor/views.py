@@ -8,6 +8,7 @@ from django.shortcuts import render
 
 from .access import grants
 from .live import worker
+from .wire import protocol
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ def document_page(request: HttpRequest, slug: str) -> HttpResponse:
         "probeSeconds": settings.EDITOR_FALLBACK_PROBE_SECONDS,
         "maxDocumentChars": settings.EDITOR_MAX_DOCUMENT_CHARS,
         "maxFrameBytes": settings.EDITOR_MAX_FRAME_BYTES,
+        "maxOpComponents": protocol.MAX_OP_COMPONENTS,
         # Signed-in people appear under their user name and cannot rename.
         "user": request.user.get_username() if request.user.is_authenticated else None,
     }

@@ -208,3 +208,31 @@ def test_author_colours_show_two_colours_on_the_live_text_and_follow_typing(brow
     expect(alice.locator(".cursor-layer .authored")).to_have_count(0)
     expect(alice.locator("#authors")).to_be_hidden()
     assert_no_errors(alice, bob, carol)
+
+
+def test_revert_one_author_from_the_page_keeps_the_others_text_and_is_undoable(browser, start_worker):
+    alice, bob = two_people(browser, start_worker, "revert-author")
+    named(alice, "Alice")
+    named(bob, "Bob")
+    expect(alice.locator("#people-list")).to_contain_text("Bob")
+    type_at_end(alice, "hello ")
+    expect(bob.locator("#editor")).to_have_value("hello ")
+    type_at_end(bob, "world")
+    expect(alice.locator("#editor")).to_have_value("hello world")
+    type_at_end(alice, "!")
+    expect(bob.locator("#editor")).to_have_value("hello world!")
+    settled_revision(alice)
+
+    bob.locator("#authors-toggle").click()
+    expect(bob.locator("#authors-list li")).to_have_text(["Alice Revert", "Bob Revert"])
+    bob.get_by_role("button", name="Revert Alice's edits").click()
+    for page in (alice, bob):
+        expect(page.locator("#editor")).to_have_value("world")
+    expect(bob.locator("#authors-list li")).to_have_text(["Bob Revert"])
+
+    # Bob's revert is Bob's edit: his Ctrl+Z brings Alice's text back.
+    bob.locator("#editor").focus()
+    bob.keyboard.press("Control+z")
+    for page in (alice, bob):
+        expect(page.locator("#editor")).to_have_value("hello world!")
+    assert_no_errors(alice, bob)

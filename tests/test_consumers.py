@@ -384,3 +384,49 @@ async def test_save_version_names_a_revision_for_editors_only():
     assert (await viewer.receive_type("history"))["text"] == "draft", "a viewer reads the history"
     await viewer.close()
     assert await Version.objects.filter(document__slug="doc").acount() == 1
+
+
+async def test_revert_answers_the_edit_that_takes_one_authors_edits_back_for_editors_only():
+    """The page's revert: the edit on the head, not committed; the others' text stays."""
+    from editor.access.rules import Visibility
+
+    alice, welcome_alice = await open_tab(query="?name=Alice")
+    bob, welcome_bob = await open_tab(query="?name=Bob")
+    await alice.send({"type": "op", "rev": 0, "op": ["hello"], "id": "a:1"})
+    await alice.receive_type("ack")
+    await bob.send({"type": "op", "rev": 1, "op": [5, " world"], "id": "b:1"})
+    await bob.receive_type("ack")
+    await alice.send({"type": "op", "rev": 2, "op": [11, "!"], "id": "a:2"})
+    await alice.receive_type("ack")
+    alice_key, bob_key = (f"session:{w['session']}" for w in (welcome_alice, welcome_bob))
+
+    await bob.send({"type": "revert", "authors": [alice_key, alice_key]})
+    answer = await bob.receive_type("revert")
+    assert answer == {"type": "revert", "rev": 3, "op": [-5, 6, -1], "authors": [alice_key]}
+    await bob.send({"type": "revert", "authors": [bob_key], "until": "2000-01-01T00:00:00Z"})
+    assert (await bob.receive_type("revert"))["op"] == [12], "nothing of Bob's before 2000"
+    await bob.send({"type": "revert", "authors": ["session:nobody"]})
+    assert (await bob.receive_type("revert"))["op"] == [12]
+    most = [f"session:s{i}" for i in range(20)]
+    await bob.send({"type": "revert", "authors": most})  # exactly the limit
+    assert (await bob.receive_type("revert"))["op"] == [12]
+    for refused in (
+        {"authors": [*most, "session:s20"]},  # one past the limit
+        {"authors": []},
+        {"authors": ["alice"]},
+        {"authors": [alice_key], "since": "yesterday"},
+        {"authors": [alice_key], "since": "2026-12-03T10:00:00"},  # no offset
+        {"authors": [alice_key], "since": 1764756000},
+        {"authors": [alice_key], "since": "2026-12-03T10:00:00Z", "until": "2026-12-03T09:00:00Z"},
+    ):
+        await bob.send({"type": "revert", **refused})
+        assert (await bob.receive_type("error"))["code"] == "invalid-frame", refused
+    await alice.close()
+    await bob.close()
+    assert (await aread_document("doc"))[1] == "hello world!", "asking commits nothing"
+
+    await Document.objects.filter(slug="doc").aupdate(visibility=Visibility.VIEW_ONLY.value)
+    viewer, _ = await open_tab()
+    await viewer.send({"type": "revert", "authors": [alice_key]})
+    assert (await viewer.receive_type("error"))["code"] == "read-only"
+    await viewer.close()

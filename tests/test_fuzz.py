@@ -33,7 +33,21 @@ DOCUMENTED_CODES = set(
 GENEROUS = Rate(1_000_000, 1_000_000)
 # Each frame is followed by a ping; what comes before its pong is that frame's answer.
 PING = {"type": "ping"}
-TYPES = ["op", "caret", "fetch", "ping", "rename", "snapshot", "", None, 7, "OP"]
+TYPES = [
+    "op",
+    "caret",
+    "fetch",
+    "ping",
+    "rename",
+    "history",
+    "save-version",
+    "revert",
+    "snapshot",
+    "",
+    None,
+    7,
+    "OP",
+]
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -62,6 +76,8 @@ frame_plans = st.one_of(
     st.tuples(st.just("caret"), json_values, json_values),
     st.tuples(st.just("fetch"), json_values),
     st.tuples(st.just("rename"), json_values),
+    st.tuples(st.just("history"), json_values),
+    st.tuples(st.just("revert"), json_values, json_values),
     st.tuples(
         st.just("object"),
         st.sampled_from(TYPES),
@@ -112,6 +128,10 @@ class Session:
             return json.dumps({"type": "fetch", "rev": args[0]})
         if kind == "rename":
             return json.dumps({"type": "rename", "name": args[0]})
+        if kind == "history":
+            return json.dumps({"type": "history", "rev": args[0]})
+        if kind == "revert":
+            return json.dumps({"type": "revert", "authors": args[0], "since": args[1]})
         if kind == "object":
             return json.dumps({**args[1], "type": args[0]})
         if kind == "json":
@@ -143,6 +163,11 @@ class Session:
                 assert received["rev"] <= self.rev, "only revisions already acknowledged here"
             elif kind == "snapshot":
                 assert (received["rev"], received["text"]) == (self.rev, self.text)
+            elif kind == "history":
+                assert received["text"] == dict(self.history)[received["rev"]]
+            elif kind == "revert":
+                assert received["rev"] == self.rev
+                ot.apply(self.text, received["op"])  # an edit on the head: it applies
             else:
                 assert kind == "person", (frame, received)
 

@@ -12,6 +12,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -113,6 +114,22 @@ class SaveVersionRequest:
 MAX_VERSION_NAME = 80
 MOST_VERSIONS_SHOWN = 200  # a history frame carries the latest named versions, no more
 
+
+@dataclass(frozen=True, slots=True)
+class RevertRequest:
+    """``{"type": "revert", "authors": ["user:5", ...], "since": T, "until": T}``: the edit that
+    would take back these authors' edits (made between the two times, if given), to make as
+    one's own; answered with a ``revert`` frame (``revert_frame``), nothing committed."""
+
+    authors: tuple[str, ...]
+    since: datetime | None
+    until: datetime | None
+
+
+# An author, as history frames and the HTTP API name them.
+AUTHOR_KEY = re.compile(r"(user|session):[A-Za-z0-9_-]{1,64}")
+MOST_AUTHORS_REVERTED = 20  # one person's tabs and sessions, not a whole document's
+
 ClientRequest = (
     OpRequest
     | FetchRequest
@@ -121,6 +138,7 @@ ClientRequest = (
     | RenameRequest
     | HistoryRequest
     | SaveVersionRequest
+    | RevertRequest
 )
 
 
@@ -239,7 +257,44 @@ def parse_client_frame(text: str | None, data: bytes | None, *, max_bytes: int) 
         if not 0 < len(name) <= MAX_VERSION_NAME or not printable:
             raise ProtocolError("invalid-frame", f"name must be 1 to {MAX_VERSION_NAME} characters of text")
         return SaveVersionRequest(rev=_revision(frame), name=name)
+    if kind == "revert":
+        return _revert_request(frame)
     raise ProtocolError("unknown-type", f"unknown frame type {kind!r}")
+
+
+def _revert_request(frame: dict[str, Any]) -> RevertRequest:
+    authors = frame.get("authors")
+    if (
+        not isinstance(authors, list)
+        or not 0 < len(authors) <= MOST_AUTHORS_REVERTED
+        or not all(isinstance(author, str) and AUTHOR_KEY.fullmatch(author) for author in authors)
+    ):
+        raise ProtocolError(
+            "invalid-frame",
+            f"authors must be 1 to {MOST_AUTHORS_REVERTED} author keys (user:<id> or session:<id>)",
+        )
+    since, until = _time(frame, "since"), _time(frame, "until")
+    if since is not None and until is not None and since > until:
+        raise ProtocolError("invalid-frame", "since is after until")
+    return RevertRequest(authors=tuple(dict.fromkeys(authors)), since=since, until=until)
+
+
+def _time(frame: dict[str, Any], field: str) -> datetime | None:
+    """An optional RFC 3339 time with its offset (``2026-12-03T10:00:00Z``)."""
+    value = frame.get(field)
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str) or len(value) > 40:
+            raise ValueError
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError
+    except ValueError:
+        raise ProtocolError(
+            "invalid-frame", f"{field} must be an RFC 3339 time with its offset, such as 2026-12-03T10:00:00Z"
+        ) from None
+    return moment
 
 
 def encode(frame: dict[str, Any]) -> str:
@@ -365,6 +420,12 @@ def history_frame(
             "versions": named,
         }
     )
+
+
+def revert_frame(*, rev: int, op: ot.Operation, authors: tuple[str, ...]) -> str:
+    """The answer to ``revert``: the edit on revision ``rev`` that takes the authors' edits
+    back (``[length]`` or ``[]`` when there is nothing to take back)."""
+    return encode({"type": "revert", "rev": rev, "op": op, "authors": list(authors)})
 
 
 def pong_frame(*, rev: int) -> str:

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { beforeEach, describe, test } from "node:test";
 
 import { EditorClient } from "../../editor/static/editor/client.js";
+import { apply } from "../../editor/static/editor/ot.js";
 
 function snapshot(rev, text, extra = {}) {
   return { type: "snapshot", rev, text, session: "s", people: 1, ...extra };
@@ -482,6 +483,26 @@ describe("EditorClient", () => {
     client.receive(snapshot(9, "totally new", { pending: { id: "me:2", rev: null } }));
     assert.equal(client.visibleAuthorship(), null);
     assert.equal(client.authorship.wanted, true);
+  });
+
+  test("an edit the server made on an older revision is brought to our text: revisions since, then pending edits", () => {
+    // At 3 "abc"; the server's revert on revision 3 deletes "b".
+    client.receive(remote(4, ["X", 3])); // "Xabc"
+    client.localEdit([4, "!"]); // "Xabc!", pending
+    const moved = client.rebased([1, -1, 1], 3);
+    assert.deepEqual(moved, [2, -1, 2]);
+    assert.equal(apply(client.text, moved), "Xac!");
+    assert.deepEqual(client.rebased([3], 5), null, "a revision not reached yet");
+    assert.deepEqual(client.rebased([3, -1], 4), [3, -1, 1]);
+  });
+
+  test("an edit on a revision whose successors are no longer kept is not guessed at", () => {
+    client.disconnected();
+    client.receive({ type: "resume", rev: 3, session: "s2", name: "n", color: "#000000" });
+    client.receive(remote(4, ["X", 3]));
+    assert.deepEqual(client.rebased([1, -1, 1], 3), [2, -1, 1]);
+    client.presence.history = []; // as after a new connection, or 200 revisions later
+    assert.equal(client.rebased([1, -1, 1], 3), null);
   });
 
   test("unknown frame types are ignored", () => {

@@ -368,6 +368,20 @@ export class EditorClient {
     return [this.outstanding?.op, this.buffer].filter(Boolean);
   }
 
+  /**
+   * An edit made on server revision `rev` (the server's, for us to make as ours: a revert),
+   * on our text now: brought through the revisions since and our pending edits. null if the
+   * revision is not reached yet, or the revisions since are no longer all kept.
+   */
+  rebased(op, rev) {
+    if (this.rev === null || rev > this.rev) return null;
+    const since = this.presence.history.filter((step) => step.rev > rev).map((step) => step.op);
+    if (since.length !== this.rev - rev) return null;
+    let moved = op;
+    for (const other of [...since, ...this.pending]) [moved] = transform(moved, other);
+    return moved;
+  }
+
   /** Other people, with carets where they are in our text (pending edits included). */
   visiblePeople() {
     return this.presence.visible(this.pending);

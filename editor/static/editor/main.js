@@ -4,7 +4,7 @@
 import { EditorClient } from "./client.js";
 import { CursorOverlay, renderPeople } from "./cursors.js";
 import { authoredPieces, coveredLength } from "./history.js";
-import { codePointLength, fromDiff, targetLength, utf16ToCodePoint } from "./ot.js";
+import { codePointLength, fromDiff, isNoop, targetLength, utf16ToCodePoint } from "./ot.js";
 import { ReconnectingSocket, Status } from "./socket.js";
 import { TextareaAdapter, viewToDocPosition } from "./textarea.js";
 import { FallbackSocket, Transport } from "./transport.js";
@@ -229,6 +229,8 @@ const socket = new ReconnectingSocket(socketUrl, {
       showRevision(frame);
       if (client.authorship.seed(frame)) renderPresence();
     }
+    if (frame.type === "revert") receiveRevert(frame);
+    else if (revertHeld !== null && client.rev >= revertHeld.rev) receiveRevert(revertHeld);
     if (frame.type === "error" && ["rate-limited", "history-forgotten"].includes(frame.code)) {
       // Perhaps the answer to our question about the authorship: ask again (in a while).
       if (client.authorship.runs === null) client.authorship.jump(client.rev);
@@ -415,17 +417,85 @@ function shownAuthorship() {
   return { runs, colorOf };
 }
 
+let authorsShown = ""; // who the list shows, in order: rebuilt only when that changes
+
 function renderAuthors(runs) {
+  const canRevert = !textarea.readOnly;
+  const tally = client.authorship.tally(runs);
+  const shown = JSON.stringify([canRevert, tally.map((author) => [author.name, author.color, [...author.keys]])]);
+  if (shown === authorsShown) {
+    // The same people in the same order: only the counts change (a button being clicked
+    // while others type stays the one under the pointer).
+    tally.forEach((author, index) => {
+      const item = authorsList.children[index];
+      item.dataset.characters = author.characters;
+      item.firstChild.title = charactersTitle(author.characters);
+    });
+    return;
+  }
+  authorsShown = shown;
+  revertRange.hidden = !canRevert;
   authorsList.replaceChildren(
-    ...client.authorship.tally(runs).map((author) => {
+    ...tally.map((author) => {
       const item = document.createElement("li");
       item.style.setProperty("--person-color", author.color ?? "transparent");
-      item.textContent = author.name;
-      item.title = `${author.characters} ${author.characters === 1 ? "character" : "characters"}`;
+      const name = document.createElement("span");
+      name.textContent = author.name;
+      name.title = charactersTitle(author.characters);
       item.dataset.characters = author.characters;
+      item.append(name);
+      const keys = [...author.keys].filter((key) => key !== null);
+      if (canRevert && keys.length) {
+        const revert = document.createElement("button");
+        revert.type = "button";
+        revert.className = "revert";
+        revert.textContent = "Revert";
+        revert.setAttribute("aria-label", `Revert ${author.name}'s edits`);
+        revert.addEventListener("click", () => askRevert(author.name, keys));
+        item.append(" ", revert);
+      }
       return item;
     }),
   );
+}
+
+const charactersTitle = (count) => `${count} ${count === 1 ? "character" : "characters"}`;
+
+// Revert one author: the server says which edit would take their edits back (a `revert`
+// frame, on its head); the page makes it its own, like a restore, so Ctrl+Z takes it back.
+const revertRange = document.getElementById("revert-range");
+const revertSince = document.getElementById("revert-since");
+let revertAsked = null; // {name}: the author whose edits we asked to take back
+let revertHeld = null; // the answer, about a revision not reached yet
+
+function askRevert(name, keys) {
+  if (textarea.readOnly) return;
+  const minutes = Number(revertSince.value);
+  const frame = { type: "revert", authors: keys.slice(0, 20) };
+  if (minutes) frame.since = new Date(Date.now() - minutes * 60_000).toISOString();
+  if (socket.send(frame)) revertAsked = { name };
+}
+
+function receiveRevert(frame) {
+  const asked = revertAsked;
+  if (asked === null) return;
+  const op = client.rebased(frame.op, frame.rev);
+  if (op === null && frame.rev > client.rev) {
+    revertHeld = frame; // the revisions before it are on their way
+    return;
+  }
+  revertAsked = revertHeld = null;
+  if (op === null) {
+    showMessage("The document changed too much meanwhile to revert; try again.");
+  } else if (isNoop(op)) {
+    showMessage(`Nothing of ${asked.name}'s to revert.`);
+  } else if (op.length > config.maxOpComponents) {
+    showMessage("Too many separate changes to revert at once; choose a shorter time.");
+  } else if (!textarea.readOnly && adapter.canAccept(op)) {
+    undo.record(op, adapter.text);
+    undo.close();
+    makeOwnEdit(op);
+  }
 }
 
 /** Ask who wrote the text at our revision, when colours are on and nobody knows yet. */
