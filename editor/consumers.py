@@ -45,6 +45,7 @@ LIMIT_OF = {
     protocol.HistoryRequest: "fetches",
     protocol.SaveVersionRequest: "fetches",
     protocol.RevertRequest: "fetches",
+    protocol.DiffRequest: "fetches",
 }
 
 
@@ -328,6 +329,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                     await self._receive_save_version(request)
                 case protocol.RevertRequest():
                     await self._receive_revert(request)
+                case protocol.DiffRequest():
+                    await self._receive_diff(request)
         except Exception as error:
             # One bad frame must not cost the connection (and leave its
             # session looking connected): report it and carry on. About an
@@ -448,7 +451,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                 by=self.name,
             )
         except history.Future as future:
-            await self.socket.send(protocol.error_frame("future-revision", str(future), head=future.head))
+            await self.socket.send(self._missing_revision(future))
             return
         await self._receive_history(request.rev)
 
@@ -470,23 +473,40 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                 document_id=self.document_id, session_ids=sessions, since=request.since, until=request.until
             )
         except history.Forgotten as forgotten:
-            frame = protocol.error_frame("history-forgotten", str(forgotten), start=forgotten.start)
-            await self.socket.send(frame)
+            await self.socket.send(self._missing_revision(forgotten))
             return
         await self.socket.send(
             protocol.revert_frame(rev=correction.head, op=correction.op, authors=request.authors)
         )
 
+    async def _receive_diff(self, request: protocol.DiffRequest) -> None:
+        """What changed between two revisions, by whom: readable by whoever may read the text."""
+        try:
+            comparison = await in_thread_pool(history.comparison)(
+                document_id=self.document_id, start=request.start, end=request.end
+            )
+        except (history.Forgotten, history.Future) as missing:
+            await self.socket.send(self._missing_revision(missing))
+            return
+        pieces, authors = await in_thread_pool(selectors.described_changes)(
+            comparison.change, comparison.old.text
+        )
+        frame = protocol.diff_frame(start=request.start, end=request.end, changes=pieces, authors=authors)
+        await self.socket.send(frame)
+
+    @staticmethod
+    def _missing_revision(missing: history.Forgotten | history.Future) -> str:
+        """The error frame for a revision before the history starts, or after the head."""
+        if isinstance(missing, history.Forgotten):
+            return protocol.error_frame("history-forgotten", str(missing), start=missing.start)
+        return protocol.error_frame("future-revision", str(missing), head=missing.head)
+
     async def _receive_history(self, rev: int) -> None:
         """The timeslider asks for an old revision: readable by whoever may read the text."""
         try:
             found = await in_thread_pool(history.revision)(document_id=self.document_id, rev=rev)
-        except history.Forgotten as forgotten:
-            frame = protocol.error_frame("history-forgotten", str(forgotten), start=forgotten.start)
-            await self.socket.send(frame)
-            return
-        except history.Future as future:
-            await self.socket.send(protocol.error_frame("future-revision", str(future), head=future.head))
+        except (history.Forgotten, history.Future) as missing:
+            await self.socket.send(self._missing_revision(missing))
             return
         runs, authors = await in_thread_pool(selectors.authorship_by_author)(found.authorship)
         named = await in_thread_pool(selectors.versions)(

@@ -8,6 +8,7 @@ from django.db.models import Count, Q
 
 from .access.rules import Visibility
 from .models import Document, EditingSession, Share, Version
+from .ot import history as changes
 from .wire.names import color_for
 
 
@@ -101,6 +102,22 @@ def authorship_by_author(authorship: Iterable[tuple[int, str]]) -> tuple[list[tu
         else:
             runs.append((length, author))
     return runs, authors
+
+
+CHANGE_KINDS = {changes.KEEP: "keep", changes.INSERT: "insert", changes.DELETE: "delete"}
+
+
+def described_changes(change: changes.Change, old_text: str) -> tuple[list[dict], dict]:
+    """A change (ot/history.py) as the API and the protocol give it: pieces in order, each
+    ``{"kind": keep | insert | delete, "text", "author"}`` (an author key of
+    ``history_authors``), and those authors."""
+    pieces = changes.described(change, old_text)
+    keys, authors = history_authors(session_ids={author for _, _, author in pieces if author})
+    described = [
+        {"kind": CHANGE_KINDS[kind], "text": text, "author": keys.get(author) if author else None}
+        for kind, text, author in pieces
+    ]
+    return described, authors
 
 
 def version_fields(version: Version) -> dict:

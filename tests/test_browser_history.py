@@ -236,3 +236,60 @@ def test_revert_one_author_from_the_page_keeps_the_others_text_and_is_undoable(b
     for page in (alice, bob):
         expect(page.locator("#editor")).to_have_value("hello world!")
     assert_no_errors(alice, bob)
+
+
+def test_the_timeslider_steps_plays_and_shows_the_changes_between_two_revisions(browser, start_worker):
+    alice, bob = two_people(browser, start_worker, "timeslider-diff")
+    named(alice, "Alice")
+    named(bob, "Bob")
+    expect(alice.locator("#people-list")).to_contain_text("Bob")
+    type_at_end(alice, "one")
+    expect(bob.locator("#editor")).to_have_value("one")
+    start = settled_revision(alice)
+    type_at_end(bob, " two")
+    expect(alice.locator("#editor")).to_have_value("one two")
+    bob.locator("#editor").focus()
+    bob.keyboard.press("Control+Home")
+    for _ in range(4):
+        bob.keyboard.press("Delete")  # "one " goes: Bob deletes Alice's word
+    expect(alice.locator("#editor")).to_have_value("two")
+    head = settled_revision(bob)
+
+    alice.locator("#history-toggle").click()
+    expect(alice.locator("#history-label")).to_have_text(f"revision {head} of {head}")
+    alice.locator("#history-back").click()
+    expect(alice.locator("#history-label")).to_have_text(f"revision {head - 1} of {head}")
+    alice.locator("#history-forward").click()
+    expect(alice.locator("#history-text")).to_have_text("two")
+
+    # The changes since Alice's "one": Bob's insert and Bob's delete, in Bob's colour.
+    alice.locator("#history-from").fill(str(start))
+    alice.locator("#history-from").dispatch_event("change")
+    expect(alice.locator("#history-label")).to_have_text(
+        f"changes from revision {start} to {head} (of {head})"
+    )
+    expect(alice.locator("#history-text del")).to_have_text(["one "])
+    expect(alice.locator("#history-text ins")).to_have_text(["two"])
+    bob_rgb = hex_to_rgb(color_for("Bob"))
+    colours = alice.locator("#history-text ins, #history-text del").evaluate_all(
+        "pieces => pieces.map(p => getComputedStyle(p).getPropertyValue('--author-color').trim())"
+    )
+    assert [hex_to_rgb(colour) for colour in colours] == [bob_rgb, bob_rgb], colours
+    alice.locator("#history-compare").uncheck()
+    expect(alice.locator("#history-text")).to_have_text("two")
+    expect(alice.locator("#history-text del")).to_have_count(0)
+
+    # Play from the start: every revision in turn, up to the head, then it stops.
+    shown = []
+    alice.expose_function("seen", lambda text: shown.append(text))
+    alice.evaluate("""() => new MutationObserver(() => window.seen(
+        document.getElementById('history-text').textContent)).observe(
+        document.getElementById('history-text'), {childList: true})""")
+    alice.locator("#history-play").click()
+    expect(alice.locator("#history-play")).to_have_text("Pause")
+    expect(alice.locator("#history-play")).to_have_text("Play", timeout=20_000)
+    expect(alice.locator("#history-label")).to_have_text(f"revision {head} of {head}")
+    assert (shown[0], shown[-1]) == ("", "two"), shown
+    assert "one two" in shown, shown
+    assert len(shown) == head + 1, "every revision once"
+    assert_no_errors(alice, bob)

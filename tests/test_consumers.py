@@ -430,3 +430,36 @@ async def test_revert_answers_the_edit_that_takes_one_authors_edits_back_for_edi
     await viewer.send({"type": "revert", "authors": [alice_key]})
     assert (await viewer.receive_type("error"))["code"] == "read-only"
     await viewer.close()
+
+
+async def test_diff_answers_what_changed_between_two_revisions_and_who_changed_it():
+    alice, welcome_alice = await open_tab(query="?name=Alice")
+    bob, welcome_bob = await open_tab(query="?name=Bob")
+    await alice.send({"type": "op", "rev": 0, "op": ["hello"], "id": "a:1"})
+    await alice.receive_type("ack")
+    await bob.send({"type": "op", "rev": 1, "op": [5, " world"], "id": "b:1"})
+    await bob.receive_type("ack")
+    await bob.send({"type": "op", "rev": 2, "op": [-5, 6], "id": "b:2"})  # Bob deletes "hello"
+    await bob.receive_type("ack")
+    alice_key, bob_key = (f"session:{w['session']}" for w in (welcome_alice, welcome_bob))
+
+    await alice.send({"type": "diff", "from": 1, "to": 3})
+    answer = await alice.receive_type("diff")
+    assert answer["changes"] == [
+        {"kind": "delete", "text": "hello", "author": bob_key},
+        {"kind": "insert", "text": " world", "author": bob_key},
+    ]
+    assert (answer["from"], answer["to"], answer["authors"][bob_key]["name"]) == (1, 3, "Bob")
+    await alice.send({"type": "diff", "from": 0, "to": 0})
+    assert (await alice.receive_type("diff"))["changes"] == []
+    await alice.send({"type": "diff", "from": 0, "to": 1})
+    assert (await alice.receive_type("diff"))["changes"] == [
+        {"kind": "insert", "text": "hello", "author": alice_key}
+    ]
+    await alice.send({"type": "diff", "from": 1, "to": 4})
+    assert (await alice.receive_type("error"))["code"] == "future-revision"
+    for refused in ({"from": 2, "to": 1}, {"from": "1", "to": 2}, {"to": 2}, {"from": -1, "to": 2}):
+        await alice.send({"type": "diff", **refused})
+        assert (await alice.receive_type("error"))["code"] == "invalid-frame", refused
+    await alice.close()
+    await bob.close()

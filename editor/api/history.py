@@ -20,7 +20,6 @@ from pydantic import BeforeValidator, StrictStr
 from editor import ot, selectors, services
 from editor.live.threads import in_thread_pool
 from editor.models import Version
-from editor.ot import history as changes
 from editor.store import documents, history
 from editor.wire import protocol
 
@@ -138,10 +137,6 @@ def _forgotten(forgotten: history.Forgotten) -> ApiError:
     return ApiError(410, "history-forgotten", f"{forgotten}{start}", extra={"start": forgotten.start})
 
 
-async def _authors(session_ids) -> tuple[dict[str, str], dict[str, dict]]:
-    return await in_thread_pool(selectors.history_authors)(session_ids=session_ids)
-
-
 @router.get("{slug}/authorship", response={200: Authorship, **PROBLEMS})
 async def read_authorship(request, query: Query[RevQuery], slug: str = SlugPath):
     """Who wrote each character of the text (now, or at ``rev``): runs of characters with their
@@ -172,18 +167,10 @@ async def read_diff(request, query: Query[DiffQuery], slug: str = SlugPath):
         raise _forgotten(forgotten) from None
     except history.Future as future:
         raise ApiError(409, "future-revision", str(future)) from None
-    pieces = changes.described(comparison.change, comparison.old.text)
-    keys, authors = await _authors({author for _, _, author in pieces if author})
-    kinds = {changes.KEEP: "keep", changes.INSERT: "insert", changes.DELETE: "delete"}
-    return {
-        "from": query.from_rev,
-        "to": end,
-        "changes": [
-            {"kind": kinds[kind], "text": text, "author": keys.get(author) if author else None}
-            for kind, text, author in pieces
-        ],
-        "authors": authors,
-    }
+    pieces, authors = await in_thread_pool(selectors.described_changes)(
+        comparison.change, comparison.old.text
+    )
+    return {"from": query.from_rev, "to": end, "changes": pieces, "authors": authors}
 
 
 # Restoring and reverting: edits

@@ -126,6 +126,15 @@ class RevertRequest:
     until: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class DiffRequest:
+    """``{"type": "diff", "from": A, "to": B}``: what changed from revision A to B (A <= B),
+    each insert and delete with its author."""
+
+    start: int
+    end: int
+
+
 # An author, as history frames and the HTTP API name them.
 AUTHOR_KEY = re.compile(r"(user|session):[A-Za-z0-9_-]{1,64}")
 MOST_AUTHORS_REVERTED = 20  # one person's tabs and sessions, not a whole document's
@@ -139,6 +148,7 @@ ClientRequest = (
     | HistoryRequest
     | SaveVersionRequest
     | RevertRequest
+    | DiffRequest
 )
 
 
@@ -259,6 +269,11 @@ def parse_client_frame(text: str | None, data: bytes | None, *, max_bytes: int) 
         return SaveVersionRequest(rev=_revision(frame), name=name)
     if kind == "revert":
         return _revert_request(frame)
+    if kind == "diff":
+        start, end = _revision({"rev": frame.get("from")}), _revision({"rev": frame.get("to")})
+        if start > end:
+            raise ProtocolError("invalid-frame", "from must not be after to")
+        return DiffRequest(start=start, end=end)
     raise ProtocolError("unknown-type", f"unknown frame type {kind!r}")
 
 
@@ -426,6 +441,12 @@ def revert_frame(*, rev: int, op: ot.Operation, authors: tuple[str, ...]) -> str
     """The answer to ``revert``: the edit on revision ``rev`` that takes the authors' edits
     back (``[length]`` or ``[]`` when there is nothing to take back)."""
     return encode({"type": "revert", "rev": rev, "op": op, "authors": list(authors)})
+
+
+def diff_frame(*, start: int, end: int, changes: list[dict], authors: dict) -> str:
+    """The answer to ``diff``: kept, inserted and deleted pieces in order (kept and deleted
+    ones make ``from``'s text, kept and inserted ones ``to``'s), and their authors."""
+    return encode({"type": "diff", "from": start, "to": end, "changes": changes, "authors": authors})
 
 
 def pong_frame(*, rev: int) -> str:

@@ -225,6 +225,7 @@ const socket = new ReconnectingSocket(socketUrl, {
       }
     }
     if (frame.type === "op" || frame.type === "ack" || frame.type === "snapshot") renderPresence();
+    if (frame.type === "diff") showChanges(frame);
     if (frame.type === "history") {
       showRevision(frame);
       if (client.authorship.seed(frame)) renderPresence();
@@ -282,6 +283,8 @@ const historyText = document.getElementById("history-text");
 const historyRestore = document.getElementById("history-restore");
 const historyMarks = document.getElementById("history-marks");
 const historyVersions = document.getElementById("history-versions");
+const historyCompare = document.getElementById("history-compare");
+const historyFrom = document.getElementById("history-from");
 const versionName = document.getElementById("version-name");
 const versionSave = document.getElementById("version-save");
 let shownRevision = null; // the last history frame shown
@@ -296,12 +299,20 @@ function showSliderLabel() {
   historyLabel.textContent = `revision ${historySlider.value} of ${historySlider.max}`;
 }
 
+/** What the panel asks for: the slider's revision, or the changes from `from` to it. */
+function wantedFrame() {
+  const rev = Number(historySlider.value);
+  if (!historyCompare.checked) return { type: "history", rev };
+  const from = Math.max(0, Math.floor(Number(historyFrom.value)) || 0);
+  return { type: "diff", from: Math.min(from, rev), to: Math.max(from, rev) };
+}
+
 function askRevision() {
   clearTimeout(askTimer);
   askTimer = setTimeout(
     () => {
       askedAt = Date.now();
-      socket.send({ type: "history", rev: Number(historySlider.value) });
+      socket.send(wantedFrame());
     },
     Math.max(0, askedAt + ASK_MS - Date.now()),
   );
@@ -320,8 +331,10 @@ function followHead() {
 }
 
 function showRevision(frame) {
-  if (String(frame.rev) !== historySlider.value) return; // the slider moved on meanwhile
+  const wanted = wantedFrame();
+  if (wanted.type !== "history" || wanted.rev !== frame.rev) return; // the slider moved on meanwhile
   shownRevision = frame;
+  showSliderLabel();
   const pieces = authoredPieces(frame.text, frame.authorship).map(({ text, author }) => {
     const piece = document.createElement("span");
     const who = frame.authors[author];
@@ -335,6 +348,32 @@ function showRevision(frame) {
   historyText.replaceChildren(...pieces);
   historyRestore.disabled = versionSave.disabled = textarea.readOnly;
   showVersions(frame.versions);
+  playNext();
+}
+
+/** A diff frame: what changed from one revision to the other, each change in its author's
+ * colour (inserted text tinted, deleted text struck through). */
+function showChanges(frame) {
+  const wanted = wantedFrame();
+  if (wanted.type !== "diff" || wanted.from !== frame.from || wanted.to !== frame.to) return;
+  const atEnd = frame.to === Number(historySlider.value); // the slider's revision is the later one
+  let text = "";
+  const pieces = frame.changes.map((change) => {
+    if (change.kind === "keep" || change.kind === (atEnd ? "insert" : "delete")) text += change.text;
+    if (change.kind === "keep") return document.createTextNode(change.text);
+    const piece = document.createElement(change.kind === "insert" ? "ins" : "del");
+    const who = frame.authors[change.author];
+    piece.textContent = change.text;
+    piece.dataset.author = change.author ?? "";
+    piece.style.setProperty("--author-color", who?.color ?? "#888888");
+    piece.title = `${change.kind === "insert" ? "inserted" : "deleted"} by ${who?.name ?? "someone"}`;
+    return piece;
+  });
+  shownRevision = { rev: Number(historySlider.value), text };
+  historyText.replaceChildren(...pieces);
+  historyLabel.textContent = `changes from revision ${frame.from} to ${frame.to} (of ${historySlider.max})`;
+  historyRestore.disabled = versionSave.disabled = textarea.readOnly;
+  playNext();
 }
 
 /** The named versions: marks on the slider, and buttons that go to them. */
@@ -350,9 +389,8 @@ function showVersions(versions) {
       go.textContent = `${version.name} (revision ${version.rev})`;
       go.title = `saved by ${version.by}`;
       go.addEventListener("click", () => {
-        historySlider.value = String(version.rev);
-        showSliderLabel();
-        askRevision();
+        stopPlaying();
+        goToRevision(version.rev);
       });
       item.append(go);
       return item;
@@ -360,15 +398,80 @@ function showVersions(versions) {
   );
 }
 
+/** Move the slider to `rev` (within its range) and show that revision. */
+function goToRevision(rev) {
+  historySlider.value = String(Math.max(0, Math.min(Number(historySlider.max), rev)));
+  showSliderLabel();
+  askRevision();
+}
+
+// Play: the revisions one step at a time up to the head, each shown before the next is
+// asked for; a step is a hundredth of the way, so a long history plays in about 30 s.
+const historyPlay = document.getElementById("history-play");
+const PLAY_MS = ASK_MS;
+let playing = null; // {step, timer}
+
+function stopPlaying() {
+  if (playing === null) return;
+  clearTimeout(playing.timer);
+  playing = null;
+  historyPlay.textContent = "Play";
+  historyPlay.setAttribute("aria-pressed", "false");
+}
+
+function playNext() {
+  if (playing === null) return;
+  clearTimeout(playing.timer);
+  if (historySlider.value === historySlider.max) {
+    stopPlaying();
+    return;
+  }
+  playing.timer = setTimeout(() => {
+    if (playing !== null) goToRevision(Number(historySlider.value) + playing.step);
+  }, PLAY_MS);
+}
+
+historyPlay.addEventListener("click", () => {
+  if (playing !== null) {
+    stopPlaying();
+    return;
+  }
+  const fromStart = historySlider.value === historySlider.max; // at the end: from the start again
+  const start = fromStart ? 0 : Number(historySlider.value);
+  playing = { step: Math.max(1, Math.ceil((Number(historySlider.max) - start) / 100)), timer: null };
+  historyPlay.textContent = "Pause";
+  historyPlay.setAttribute("aria-pressed", "true");
+  if (fromStart) goToRevision(0); // its answer plays on
+  else playNext();
+});
+document.getElementById("history-back").addEventListener("click", () => {
+  stopPlaying();
+  goToRevision(Number(historySlider.value) - 1);
+});
+document.getElementById("history-forward").addEventListener("click", () => {
+  stopPlaying();
+  goToRevision(Number(historySlider.value) + 1);
+});
+
 historyToggle.addEventListener("click", () => {
   historyPanel.hidden = !historyPanel.hidden;
   historyToggle.setAttribute("aria-expanded", String(!historyPanel.hidden));
-  if (historyPanel.hidden) return;
+  if (historyPanel.hidden) {
+    stopPlaying();
+    return;
+  }
   historySlider.value = historySlider.max = String(client.rev ?? 0);
   followHead();
   askRevision();
 });
+for (const control of [historyCompare, historyFrom]) {
+  control.addEventListener("change", () => {
+    if (control === historyFrom) historyCompare.checked = true; // choosing where from means comparing
+    askRevision();
+  });
+}
 historySlider.addEventListener("input", () => {
+  stopPlaying();
   showSliderLabel();
   askRevision();
 });
