@@ -1,18 +1,25 @@
 """Django admin: where an operator inspects documents and live sessions, and acts on them."""
 
+import secrets
+
+from asgiref.sync import async_to_sync
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Min, Q
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from . import ot, selectors, services
 from .access import grants
 from .access.rules import Visibility
 from .api import tokens
-from .live import notify
+from .live import notify, worker
 from .models import (
     ApiToken,
     Document,
@@ -23,10 +30,37 @@ from .models import (
     WebhookDelivery,
     WebhookSubscription,
 )
-from .store import documents
+from .network import client_address
+from .ot.server import Edit, EditRejected
+from .store import documents, history
 from .webhooks import records
+from .wire import protocol
 
 RECENT_OPERATIONS = 50
+
+
+class RestoreForm(forms.Form):
+    rev = forms.IntegerField(label="Revision", min_value=0, max_value=protocol.MAX_REVISION)
+
+
+class RevertForm(forms.Form):
+    author = forms.ChoiceField(label="Author")
+    since = forms.DateTimeField(label="Edits made since (optional)", required=False)
+    until = forms.DateTimeField(label="Edits made until (optional)", required=False)
+
+    def __init__(self, *args, authors: dict[str, dict], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["author"].choices = [
+            (key, f"{author['name']} ({key}, {author['operations']} operations)")
+            for key, author in authors.items()
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            raise forms.ValidationError("since is after until")
+        return cleaned
 
 
 class ActiveNowFilter(admin.SimpleListFilter):
@@ -126,6 +160,82 @@ class DocumentAdmin(admin.ModelAdmin):
     inlines = [ShareInline, ShareLinkInline, LiveSessionInline, VersionInline]
     actions = ["make_read_only", "make_writable"]
 
+    def get_urls(self):
+        revisions = path(
+            "<path:object_id>/revisions/",
+            self.admin_site.admin_view(self.revisions_view),
+            name="editor_document_revisions",
+        )
+        return [revisions, *super().get_urls()]
+
+    def revisions_view(self, request: HttpRequest, object_id: str):
+        """Restore a revision, or revert one author's edits: each one edit by the operator,
+        committed through this worker's committer, so that every open tab follows."""
+        document = self.get_object(request, object_id)
+        if document is None:
+            raise Http404(f"no document with id {object_id}")
+        if not self.has_change_permission(request, document):
+            raise PermissionDenied
+        authors = selectors.document_authors(document_id=document.pk)
+        posted = request.POST if request.method == "POST" else None
+        restore_form = RestoreForm(posted if posted and posted.get("do") == "restore" else None)
+        revert_form = RevertForm(posted if posted and posted.get("do") == "revert" else None, authors=authors)
+        for form, correct in ((restore_form, self._restoring), (revert_form, self._reverting)):
+            if form.is_bound and form.is_valid():
+                try:
+                    self._commit(request, document, correct(document, form.cleaned_data))
+                except (history.Forgotten, history.Future) as missing:
+                    form.add_error(None, str(missing))
+                except EditRejected as rejected:
+                    form.add_error(None, rejected.message)
+                else:
+                    return HttpResponseRedirect(request.path)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Revisions of {document.slug}",
+            "document": document,
+            "kept": self.history_kept(document),
+            "restore_form": restore_form,
+            "revert_form": revert_form,
+            "versions": selectors.versions(document_id=document.pk),
+        }
+        return TemplateResponse(request, "admin/editor/document/revisions.html", context)
+
+    @staticmethod
+    def _restoring(document: Document, fields: dict) -> history.Correction:
+        return history.restoring(document_id=document.pk, rev=fields["rev"])
+
+    @staticmethod
+    def _reverting(document: Document, fields: dict) -> history.Correction:
+        sessions = selectors.sessions_of_author(document_id=document.pk, author=fields["author"])
+        return history.reverting(
+            document_id=document.pk, session_ids=sessions, since=fields["since"], until=fields["until"]
+        )
+
+    def _commit(self, request: HttpRequest, document: Document, correction: history.Correction) -> None:
+        if ot.is_noop(correction.op):
+            self.message_user(request, "Nothing to change: the text is already so.", messages.INFO)
+            return
+        session_id = services.operator_session(
+            user=request.user,
+            document_id=document.pk,
+            # Daphne gives a request its ASGI scope; Django's test client does not.
+            client_address=client_address(request.scope, settings.TRUSTED_PROXY_NETWORKS)
+            if hasattr(request, "scope")
+            else request.META.get("REMOTE_ADDR", ""),
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+        edit = Edit(
+            slug=document.slug,
+            base_rev=correction.head,
+            op=correction.op,
+            op_id="o-" + secrets.token_hex(16),
+            session_id=session_id,
+        )
+        accepted = async_to_sync(_submit)(edit)
+        self.message_user(request, f"Done: revision {accepted.operation.rev}, by you.", messages.SUCCESS)
+
     def save_model(self, request, obj: Document, form, change: bool) -> None:
         if not change:
             super().save_model(request, obj, form, change)
@@ -208,6 +318,12 @@ class DocumentAdmin(admin.ModelAdmin):
         notify.documents_access_changed(slugs)
         state = "read-only" if read_only else "writable"
         self.message_user(request, f"{len(slugs)} document(s) made {state}.", messages.SUCCESS)
+
+
+async def _submit(edit: Edit):
+    """Commit through this worker's committer (on its event loop), and broadcast."""
+    live = await worker.current()
+    return await live.committer.submit(edit)
 
 
 def _summary(op: list) -> str:

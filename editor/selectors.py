@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from django.db.models import Count, Q
 
 from .access.rules import Visibility
-from .models import Document, EditingSession, Share, Version
+from .models import Document, EditingSession, Operation, Share, Version
 from .ot import history as changes
 from .wire.names import color_for
 
@@ -76,6 +76,21 @@ def history_authors(*, session_ids: Iterable[str]) -> tuple[dict[str, str], dict
         keys[session_id] = f"session:{session_id}"
         authors[keys[session_id]] = {"name": "someone", "signed_in": False, "color": color_for("someone")}
     return keys, authors
+
+
+def document_authors(*, document_id: int) -> dict[str, dict]:
+    """Everyone whose edits the document's kept history holds (``history_authors`` keys and
+    authors, each with how many operations), most operations first: whom an operator may revert."""
+    counts = dict(
+        Operation.objects.filter(document_id=document_id)
+        .values_list("session_id")
+        .annotate(operations=Count("pk"))
+        .values_list("session_id", "operations")
+    )
+    keys, authors = history_authors(session_ids=counts)
+    for session_id, key in keys.items():
+        authors[key]["operations"] = authors[key].get("operations", 0) + counts[session_id]
+    return dict(sorted(authors.items(), key=lambda item: (-item[1]["operations"], item[1]["name"])))
 
 
 def sessions_of_author(*, document_id: int, author: str) -> list[str]:

@@ -86,6 +86,19 @@ def api_session(*, token_id: int, user, document_id: int, client_address: str, u
     and the admin lists it with the user and the last address it came from.
     """
     session_id = "api-" + hashlib.sha256(f"{token_id}:{document_id}".encode()).hexdigest()[:24]
+    return _closed_session(session_id, user, document_id, client_address, user_agent, worker="api")
+
+
+def operator_session(*, user, document_id: int, client_address: str, user_agent: str) -> str:
+    """The session an operator's restores and reverts in the admin are made under (their
+    author is the operator), as api_session's: one per operator and document, never present."""
+    session_id = "admin-" + hashlib.sha256(f"{user.pk}:{document_id}".encode()).hexdigest()[:24]
+    return _closed_session(session_id, user, document_id, client_address, user_agent, worker="admin")
+
+
+def _closed_session(
+    session_id: str, user, document_id: int, client_address: str, user_agent: str, *, worker: str
+) -> str:
     now = timezone.now()
     EditingSession.objects.update_or_create(
         session_id=session_id,
@@ -96,7 +109,7 @@ def api_session(*, token_id: int, user, document_id: int, client_address: str, u
             "user": user,
             "client_address": client_address[:64],
             "user_agent": user_agent[:512],
-            "worker": "api",
+            "worker": worker,
             "last_seen": now,
             "disconnected_at": now,
         },

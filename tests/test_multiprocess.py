@@ -278,3 +278,60 @@ async def test_a_share_removed_in_the_admin_on_one_worker_closes_the_socket_on_t
     with contextlib.suppress(websockets.ConnectionClosed):
         await again.recv()
     assert again.protocol.close_rcvd.code == 4403
+
+
+async def test_an_operator_restores_and_reverts_in_the_admin_on_one_worker_and_tabs_on_the_other_follow(
+    two_workers,
+):
+    from editor.models import Document, Operation
+
+    worker_a, worker_b = two_workers
+    await sync_to_async(create_operator)()
+    ann = LiveTab(worker_a.ws_url, "operated", "ann")
+    bob = LiveTab(worker_a.ws_url, "operated", "bob")
+    await ann.connect()
+    await bob.connect()
+    await ann.insert(0, "good text")
+    await ann.wait_synchronised()
+    kept = ann.client.rev
+    await bob.wait_for(lambda: bob.text == "good text", what="Ann's text on Bob's tab")
+    await bob.insert(9, " and spam")
+    await ann.insert(0, "My ")
+    await ann.wait_for(lambda: ann.text == "My good text and spam", what="both edits")
+    await bob.wait_synchronised()
+
+    document = await Document.objects.aget(slug="operated")
+    admin = AdminBrowser(worker_b.http_url)
+    await asyncio.to_thread(admin.log_in, "operator", OPERATOR_PASSWORD)
+    page = f"/admin/editor/document/{document.pk}/revisions/"
+    change_page = await asyncio.to_thread(admin.get, f"/admin/editor/document/{document.pk}/change/")
+    assert page in change_page, "the document's page links to its revisions"
+    form = await asyncio.to_thread(admin.get, page)
+    bob_key = f"session:{bob.frames[0]['session']}"
+    assert f'value="{bob_key}"' in form, "Bob is among the authors one may revert"
+
+    # Revert Bob: his " and spam" goes, Ann's later "My " stays; on the other worker's tabs too.
+    done = await asyncio.to_thread(admin.post, page, {"do": "revert", "author": bob_key})
+    assert "by you" in done
+    for tab in (ann, bob):
+        await tab.wait_for(lambda tab=tab: tab.text == "My good text", what="the revert on worker A")
+    # Restore the revision before Ann's "My ".
+    await asyncio.to_thread(admin.post, page, {"do": "restore", "rev": str(kept)})
+    for tab in (ann, bob):
+        await tab.wait_for(lambda tab=tab: tab.text == "good text", what="the restore on worker A")
+    refused = await asyncio.to_thread(admin.post, page, {"do": "restore", "rev": "999"})
+    assert "does not exist yet" in refused
+    nothing = await asyncio.to_thread(admin.post, page, {"do": "restore", "rev": str(kept)})
+    assert "Nothing to change" in nothing
+
+    last_two = [op async for op in Operation.objects.filter(document=document).order_by("-rev")[:2]]
+    sessions = {op.session_id async for op in Operation.objects.filter(pk__in=[op.pk for op in last_two])}
+    assert len(sessions) == 1, "both by the operator's one session"
+    [session_id] = sessions
+    from editor.models import EditingSession
+
+    operator_session = await EditingSession.objects.select_related("user").aget(session_id=session_id)
+    assert (operator_session.user.username, operator_session.worker) == ("operator", "admin")
+    assert await aread_document("operated") == (last_two[0].rev, "good text")
+    await ann.close()
+    await bob.close()
