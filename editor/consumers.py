@@ -438,7 +438,13 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         await self.socket.send(protocol.snapshot_frame(rev=snapshot.rev, text=snapshot.text, welcome=welcome))
 
     async def _receive_save_version(self, request: protocol.SaveVersionRequest) -> None:
-        """A name for a revision: an editor's to give, like an edit."""
+        """A name for a revision: an editor's to give, like an edit (and, like an edit's,
+        under the rights the document has now, not only those this connection was told of)."""
+        _, access_rev = await in_thread_pool(documents.head_and_access_rev)(document_id=self.document_id)
+        if access_rev != self.access.rev:
+            await self._follow_access_now()
+        if self.closing:
+            return
         if not self.access.can_edit:
             await self.socket.send(protocol.error_frame("read-only", self._why_read_only()))
             return
@@ -452,6 +458,9 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             )
         except history.Future as future:
             await self.socket.send(self._missing_revision(future))
+            return
+        except services.TooManyVersions as too_many:
+            await self.socket.send(protocol.error_frame("too-many-versions", str(too_many)))
             return
         await self._receive_history(request.rev)
 

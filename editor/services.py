@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -117,15 +118,28 @@ def _closed_session(
     return session_id
 
 
+class TooManyVersions(Exception):
+    """The document has EDITOR_MAX_VERSIONS named versions already."""
+
+    def __init__(self, most: int) -> None:
+        super().__init__(f"a document keeps at most {most} named versions; delete some in the admin")
+
+
 def save_version(*, document_id: int, rev: int, name: str, user_id: int | None, by: str) -> Version:
     """Keep revision ``rev`` under ``name``, saved by ``by`` (the user, if signed in);
-    history.Future if the document has no such revision yet."""
+    history.Future if the document has no such revision yet, TooManyVersions past the limit."""
     head = documents.head(document_id=document_id)
     if rev > head:
         raise history.Future(rev, head)
-    return Version.objects.create(
+    most = settings.EDITOR_MAX_VERSIONS
+    version = Version.objects.create(
         document_id=document_id, rev=rev, name=name, created_by_id=user_id, created_by_name=by[:40]
     )
+    # Counted after: two saves at once past the limit are both taken back, not both kept.
+    if Version.objects.filter(document_id=document_id).count() > most:
+        version.delete()
+        raise TooManyVersions(most)
+    return version
 
 
 def session_rename(*, session_id: str, display_name: str) -> None:

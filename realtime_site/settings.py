@@ -362,6 +362,8 @@ if EDITOR_HISTORY_KEEP_DAYS is not None and not 0 <= EDITOR_HISTORY_KEEP_DAYS < 
 # The text and its authorship are kept every this many revisions (milestones): reaching any
 # revision replays fewer operations than this. Also how often the stored text catches up.
 EDITOR_HISTORY_MILESTONE_EVERY = env_limit("EDITOR_HISTORY_MILESTONE_EVERY", 100)
+# Named versions one document may have (each is a row and a mark on every timeslider).
+EDITOR_MAX_VERSIONS = env_limit("EDITOR_MAX_VERSIONS", 1000)
 
 # What everyone may do with a document a signed-in person creates by opening it
 # (they own it and can change it): public, view-only or private. Documents created

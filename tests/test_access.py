@@ -345,6 +345,22 @@ async def test_a_change_whose_message_was_lost_is_found_at_the_next_ping():
     await editor.close()
 
 
+async def test_a_version_is_saved_under_the_rights_the_document_has_now_not_those_last_told():
+    """Like an edit: a viewer whose demotion's message was lost is refused, and told."""
+    from editor.models import Version
+
+    document = await sync_to_async(make_document)(Visibility.PRIVATE)
+    editor, _, _ = await open_as("shared-editor", document)
+    await Share.objects.filter(document=document).aupdate(role="viewer")
+    await sync_to_async(grants.documents.bump_access_rev)(document_ids=[document.pk])  # nobody told
+    await editor.send({"type": "save-version", "rev": 0, "name": "mine"})
+    frames = await editor.receive_until(lambda f: f["type"] == "error")
+    assert frames[-1]["code"] == "read-only"
+    assert {"type": "mode", "read_only": True, "role": "viewer", "locked": False} in frames
+    assert await Version.objects.acount() == 0
+    await editor.close()
+
+
 async def test_a_connection_being_refused_is_never_shown_to_anyone(monkeypatch):
     """It is in the hub while its rights are read (no broadcast falls between), not in anyone's list."""
     import threading

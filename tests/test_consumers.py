@@ -463,3 +463,18 @@ async def test_diff_answers_what_changed_between_two_revisions_and_who_changed_i
         assert (await alice.receive_type("error"))["code"] == "invalid-frame", refused
     await alice.close()
     await bob.close()
+
+
+async def test_save_version_keeps_at_most_the_limit_of_named_versions(settings):
+    settings.EDITOR_MAX_VERSIONS = 2
+    tab, _ = await open_tab()
+    for name in ("one", "two"):  # up to exactly the limit
+        await tab.send({"type": "save-version", "rev": 0, "name": name})
+        await tab.receive_type("history")
+    await tab.send({"type": "save-version", "rev": 0, "name": "three"})  # one past it
+    refused = await tab.receive_type("error")
+    assert refused["code"] == "too-many-versions"
+    assert "at most 2" in refused["message"]
+    await tab.close()
+    names = [name async for name in Version.objects.order_by("pk").values_list("name", flat=True)]
+    assert names == ["one", "two"]

@@ -260,5 +260,8 @@ async def name_version(request, body: VersionIn, slug: str = SlugPath):
             document_id=target.document_id, rev=named, name=body.name, user_id=user.pk, by=user.get_username()
         )
 
-    version = await in_thread_pool(save)()
+    try:
+        version = await in_thread_pool(save)()
+    except services.TooManyVersions as too_many:
+        raise ApiError(409, "too-many-versions", str(too_many)) from None
     return Status(201, selectors.version_fields(version))

@@ -170,6 +170,16 @@ async def test_named_versions_are_listed_in_revision_order(writer):
     assert (await writer.post("/documents/doc/versions", {"name": "x" * 80})).status_code == 201
 
 
+async def test_a_document_keeps_at_most_the_limit_of_named_versions(writer, settings):
+    settings.EDITOR_MAX_VERSIONS = 2
+    await anew_document("doc")
+    for name in ("one", "two"):
+        assert (await writer.post("/documents/doc/versions", {"name": name})).status_code == 201
+    refused = await writer.post("/documents/doc/versions", {"name": "three"})
+    assert (refused.status_code, refused.json()["code"]) == (409, "too-many-versions")
+    assert await Version.objects.acount() == 2
+
+
 async def test_a_restore_reaches_a_document_with_milestones_far_behind(writer, settings):
     settings.EDITOR_HISTORY_MILESTONE_EVERY = 3
     await anew_document("doc")
