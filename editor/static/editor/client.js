@@ -42,6 +42,7 @@ export class EditorClient {
       gapTimeoutMs = 500,
       caretIntervalMs = 100,
       maxFrameBytes = Infinity,
+      maxOpComponents = 1000, // the server's MAX_OP_COMPONENTS
       setTimer = setTimeout,
       clearTimer = clearTimeout,
       now = () => Date.now(),
@@ -51,6 +52,7 @@ export class EditorClient {
     this.gapTimeoutMs = gapTimeoutMs;
     this.caretIntervalMs = caretIntervalMs;
     this.maxFrameBytes = maxFrameBytes;
+    this.maxOpComponents = maxOpComponents;
     this.now = now;
     // Called as plain functions: a browser's setTimeout refuses another `this`.
     this.setTimer = (callback, ms) => setTimer(callback, ms);
@@ -126,6 +128,7 @@ export class EditorClient {
    */
   canTake(op) {
     const next = this.outstanding ? (this.buffer ? compose(this.buffer, op) : op) : op;
+    if (next.length > this.maxOpComponents) return false; // edits at many places, composed
     return frameBytes({ type: "op", rev: this.rev ?? 0, op: next, id: "x".repeat(32) }) <= this.maxFrameBytes;
   }
 

@@ -4,7 +4,7 @@
 import { EditorClient } from "./client.js";
 import { CursorOverlay, renderPeople } from "./cursors.js";
 import { authoredPieces, coveredLength } from "./history.js";
-import { codePointLength, fromDiff, isNoop, targetLength, utf16ToCodePoint } from "./ot.js";
+import { baseLength, codePointLength, fromDiff, isNoop, targetLength, utf16ToCodePoint } from "./ot.js";
 import { ReconnectingSocket, Status } from "./socket.js";
 import { TextareaAdapter, viewToDocPosition } from "./textarea.js";
 import { FallbackSocket, Transport } from "./transport.js";
@@ -139,7 +139,7 @@ const client = new EditorClient(
       }
     },
   },
-  { maxFrameBytes: config.maxFrameBytes },
+  { maxFrameBytes: config.maxFrameBytes, maxOpComponents: config.maxOpComponents },
 );
 
 // Undo and redo take back our own edits only (undo.js): typing is recorded, everything
@@ -155,7 +155,9 @@ const adapter = new TextareaAdapter(textarea, {
     renderPresence();
   },
   canAccept: (op) => {
-    if (targetLength(op) > config.maxDocumentChars) {
+    // As the server: only growing past the limit is refused (a document over a lowered
+    // limit may still shrink).
+    if (targetLength(op) > config.maxDocumentChars && targetLength(op) > baseLength(op)) {
       showMessage(`The document is limited to ${config.maxDocumentChars} characters.`);
       return false;
     }
@@ -262,7 +264,8 @@ if (config.user) {
   nameInput.title = "Signed in: you appear under your user name";
 } else {
   nameInput.addEventListener("change", () => {
-    const name = nameInput.value.trim().replace(/\s+/g, " ").slice(0, 40);
+    // 40 code points, as the server counts (an emoji is one, not two UTF-16 units).
+    const name = Array.from(nameInput.value.trim().replace(/\s+/g, " ")).slice(0, 40).join("");
     if (!name) {
       nameInput.value = client.name ?? "";
       return;
@@ -592,7 +595,7 @@ function receiveRevert(frame) {
     showMessage("The document changed too much meanwhile to revert; try again.");
   } else if (isNoop(op)) {
     showMessage(`Nothing of ${asked.name}'s to revert.`);
-  } else if (op.length > config.maxOpComponents) {
+  } else if (op.length > client.maxOpComponents) {
     showMessage("Too many separate changes to revert at once; choose a shorter time.");
   } else if (!textarea.readOnly && adapter.canAccept(op)) {
     undo.record(op, adapter.text);
