@@ -8,7 +8,7 @@ from django.shortcuts import render
 
 from .access import grants
 from .live import worker
-from .wire import protocol
+from .wire import names, protocol
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +29,17 @@ def document_page(request: HttpRequest, slug: str) -> HttpResponse:
         "maxDocumentChars": settings.EDITOR_MAX_DOCUMENT_CHARS,
         "maxFrameBytes": settings.EDITOR_MAX_FRAME_BYTES,
         "maxOpComponents": protocol.MAX_OP_COMPONENTS,
+        "maxNameLength": names.MAX_NAME_LENGTH,  # in code points
         # Signed-in people appear under their user name and cannot rename.
         "user": request.user.get_username() if request.user.is_authenticated else None,
     }
-    context = {"slug": slug, "editor_config": config, "can_manage": access.can_manage}
+    context = {
+        "slug": slug,
+        "editor_config": config,
+        "can_manage": access.can_manage,
+        # maxlength counts UTF-16 units: room for the longest name of astral characters.
+        "name_max_units": 2 * names.MAX_NAME_LENGTH,
+    }
     return render(request, "editor/document.html", context)
 
 

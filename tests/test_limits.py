@@ -245,9 +245,11 @@ def test_the_page_announces_exactly_the_configured_limits(client, db, settings, 
 
 
 def test_the_name_field_holds_at_most_the_servers_name_length(client, db):
-    """The page's maxlength is names.MAX_NAME_LENGTH (it counts UTF-16 units, the server code points)."""
-    _, name_input = page_parts(client.get("/d/limits/").content.decode())
-    assert name_input["maxlength"] == str(names.MAX_NAME_LENGTH) == "40"
+    """The page cuts names at names.MAX_NAME_LENGTH code points (its config); the field's
+    maxlength, in UTF-16 units, leaves room for that many astral characters."""
+    config, name_input = page_parts(client.get("/d/limits/").content.decode())
+    assert config["maxNameLength"] == names.MAX_NAME_LENGTH == 40
+    assert name_input["maxlength"] == str(2 * names.MAX_NAME_LENGTH)
 
 
 PRINT_LIMITS = """

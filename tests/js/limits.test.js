@@ -206,6 +206,8 @@ const CONFIG = {
   socketPath: "/ws/docs/limits/",
   maxDocumentChars: MAX_CHARS,
   maxFrameBytes: MAX_BYTES,
+  maxOpComponents: 1000,
+  maxNameLength: 40,
   user: null,
 };
 

@@ -264,8 +264,9 @@ if (config.user) {
   nameInput.title = "Signed in: you appear under your user name";
 } else {
   nameInput.addEventListener("change", () => {
-    // 40 code points, as the server counts (an emoji is one, not two UTF-16 units).
-    const name = Array.from(nameInput.value.trim().replace(/\s+/g, " ")).slice(0, 40).join("");
+    // Cut in code points, as the server counts (an emoji is one, not two UTF-16 units).
+    const spaced = nameInput.value.trim().replace(/\s+/g, " ");
+    const name = Array.from(spaced).slice(0, config.maxNameLength).join("");
     if (!name) {
       nameInput.value = client.name ?? "";
       return;
