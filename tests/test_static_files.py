@@ -28,7 +28,9 @@ EDITOR_STATIC = servers.ROOT / "editor" / "static"
 HASHED = re.compile(r"\.[0-9a-f]{12}(?=\.(?:js|css)$)")
 # Every module specifier: `from "…"` (import and export), `import "…"`, `import("…")`. Wider
 # than Django's patterns on purpose (no semicolon needed), so that what they miss shows here.
-SPECIFIER = re.compile(r"""\b(?:from|import)\s*\(?\s*["']([^"']+)["']""")
+# An import's specifier: `... from "x"` (after white space or a brace, not `"history-from"`),
+# `import "x"`, `import("x")`.
+SPECIFIER = re.compile(r"""(?:(?<=[\s}])from|\bimport)\s*\(?\s*["']([^"']+)["']""")
 A_YEAR = 365 * 86400
 
 
