@@ -33,6 +33,7 @@ from .models import (
 from .network import client_address
 from .ot.server import Edit, EditRejected
 from .store import documents, history
+from .store.drivers import database_unavailable
 from .webhooks import records
 from .wire import protocol
 
@@ -188,6 +189,12 @@ class DocumentAdmin(admin.ModelAdmin):
                     form.add_error(None, str(missing))
                 except EditRejected as rejected:
                     form.add_error(None, rejected.message)
+                except worker.Draining:
+                    form.add_error(None, "This server is restarting; send the form again.")
+                except Exception as error:
+                    if not database_unavailable(error):
+                        raise
+                    form.add_error(None, "The database cannot be reached at the moment; try again.")
                 else:
                     return HttpResponseRedirect(request.path)
         context = {
@@ -214,16 +221,17 @@ class DocumentAdmin(admin.ModelAdmin):
         )
 
     def _commit(self, request: HttpRequest, document: Document, correction: history.Correction) -> None:
+        if not hasattr(request, "scope"):
+            # Only a request Daphne serves runs beside the worker whose committer every tab
+            # follows; elsewhere (a WSGI server, a test client) a worker would be made for it.
+            raise EditRejected("unavailable", "restores and reverts need the editor's own server")
         if ot.is_noop(correction.op):
             self.message_user(request, "Nothing to change: the text is already so.", messages.INFO)
             return
         session_id = services.operator_session(
             user=request.user,
             document_id=document.pk,
-            # Daphne gives a request its ASGI scope; Django's test client does not.
-            client_address=client_address(request.scope, settings.TRUSTED_PROXY_NETWORKS)
-            if hasattr(request, "scope")
-            else request.META.get("REMOTE_ADDR", ""),
+            client_address=client_address(request.scope, settings.TRUSTED_PROXY_NETWORKS),
             user_agent=request.headers.get("User-Agent", ""),
         )
         edit = Edit(

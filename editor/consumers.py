@@ -470,17 +470,17 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if not self.access.can_edit:
             await self.socket.send(protocol.error_frame("read-only", self._why_read_only()))
             return
-        sessions = set()
-        for author in request.authors:
-            sessions.update(
-                await in_thread_pool(selectors.sessions_of_author)(
-                    document_id=self.document_id, author=author
-                )
-            )
+        sessions = await in_thread_pool(selectors.sessions_of_authors)(
+            document_id=self.document_id, authors=request.authors
+        )
         try:
-            correction = await in_thread_pool(history.reverting)(
-                document_id=self.document_id, session_ids=sessions, since=request.since, until=request.until
-            )
+            async with self.worker.history_reads:
+                correction = await in_thread_pool(history.reverting)(
+                    document_id=self.document_id,
+                    session_ids=sessions,
+                    since=request.since,
+                    until=request.until,
+                )
         except history.Forgotten as forgotten:
             await self.socket.send(self._missing_revision(forgotten))
             return
@@ -491,9 +491,10 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     async def _receive_diff(self, request: protocol.DiffRequest) -> None:
         """What changed between two revisions, by whom: readable by whoever may read the text."""
         try:
-            comparison = await in_thread_pool(history.comparison)(
-                document_id=self.document_id, start=request.start, end=request.end
-            )
+            async with self.worker.history_reads:
+                comparison = await in_thread_pool(history.comparison)(
+                    document_id=self.document_id, start=request.start, end=request.end
+                )
         except (history.Forgotten, history.Future) as missing:
             await self.socket.send(self._missing_revision(missing))
             return

@@ -95,13 +95,22 @@ def document_authors(*, document_id: int) -> dict[str, dict]:
 
 def sessions_of_author(*, document_id: int, author: str) -> list[str]:
     """The sessions that made a document's edits under an author key of ``history_authors``."""
-    kind, _, value = author.partition(":")
-    if kind == "user" and value.isdigit():
-        sessions = EditingSession.objects.filter(document_id=document_id, user_id=int(value))
-        return list(sessions.values_list("session_id", flat=True))
-    if kind == "session" and value:
-        return [value]
-    return []
+    return sessions_of_authors(document_id=document_id, authors=[author])
+
+
+def sessions_of_authors(*, document_id: int, authors: Iterable[str]) -> list[str]:
+    """The sessions behind several author keys (one query for the users among them)."""
+    users, sessions = set(), set()
+    for author in authors:
+        kind, _, value = author.partition(":")
+        if kind == "user" and value.isdigit():
+            users.add(int(value))
+        elif kind == "session" and value:
+            sessions.add(value)
+    if users:
+        of_users = EditingSession.objects.filter(document_id=document_id, user_id__in=users)
+        sessions.update(of_users.values_list("session_id", flat=True))
+    return sorted(sessions)
 
 
 def authorship_by_author(authorship: Iterable[tuple[int, str]]) -> tuple[list[tuple[int, str | None]], dict]:

@@ -81,14 +81,9 @@ class RestoreIn(Body):
     rev: Revision
 
 
-def _text_only(value):
-    """A time is an RFC 3339 string: pydantic would also take a number as seconds since 1970."""
-    if not isinstance(value, str):
-        raise ValueError("a time is an RFC 3339 string, such as 2026-12-02T10:00:00Z")
-    return value
-
-
-Time = Annotated[datetime, BeforeValidator(_text_only)]
+# An RFC 3339 string with its offset, as the protocol reads them (pydantic alone would also
+# take a number as seconds since 1970, a time without offset, and ISO 8601's other forms).
+Time = Annotated[datetime, BeforeValidator(protocol.parse_time)]
 
 
 class RevertIn(Body):

@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 _records: SessionRecords | None = None
 _observer: Callable[[], Observer] | None = None
+HISTORY_READS_AT_ONCE = 2
+
 # Until stop() takes it out (a worker's tasks hold its loop: no weak reference would free it).
 _workers: dict[asyncio.AbstractEventLoop, Worker] = {}
 
@@ -87,6 +89,9 @@ class Worker:
         self.liveness = Liveness(records)
         self.connections = ConnectionCounts()
         self.fallback = FallbackSessions()  # WebSocket connections emulated over HTTP
+        # Reading far into the history (a diff, a revert) replays operations in a thread that
+        # holds the GIL: a few at a time, so the pool and the loop stay free for edits.
+        self.history_reads = asyncio.Semaphore(HISTORY_READS_AT_ONCE)
         self.hub.answerer = self.fallback.answer
         self._starting = asyncio.Lock()
         self._started = False
