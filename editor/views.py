@@ -30,6 +30,8 @@ def document_page(request: HttpRequest, slug: str) -> HttpResponse:
         "maxFrameBytes": settings.EDITOR_MAX_FRAME_BYTES,
         "maxOpComponents": protocol.MAX_OP_COMPONENTS,
         "maxNameLength": names.MAX_NAME_LENGTH,  # in code points
+        "maxVersionName": protocol.MAX_VERSION_NAME,
+        "mostAuthorsReverted": protocol.MOST_AUTHORS_REVERTED,
         # Signed-in people appear under their user name and cannot rename.
         "user": request.user.get_username() if request.user.is_authenticated else None,
     }
@@ -39,6 +41,7 @@ def document_page(request: HttpRequest, slug: str) -> HttpResponse:
         "can_manage": access.can_manage,
         # maxlength counts UTF-16 units: room for the longest name of astral characters.
         "name_max_units": 2 * names.MAX_NAME_LENGTH,
+        "version_name_max_units": 2 * protocol.MAX_VERSION_NAME,
     }
     return render(request, "editor/document.html", context)
 

@@ -293,3 +293,32 @@ def test_the_timeslider_steps_plays_and_shows_the_changes_between_two_revisions(
     assert "one two" in shown, shown
     assert len(shown) == head + 1, "every revision once"
     assert_no_errors(alice, bob)
+
+
+def test_author_colours_name_text_written_through_the_api(browser, start_worker):
+    """Text by someone the page never saw (a program's token, here) is asked about again, and
+    shown under the token's user with their colour."""
+    import httpx
+
+    from editor.models import Document
+    from tests.api.client import make_token, make_user
+
+    secret = make_token(make_user("robot"), "write")
+    Document.objects.create(slug="by-api", visibility="public")
+    worker = start_worker("a")
+    alice = open_editor(browser.new_context(), f"{worker.http_url}/d/by-api/")
+    named(alice, "Alice")
+    type_at_end(alice, "mine ")
+    settled_revision(alice)
+    alice.locator("#authors-toggle").click()
+    expect(alice.locator("#authors-list li > span")).to_have_text(["Alice"])
+    response = httpx.post(
+        f"{worker.http_url}/api/v1/documents/by-api/append",
+        json={"text": "theirs"},
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    response.raise_for_status()
+    expect(alice.locator("#editor")).to_have_value("mine theirs")
+    expect(alice.locator("#authors-list li > span")).to_have_text(["robot", "Alice"])
+    assert tinted(alice)[-1] == ("theirs", hex_to_rgb(color_for("robot")))
+    assert_no_errors(alice)

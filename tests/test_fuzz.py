@@ -42,6 +42,7 @@ TYPES = [
     "history",
     "save-version",
     "revert",
+    "diff",
     "snapshot",
     "",
     None,
@@ -77,6 +78,9 @@ frame_plans = st.one_of(
     st.tuples(st.just("fetch"), json_values),
     st.tuples(st.just("rename"), json_values),
     st.tuples(st.just("history"), json_values),
+    st.tuples(st.just("diff"), json_values, json_values),
+    st.tuples(st.just("diff of revisions"), st.integers(0, 40), st.integers(0, 40)),
+    st.tuples(st.just("revert of a session"), st.booleans()),
     st.tuples(st.just("revert"), json_values, json_values),
     st.tuples(
         st.just("object"),
@@ -95,6 +99,7 @@ class Session:
         self.tab = tab
         self.rev = first["rev"]
         self.text = first["text"]
+        self.session = first["session"]
         self.history = [(self.rev, self.text)]  # (rev, text) of every revision seen
         self.ids = itertools.count()
         self.acked: dict[str, tuple[int, list]] = {}  # id -> (base rev, op) of edits applied
@@ -132,6 +137,13 @@ class Session:
             return json.dumps({"type": "history", "rev": args[0]})
         if kind == "revert":
             return json.dumps({"type": "revert", "authors": args[0], "since": args[1]})
+        if kind == "diff":
+            return json.dumps({"type": "diff", "from": args[0], "to": args[1]})
+        if kind == "diff of revisions":  # often real ones, sometimes past the head
+            return json.dumps({"type": "diff", "from": min(args), "to": max(args)})
+        if kind == "revert of a session":  # this tab's own edits: an edit that applies
+            authors = [f"session:{self.session}"] if args[0] else ["session:nobody"]
+            return json.dumps({"type": "revert", "authors": authors})
         if kind == "object":
             return json.dumps({**args[1], "type": args[0]})
         if kind == "json":
@@ -168,6 +180,12 @@ class Session:
             elif kind == "revert":
                 assert received["rev"] == self.rev
                 ot.apply(self.text, received["op"])  # an edit on the head: it applies
+            elif kind == "diff":
+                texts = dict(self.history)
+                kept = [c["text"] for c in received["changes"] if c["kind"] != "insert"]
+                made = [c["text"] for c in received["changes"] if c["kind"] != "delete"]
+                assert "".join(kept) == texts[received["from"]]
+                assert "".join(made) == texts[received["to"]]
             else:
                 assert kind == "person", (frame, received)
 

@@ -478,7 +478,7 @@ describe("EditorClient", () => {
     assert.deepEqual(client.authorship.runs, [[1, "session:s"], [3, "user:9"], [1, "session:t"]]);
     client.localEdit([5, "b"]); // pending: drawn as ours
     assert.deepEqual(client.visibleAuthorship(), [[1, "session:s"], [3, "user:9"], [1, "session:t"], [1, "session:s"]]);
-    assert.deepEqual(client.authorship.authors.get("session:t"), { name: "Bob", color: "#abcdef" });
+    assert.deepEqual(client.authorship.authors.get("session:t"), { name: "Bob", color: "#abcdef", signedIn: false });
     client.disconnected();
     client.receive(snapshot(9, "totally new", { pending: { id: "me:2", rev: null } }));
     assert.equal(client.visibleAuthorship(), null);

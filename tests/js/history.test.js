@@ -3,7 +3,8 @@ import { test } from "node:test";
 
 import { LiveAuthorship, authoredPieces, authorshipAfter } from "../../editor/static/editor/history.js";
 import { authoredRanges } from "../../editor/static/editor/cursors.js";
-import { normalize } from "../../editor/static/editor/ot.js";
+import { codePointLength, codePointToUtf16, normalize } from "../../editor/static/editor/ot.js";
+import { docToViewPosition, viewOf } from "../../editor/static/editor/textarea.js";
 
 test("pieces follow the runs, counted in code points", () => {
   assert.deepEqual(authoredPieces("😀ab cd", [[3, "user:1"], [3, "session:x"]]), [
@@ -132,14 +133,41 @@ test("live authorship: revisions are kept only while a seed is awaited, and not 
   assert.equal(live.wanted, true); // the answer is too far behind: ask again
 });
 
-test("people of one name and colour are one author in the tally; text before the history is its own", () => {
+test("a signed-in user is one author over their sessions; people not signed in are each session", () => {
   const live = new LiveAuthorship();
-  live.authors.set("user:1", { name: "al", color: "#f00" });
-  live.authors.set("session:a", { name: "al", color: "#f00" });
+  live.authors.set("user:1", { name: "al", color: "#f00", signedIn: true });
+  live.authors.set("session:a", { name: "al", color: "#f00", signedIn: true }); // al, typing live
+  live.authors.set("session:g1", { name: "Eager Gecko", color: "#0f0", signedIn: false });
+  live.authors.set("session:g2", { name: "Eager Gecko", color: "#0f0", signedIn: false }); // another guest
+  const tally = live.tally([[2, "user:1"], [1, null], [3, "session:a"], [1, "session:g1"], [2, "session:g2"], [1, "session:x"]]);
   assert.deepEqual(
-    live.tally([[2, "user:1"], [1, null], [3, "session:a"]]).map(({ name, characters }) => [name, characters]),
-    [["al", 5], ["before the history", 1]],
+    tally.map(({ name, characters, keys }) => [name, characters, [...keys]]),
+    [
+      ["al", 5, ["user:1", "session:a"]],
+      ["Eager Gecko", 2, ["session:g2"]],
+      ["before the history", 1, [null]],
+      ["Eager Gecko", 1, ["session:g1"]],
+      ["someone", 1, ["session:x"]], // not named yet: asked for again
+    ],
   );
+  live.runs = [[1, "session:x"]];
+  assert.equal(live.unnamed, true);
+  live.authors.set("session:x", { name: "api", color: "#00f", signedIn: true });
+  assert.equal(live.unnamed, false);
+});
+
+test("a seed asked for while the authorship is known replaces it, revisions since replayed", () => {
+  const live = new LiveAuthorship();
+  live.jump(1);
+  live.expect();
+  assert.equal(live.seed({ rev: 1, authorship: [[2, "session:x"]], authors: {} }), true);
+  live.expect(); // asked again: who is session:x?
+  live.revision(2, [2, "!"], "s", { name: "Me", color: "#000", signedIn: false });
+  assert.deepEqual(live.runs, [[2, "session:x"], [1, "session:s"]]);
+  const answer = { rev: 1, authorship: [[2, "user:7"]], authors: { "user:7": { name: "ops", color: "#111", signed_in: true } } };
+  assert.equal(live.seed(answer), true);
+  assert.deepEqual(live.runs, [[2, "user:7"], [1, "session:s"]]);
+  assert.equal(live.since, null);
 });
 
 test("authored ranges end where each author's text ends in the textarea's view (UTF-16)", () => {
@@ -153,4 +181,28 @@ test("authored ranges end where each author's text ends in the textarea's view (
     { end: 3, author: "b" },
   ]);
   assert.deepEqual(authoredRanges("ab", [[5, "a"]]), [{ end: 2, author: "a" }]);
+});
+
+test("authored ranges agree with mapping each end on its own, around every kind of line end", () => {
+  const random = seeded(11);
+  const pieces = ["a", "\r\n", "\r", "\n", "😀", "é"];
+  for (let round = 0; round < 500; round++) {
+    let text = "";
+    for (let i = random(12); i > 0; i--) text += pieces[random(pieces.length)];
+    const length = codePointLength(text);
+    const runs = [];
+    for (let covered = 0; covered < length; ) {
+      const size = 1 + random(3);
+      runs.push([size, `a${runs.length}`]);
+      covered += size;
+    }
+    const view = viewOf(text);
+    const expected = [];
+    let position = 0;
+    for (const [size, author] of runs) {
+      position = Math.min(length, position + size);
+      expected.push({ end: codePointToUtf16(view, docToViewPosition(text, position)), author });
+    }
+    assert.deepEqual(authoredRanges(text, runs), expected, JSON.stringify(text));
+  }
 });

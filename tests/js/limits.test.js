@@ -208,6 +208,8 @@ const CONFIG = {
   maxFrameBytes: MAX_BYTES,
   maxOpComponents: 1000,
   maxNameLength: 40,
+  maxVersionName: 80,
+  mostAuthorsReverted: 20,
   user: null,
 };
 

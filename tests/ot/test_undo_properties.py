@@ -52,6 +52,9 @@ def sessions(draw):
         op = draw(operations(text))
         steps.append([kind, op])
         text = ot.apply(text, op)
+    # Last, something of ours to undo (it may join the group before it).
+    position = draw(st.integers(0, len(text)))
+    steps.append(["type", ot.normalize([position, draw(texts.filter(bool)), len(text) - position])])
     return {"text": start, "groupMs": draw(st.sampled_from([0, 1000])), "steps": steps}
 
 
@@ -86,6 +89,8 @@ def own_edit_among_others(draw):
 @given(case=sessions())
 def test_undo_then_redo_is_the_identity(undo_js, case):
     answer = undo_js({**case, "then": "undo-redo"})
+    assert answer["undid"]
+    assert answer["undone"] != answer["before"]
     assert answer["after"] == answer["before"]
 
 

@@ -70,6 +70,7 @@ export class EditorClient {
     this.session = null;
     this.name = null; // how the server shows us to the others
     this.color = null;
+    this.signedIn = false; // as our own person frame says
     this.live = false;
     this.presence = new Presence();
     this.authorship = new LiveAuthorship();
@@ -174,6 +175,7 @@ export class EditorClient {
         if (frame.session === this.session) {
           this.name = frame.name; // how the server shows us, after a rename
           this.color = frame.color;
+          this.signedIn = Boolean(frame.signed_in);
         } else {
           this.presence.update(frame);
         }
@@ -363,8 +365,15 @@ export class EditorClient {
   /** Revision `rev` is `op`, made by `session`: carets and authorship follow it. */
   tracked(rev, op, session) {
     this.presence.revision(rev, op, session);
-    const who = session === this.session ? { name: this.name, color: this.color } : this.presence.people.get(session);
-    this.authorship.revision(rev, op, session, who);
+    const own = { name: this.name, color: this.color, signedIn: this.signedIn };
+    const who = session === this.session ? own : this.presence.people.get(session);
+    try {
+      this.authorship.revision(rev, op, session, who);
+    } catch (error) {
+      // Out of step (a bug, not a state): the text goes on, the authorship is asked again.
+      console.error("authorship out of step", error);
+      this.authorship.jump(rev);
+    }
   }
 
   get pending() {

@@ -120,19 +120,31 @@ export class CursorOverlay {
   }
 }
 
-/** Authorship runs (code points of `text`) as [{end, author}] in UTF-16 offsets of its view. */
+/**
+ * Authorship runs (code points of `text`) as [{end, author}] in UTF-16 offsets of its view.
+ * One walk over the text: the view is the text with each "\r\n" one "\n" (a lone "\r" a
+ * "\n", the same length), a position inside a pair counting as before it (docToViewPosition).
+ */
 export function authoredRanges(text, runs) {
-  const view = viewOf(text);
   const length = codePointLength(text);
+  const crlf = text.includes("\r");
   const ranges = [];
-  let position = 0;
-  let index = 0; // UTF-16, in `text`: walked once, run by run
+  let position = 0; // code points
+  let index = 0; // UTF-16, in `text`
+  let scanned = 0; // every "\r\n" starting before this, and ending before the last end, counted
+  let pairs = 0;
   for (const [size, author] of runs) {
     const next = Math.min(length, position + size);
     index = advanceCodePoints(text, index, next - position);
     position = next;
-    // The view differs from the text only around "\r" (rare): then each end is mapped.
-    const end = view === text ? index : codePointToUtf16(view, docToViewPosition(text, position));
+    let end = index;
+    if (crlf) {
+      if (text.charCodeAt(index - 1) === 13 && text.charCodeAt(index) === 10) end = index - 1;
+      for (; scanned + 1 < end; scanned++) {
+        if (text.charCodeAt(scanned) === 13 && text.charCodeAt(scanned + 1) === 10) pairs++;
+      }
+      end -= pairs;
+    }
     ranges.push({ end, author });
   }
   return ranges;

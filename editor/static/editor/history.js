@@ -72,14 +72,16 @@ export const coveredLength = (runs) => runs.reduce((sum, [length]) => sum + leng
  * The live text's authorship at the client's revision. Unknown until seeded from a `history`
  * frame (the server's authorship at some revision): from `expect()` on, every revision is
  * kept, so that a seed about a revision the page has already passed is brought forward. A
- * snapshot's jump (the text changed in ways no revision says) makes it unknown again.
+ * snapshot's jump (the text changed in ways no revision says) makes it unknown again. Asked
+ * again while known (`expect()` then), a seed replaces what was worked out here: the server
+ * names authors the page never saw (the admin's, the API's, people who left).
  */
 export class LiveAuthorship {
   constructor({ most = 5000 } = {}) {
     this.rev = null; // the client's revision
     this.runs = null; // the authorship at `rev`, once known
     this.since = null; // [{rev, op, key}] kept while a seed is awaited, else null
-    this.authors = new Map(); // key -> {name, color}
+    this.authors = new Map(); // key -> {name, color, signedIn}
     this.most = most;
   }
 
@@ -88,9 +90,19 @@ export class LiveAuthorship {
     return this.runs === null && this.since === null;
   }
 
+  /** Whether some of the text is by someone the page has no name for. */
+  get unnamed() {
+    return this.runs !== null && this.runs.some(([, key]) => key !== null && !this.authors.has(key));
+  }
+
   /** A seed is about to be asked for: keep every revision until it arrives. */
   expect() {
-    if (this.runs === null) this.since = [];
+    this.since = [];
+  }
+
+  /** The question went unanswered: stop keeping revisions for it. */
+  giveUp() {
+    this.since = null;
   }
 
   /** The client is at `rev` without a revision to say how (a first snapshot, a jump). */
@@ -100,14 +112,13 @@ export class LiveAuthorship {
     this.since = null;
   }
 
-  /** Revision `rev` was applied: `op`, typed by `session` (`who`: their name and colour). */
+  /** Revision `rev` was applied: `op`, typed by `session` (`who`: their name and colour now). */
   revision(rev, op, session, who) {
     const key = sessionKey(session);
-    if (who && !this.authors.has(key)) this.authors.set(key, { name: who.name, color: who.color });
+    if (who) this.authors.set(key, { name: who.name, color: who.color, signedIn: Boolean(who.signedIn) });
     this.rev = rev;
-    if (this.runs !== null) {
-      this.runs = authorshipAfter(this.runs, op, key);
-    } else if (this.since !== null) {
+    if (this.runs !== null) this.runs = authorshipAfter(this.runs, op, key);
+    if (this.since !== null) {
       this.since.push({ rev, op, key });
       if (this.since.length > this.most) this.since = null; // the answer is lost: ask again
     }
@@ -119,9 +130,9 @@ export class LiveAuthorship {
    */
   seed(frame) {
     for (const [key, author] of Object.entries(frame.authors ?? {})) {
-      this.authors.set(key, { name: author.name, color: author.color });
+      this.authors.set(key, { name: author.name, color: author.color, signedIn: Boolean(author.signed_in) });
     }
-    if (this.runs !== null || this.since === null || frame.rev > this.rev) return this.runs !== null;
+    if (this.since === null || frame.rev > this.rev) return false;
     const later = this.since.filter((step) => step.rev > frame.rev);
     if (later.length !== this.rev - frame.rev) return false; // asked before a jump
     let runs = frame.authorship.map(([length, key]) => [length, key]);
@@ -137,18 +148,24 @@ export class LiveAuthorship {
     return pending.reduce((runs, op) => authorshipAfter(runs, op, sessionKey(ownSession)), this.runs);
   }
 
-  /** Each author of `runs` with how many characters they wrote, most first; people with one
-   * name and colour (one person's tabs, a user's sessions) are one author. */
+  /**
+   * Each author of `runs` ({name, color, keys, characters}), most characters first. A
+   * signed-in user is one author over their sessions (a user name is theirs alone); people
+   * not signed in are each session, whatever name they chose.
+   */
   tally(runs) {
-    const byPerson = new Map();
+    const byAuthor = new Map();
     for (const [length, key] of runs) {
-      const who = (key !== null && this.authors.get(key)) || { name: "before the history", color: null };
-      const person = `${who.name}\u0000${who.color}`;
-      const known = byPerson.get(person) ?? { name: who.name, color: who.color, keys: new Set(), characters: 0 };
+      const who =
+        key === null
+          ? { name: "before the history", color: null, signedIn: false }
+          : (this.authors.get(key) ?? { name: "someone", color: null, signedIn: false });
+      const identity = key === null ? "" : who.signedIn ? `user ${who.name}` : key;
+      const known = byAuthor.get(identity) ?? { name: who.name, color: who.color, keys: new Set(), characters: 0 };
       known.keys.add(key);
       known.characters += length;
-      byPerson.set(person, known);
+      byAuthor.set(identity, known);
     }
-    return [...byPerson.values()].sort((a, b) => b.characters - a.characters || a.name.localeCompare(b.name));
+    return [...byAuthor.values()].sort((a, b) => b.characters - a.characters || a.name.localeCompare(b.name));
   }
 }

@@ -180,6 +180,13 @@ function makeOwnEdit(op) {
   renderPresence();
 }
 
+/** An edit the page makes for us that Ctrl+Z takes back whole (a restore, a revert). */
+function makeUndoableEdit(op) {
+  undo.record(op, adapter.text);
+  undo.close();
+  makeOwnEdit(op);
+}
+
 /** Undo (or redo) our last edit group. */
 function undoOrRedo(redo) {
   if (textarea.readOnly) return;
@@ -234,10 +241,7 @@ const socket = new ReconnectingSocket(socketUrl, {
     }
     if (frame.type === "revert") receiveRevert(frame);
     else if (revertHeld !== null && client.rev >= revertHeld.rev) receiveRevert(revertHeld);
-    if (frame.type === "error" && ["rate-limited", "history-forgotten"].includes(frame.code)) {
-      // Perhaps the answer to our question about the authorship: ask again (in a while).
-      if (client.authorship.runs === null) client.authorship.jump(client.rev);
-    }
+    if (frame.type === "error" && frame.id === undefined && !historyPanel.hidden) historyRefused(frame);
     askAuthorship();
     if (!historyPanel.hidden && ["op", "ack", "batch", "snapshot"].includes(frame.type)) followHead();
   },
@@ -335,6 +339,7 @@ function followHead() {
 }
 
 function showRevision(frame) {
+  if (historyPanel.hidden) return; // the answer to the author colours' question
   const wanted = wantedFrame();
   if (wanted.type !== "history" || wanted.rev !== frame.rev) return; // the slider moved on meanwhile
   shownRevision = frame;
@@ -404,9 +409,23 @@ function showVersions(versions) {
 
 /** Move the slider to `rev` (within its range) and show that revision. */
 function goToRevision(rev) {
-  historySlider.value = String(Math.max(0, Math.min(Number(historySlider.max), rev)));
+  historySlider.value = String(Math.max(Number(historySlider.min), Math.min(Number(historySlider.max), rev)));
   showSliderLabel();
   askRevision();
+}
+
+/** An error answering the panel: the history starts later (the slider starts there), the
+ * question was over the fetch budget (asked again), or play stops. */
+function historyRefused(frame) {
+  if (frame.code === "history-forgotten" && Number.isInteger(frame.start)) {
+    historySlider.min = String(frame.start);
+    if (Number(historySlider.value) < frame.start) goToRevision(frame.start);
+  } else if (frame.code === "rate-limited" && playing !== null) {
+    clearTimeout(playing.timer);
+    playing.timer = setTimeout(() => goToRevision(Number(historySlider.value)), frame.retry_after ?? PLAY_MS);
+  } else {
+    stopPlaying();
+  }
 }
 
 // Play: the revisions one step at a time up to the head, each shown before the next is
@@ -441,11 +460,11 @@ historyPlay.addEventListener("click", () => {
     return;
   }
   const fromStart = historySlider.value === historySlider.max; // at the end: from the start again
-  const start = fromStart ? 0 : Number(historySlider.value);
+  const start = Number(fromStart ? historySlider.min : historySlider.value);
   playing = { step: Math.max(1, Math.ceil((Number(historySlider.max) - start) / 100)), timer: null };
   historyPlay.textContent = "Pause";
   historyPlay.setAttribute("aria-pressed", "true");
-  if (fromStart) goToRevision(0); // its answer plays on
+  if (fromStart) goToRevision(start); // its answer plays on
   else playNext();
 });
 document.getElementById("history-back").addEventListener("click", () => {
@@ -480,7 +499,8 @@ historySlider.addEventListener("input", () => {
   askRevision();
 });
 versionSave.addEventListener("click", () => {
-  const name = versionName.value.trim();
+  // Cut in code points, as the server counts.
+  const name = Array.from(versionName.value.trim().replace(/\s+/g, " ")).slice(0, config.maxVersionName).join("");
   if (!name || textarea.readOnly) return;
   socket.send({ type: "save-version", rev: Number(historySlider.value), name });
   versionName.value = "";
@@ -488,10 +508,7 @@ versionSave.addEventListener("click", () => {
 historyRestore.addEventListener("click", () => {
   if (textarea.readOnly || shownRevision === null) return;
   const op = fromDiff(adapter.text, shownRevision.text);
-  if (!adapter.canAccept(op)) return;
-  undo.record(op, adapter.text);
-  undo.close();
-  makeOwnEdit(op);
+  if (adapter.canAccept(op)) makeUndoableEdit(op);
 });
 
 // Author colours: the live text tinted in the colour of whoever wrote each character (the
@@ -501,7 +518,10 @@ const COLOURS_KEY = "editor.authorColours";
 const authorsToggle = document.getElementById("authors-toggle");
 const authorsSection = document.getElementById("authors");
 const authorsList = document.getElementById("authors-list");
-const ASK_AUTHORSHIP_MS = 1000;
+const ASK_AUTHORSHIP_MS = 1000; // at most one question a second (the server counts fetches)
+const ASK_NAMES_MS = 3000; // and about names the page lacks, one every three seconds
+const AUTHORSHIP_ANSWER_MS = 5000;
+let authorshipTimer = null;
 let showAuthors = false;
 let authorshipAskedAt = -Infinity;
 
@@ -551,7 +571,7 @@ function renderAuthors(runs) {
       name.title = charactersTitle(author.characters);
       item.dataset.characters = author.characters;
       item.append(name);
-      const keys = [...author.keys].filter((key) => key !== null);
+      const keys = revertedKeys(author);
       if (canRevert && keys.length) {
         const revert = document.createElement("button");
         revert.type = "button";
@@ -566,26 +586,38 @@ function renderAuthors(runs) {
   );
 }
 
+/** The keys a revert of this author names: a signed-in user's (all their sessions), else
+ * their sessions'. */
+function revertedKeys(author) {
+  const keys = [...author.keys].filter((key) => key !== null);
+  const users = keys.filter((key) => key.startsWith("user:"));
+  return users.length ? users : keys;
+}
+
 const charactersTitle = (count) => `${count} ${count === 1 ? "character" : "characters"}`;
 
 // Revert one author: the server says which edit would take their edits back (a `revert`
 // frame, on its head); the page makes it its own, like a restore, so Ctrl+Z takes it back.
 const revertRange = document.getElementById("revert-range");
 const revertSince = document.getElementById("revert-since");
-let revertAsked = null; // {name}: the author whose edits we asked to take back
+let revertAsked = null; // {name, authors}: whose edits we asked to take back (the last asked)
 let revertHeld = null; // the answer, about a revision not reached yet
 
 function askRevert(name, keys) {
   if (textarea.readOnly) return;
+  if (keys.length > config.mostAuthorsReverted) {
+    showMessage(`${name} typed in too many sessions to revert at once.`);
+    return;
+  }
   const minutes = Number(revertSince.value);
-  const frame = { type: "revert", authors: keys.slice(0, 20) };
+  const frame = { type: "revert", authors: keys };
   if (minutes) frame.since = new Date(Date.now() - minutes * 60_000).toISOString();
-  if (socket.send(frame)) revertAsked = { name };
+  if (socket.send(frame)) revertAsked = { name, authors: JSON.stringify(keys) };
 }
 
 function receiveRevert(frame) {
   const asked = revertAsked;
-  if (asked === null) return;
+  if (asked === null || JSON.stringify(frame.authors) !== asked.authors) return; // not the last asked
   const op = client.rebased(frame.op, frame.rev);
   if (op === null && frame.rev > client.rev) {
     revertHeld = frame; // the revisions before it are on their way
@@ -599,19 +631,36 @@ function receiveRevert(frame) {
   } else if (op.length > client.maxOpComponents) {
     showMessage("Too many separate changes to revert at once; choose a shorter time.");
   } else if (!textarea.readOnly && adapter.canAccept(op)) {
-    undo.record(op, adapter.text);
-    undo.close();
-    makeOwnEdit(op);
+    makeUndoableEdit(op);
   }
 }
 
-/** Ask who wrote the text at our revision, when colours are on and nobody knows yet. */
+/**
+ * Ask who wrote the text at our revision, when colours are on and the page does not know (or
+ * has text by someone it cannot name: the admin's, the API's, someone who left). A question
+ * unanswered in AUTHORSHIP_ANSWER_MS (an error, a lost frame, a new connection) is asked again;
+ * a timer comes back here when it is too soon, so a quiet document is not left waiting.
+ */
 function askAuthorship() {
+  clearTimeout(authorshipTimer);
   const authorship = client.authorship;
-  if (!showAuthors || !authorship.wanted || client.rev === null || !client.live) return;
-  if (Date.now() - authorshipAskedAt < ASK_AUTHORSHIP_MS) return;
+  if (!showAuthors || client.rev === null || !client.live) return;
+  const waited = Date.now() - authorshipAskedAt;
+  const later = (ms) => {
+    authorshipTimer = setTimeout(askAuthorship, ms);
+  };
+  if (authorship.since !== null) {
+    if (waited < AUTHORSHIP_ANSWER_MS) return later(AUTHORSHIP_ANSWER_MS - waited);
+    authorship.giveUp();
+  }
+  if (authorship.runs !== null && !authorship.unnamed) return;
+  const soonest = authorship.runs === null ? ASK_AUTHORSHIP_MS : ASK_NAMES_MS;
+  if (waited < soonest) return later(soonest - waited);
   authorshipAskedAt = Date.now();
-  if (socket.send({ type: "history", rev: client.rev })) authorship.expect();
+  if (socket.send({ type: "history", rev: client.rev })) {
+    authorship.expect();
+    later(AUTHORSHIP_ANSWER_MS);
+  }
 }
 
 function showAuthorColours(on) {
