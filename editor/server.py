@@ -28,7 +28,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import sys
 from functools import partial
 
 from daphne.cli import CommandLineInterface
@@ -40,6 +42,9 @@ from .live import sockets
 
 logger = logging.getLogger(__name__)
 
+# The exit status when the address cannot be listened on (a port taken, an address not ours).
+EXIT_CANNOT_LISTEN = 2
+
 # After the drain, how long HTTP responses still being sent have to finish.
 HTTP_FINISH_SECONDS = 2.0
 
@@ -47,9 +52,17 @@ HTTP_FINISH_SECONDS = 2.0
 class EditorServer(Server):
     """Daphne's server; every WebSocket scope carries the connection's frame writer."""
 
+    listen_failure: str | None = None
+
     def listen_success(self, port) -> None:
         super().listen_success(port)
         self.ports = [*getattr(self, "ports", []), port]
+
+    def listen_error(self, failure) -> None:
+        """Daphne logs it and stops its reactor, and under runserver's autoreloader the process
+        then goes on without listening: ``run`` exits instead, saying what to do."""
+        self.listen_failure = failure.getErrorMessage()
+        super().listen_error(failure)
 
     def protocol_connected(self, protocol) -> None:
         super().protocol_connected(protocol)
@@ -92,6 +105,15 @@ class EditorServer(Server):
             written["queued"],
         )
         logger.info("inbound backpressure: %d socket reads paused", sockets.InboundQueue.paused_reads)
+        if self.listen_failure is not None:
+            print(
+                f"{self.listen_failure}\nIs another server running there? Stop it, or choose another"
+                " port: scripts/run 8001 (or manage.py runserver 8001).",
+                file=sys.stderr,
+                flush=True,
+            )
+            logging.shutdown()
+            os._exit(EXIT_CANNOT_LISTEN)  # not SystemExit: runserver runs this in a thread
 
     def _started(self, graceful: bool) -> None:
         loop = asyncio.get_event_loop()
