@@ -80,6 +80,15 @@ test("an operator's disconnect (4001) is final: no reconnection", (t) => {
   t.mock.timers.tick(60_000);
   assert.equal(FakeWebSocket.instances.length, 1);
   assert.deepEqual(statuses, [Status.CONNECTING, Status.DISCONNECTED]);
+  // The page's Reconnect: one new connection, and reconnecting again as usual from then on.
+  socket.reconnect();
+  socket.reconnect(); // a second click while connecting does nothing more
+  assert.equal(FakeWebSocket.instances.length, 2);
+  FakeWebSocket.instances[1].open();
+  FakeWebSocket.instances[1].close(1006);
+  t.mock.timers.tick(60_000);
+  assert.equal(FakeWebSocket.instances.length, 3);
+  assert.deepEqual(statuses.slice(2), [Status.CONNECTING, Status.RECONNECTING]);
 });
 
 test("closed for a policy (1008), it reconnects no sooner than 6 s, even though the socket opened", (t) => {

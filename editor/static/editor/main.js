@@ -45,8 +45,39 @@ function showMode(readOnly, { role = "editor", locked = readOnly } = {}) {
     ? "This document is read-only: an operator has locked it."
     : "You can view this document, not edit it.";
   readOnlyElement.hidden = !readOnly || role === "none"; // "none": the message says why
-  textarea.readOnly = readOnly || !started;
+  textarea.readOnly = readOnly || !started || closedForGood;
 }
+
+// Closed for good (an operator's Disconnect, no right to the document, no such document):
+// the text stays, read-only, with the reason and a button to connect again.
+const closedElement = document.getElementById("closed");
+const closedReason = document.getElementById("closed-reason");
+const reconnectButton = document.getElementById("reconnect");
+let closedForGood = false;
+let lastError = null; // the last error frame: why the server closed, if it said
+
+function showClosedForGood() {
+  closedForGood = true;
+  const why = lastError?.message;
+  closedReason.textContent = why ? `Disconnected: ${why}.`.replace(/\.\.$/, ".") : "Disconnected.";
+  closedElement.hidden = false;
+  showMode(mode.readOnly, mode);
+  renderPresence();
+}
+
+reconnectButton.addEventListener("click", () => {
+  if (lastError?.code === "forbidden") {
+    location.reload(); // what it may see is decided anew, text and all
+    return;
+  }
+  closedForGood = false;
+  lastError = null;
+  closedElement.hidden = true;
+  showMessage("");
+  showMode(mode.readOnly, mode);
+  socket.reconnect();
+  textarea.focus();
+});
 
 function storedName() {
   try {
@@ -84,9 +115,10 @@ function caretInDocument() {
 function renderPresence() {
   // Drawing must never take the connection down: errors here are only logged.
   try {
-    overlay.render(adapter.text, client.visiblePeople(), shownAuthorship());
+    // Closed for good, nobody else is known to be here: their carets and names go.
+    overlay.render(adapter.text, closedForGood ? [] : client.visiblePeople(), shownAuthorship());
     if (client.session) {
-      const others = [...client.presence.people.values()];
+      const others = closedForGood ? [] : [...client.presence.people.values()];
       renderPeople(
         peopleList,
         {
@@ -131,6 +163,7 @@ const client = new EditorClient(
     onRelay: (carried) => showStatus(carried ? Status.LIVE : Status.DELAYED),
     getCaret: caretInDocument,
     onError: (error) => {
+      lastError = error;
       showMessage(`${error.message} (${error.code})`);
       // No right to the document (any more): the socket closes for good.
       if (error.code === "forbidden") {
@@ -246,7 +279,10 @@ const socket = new ReconnectingSocket(socketUrl, {
     if (!historyPanel.hidden && ["op", "ack", "batch", "snapshot"].includes(frame.type)) followHead();
   },
   onClose: () => client.disconnected(),
-  onStatus: showStatus,
+  onStatus: (status) => {
+    showStatus(status);
+    if (status === Status.DISCONNECTED) showClosedForGood();
+  },
   onTransport: () => showStatus(statusElement.dataset.status),
 }, {
   FallbackClass: FallbackSocket,

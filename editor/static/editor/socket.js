@@ -229,6 +229,15 @@ export class ReconnectingSocket {
     this.socket?.close(4000, "client restart");
   }
 
+  /** Connect again after a close that ended reconnecting (the page's Reconnect button). */
+  reconnect() {
+    if (!this.stopped || this.socket) return;
+    this.stopped = false;
+    this.attempt = 0;
+    clearTimeout(this.retryTimer);
+    this.start();
+  }
+
   stop() {
     this.stopped = true;
     clearTimeout(this.retryTimer);
