@@ -47,11 +47,13 @@ def test_typing_while_the_socket_is_cut_arrives_after_reconnecting(browser, star
     expect(writer.locator("#status")).to_have_text("reconnecting")
     writer.keyboard.type("typed while cut off.")
     expect(reader.locator("#editor")).to_have_value("online. ")
+    expect(writer.locator("#unsent")).to_be_visible()  # the page says it is kept
 
     start_worker("a-again", port=worker_a.port)
     expect(writer.locator("#status")).to_have_text("live", timeout=20_000)
     expect(reader.locator("#editor")).to_have_value("online. typed while cut off.")
     expect(writer.locator("#editor")).to_have_value("online. typed while cut off.")
+    expect(writer.locator("#unsent")).to_be_hidden()
     # The browser logs the refused reconnection attempts (WebSocket, then the fallback) as
     # errors; the page threw none.
     assert [e for e in writer.errors if "WebSocket" not in e and "/fallback/" not in e] == []

@@ -14,6 +14,7 @@ const NAME_KEY = "editor.name";
 
 const config = JSON.parse(document.getElementById("editor-config").textContent);
 const statusElement = document.getElementById("status");
+const unsentElement = document.getElementById("unsent");
 const peopleElement = document.getElementById("people");
 const peopleList = document.getElementById("people-list");
 const messageElement = document.getElementById("message");
@@ -32,6 +33,14 @@ function showStatus(status) {
   statusElement.dataset.status = status;
   statusElement.dataset.transport = socket?.transport ?? Transport.WEBSOCKET;
   textarea.dataset.status = status;
+  showUnsent();
+}
+
+/** Typing not yet acknowledged while the connection is not live: it is kept, and sent later. */
+function showUnsent() {
+  const status = statusElement.dataset.status;
+  const connected = status === Status.LIVE || status === Status.DELAYED;
+  unsentElement.hidden = connected || client.pending.length === 0;
 }
 
 function showMessage(text) {
@@ -186,6 +195,7 @@ const adapter = new TextareaAdapter(textarea, {
     else undo.transform(op); // the lone-"\r" rewrite: ours, but nothing to take back
     client.localEdit(op);
     renderPresence();
+    showUnsent();
   },
   canAccept: (op) => {
     // As the server: only growing past the limit is refused (a document over a lowered
@@ -267,6 +277,7 @@ const socket = new ReconnectingSocket(socketUrl, {
       }
     }
     if (frame.type === "op" || frame.type === "ack" || frame.type === "snapshot") renderPresence();
+    if (frame.type === "ack" || frame.type === "snapshot" || frame.type === "resume") showUnsent();
     if (frame.type === "diff") showChanges(frame);
     if (frame.type === "history") {
       showRevision(frame);
