@@ -3,6 +3,7 @@
 
 import { EditorClient } from "./client.js";
 import { CursorOverlay, renderPeople } from "./cursors.js";
+import { textCounts } from "./counts.js";
 import { authoredPieces, coveredLength } from "./history.js";
 import { baseLength, codePointLength, fromDiff, isNoop, targetLength, utf16ToCodePoint } from "./ot.js";
 import { ReconnectingSocket, Status } from "./socket.js";
@@ -156,8 +157,12 @@ const client = new EditorClient(
     onReset: (text) => {
       undo.reset();
       adapter.reset(text);
+      const first = !started;
       started = true;
       showMode(mode.readOnly, mode);
+      // Ready to type on arrival, unless the person is already busy elsewhere on the page.
+      if (first && !textarea.readOnly && document.activeElement === document.body) textarea.focus();
+      showCounts();
     },
     // A refused edit is taken back: its inverse, transformed over itself, would undo nothing
     // of it and insert it again, so the stacks start over.
@@ -165,6 +170,7 @@ const client = new EditorClient(
     onRemoteOp: (op, text) => {
       undo.transform(op);
       adapter.applyRemote(op, text);
+      showCounts();
     },
     onResync: () => socket.restart(),
     onPeople: () => renderPresence(),
@@ -196,6 +202,7 @@ const adapter = new TextareaAdapter(textarea, {
     client.localEdit(op);
     renderPresence();
     showUnsent();
+    showCounts();
   },
   canAccept: (op) => {
     // As the server: only growing past the limit is refused (a document over a lowered
@@ -221,7 +228,30 @@ function makeOwnEdit(op) {
   adapter.applyOwn(op, caretAfter(op));
   client.localEdit(op);
   renderPresence();
+  showCounts();
 }
+
+// The footer: how long the text is (counted at most every COUNT_MS: a long document is not
+// counted at every keystroke), and the text to download.
+const countsElement = document.getElementById("counts");
+const COUNT_MS = 250;
+let countTimer = null;
+
+function showCounts() {
+  if (countTimer !== null) return;
+  countTimer = setTimeout(() => {
+    countTimer = null;
+    const { characters, words } = textCounts(adapter.text);
+    const plural = (n, one, many) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
+    countsElement.textContent = `${plural(characters, "character", "characters")}, ${plural(words, "word", "words")}`;
+  }, COUNT_MS);
+}
+
+document.getElementById("download").addEventListener("click", (event) => {
+  const link = event.currentTarget;
+  URL.revokeObjectURL(link.href); // the last download's, if any
+  link.href = URL.createObjectURL(new Blob([adapter.text], { type: "text/plain;charset=utf-8" }));
+});
 
 /** An edit the page makes for us that Ctrl+Z takes back whole (a restore, a revert). */
 function makeUndoableEdit(op) {
