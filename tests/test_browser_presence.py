@@ -141,3 +141,41 @@ def test_an_operator_inspects_and_acts_in_the_admin(browser, start_worker):
     expect(alice.locator("#editor")).to_have_value("Some text. Back.")
     expect(bob.locator("#people-list li")).to_have_text(["Bob (you)", "Alice"])
     assert_no_errors(alice)
+
+
+def label_opacity(page: Page, session: str) -> float:
+    """The label's opacity now (read in one go: the overlay is redrawn at every change)."""
+    return page.evaluate(
+        """session => {
+            const caret = `.remote-caret[data-session="${session}"]`;
+            const label = document.querySelector(`${caret} .remote-caret-label`);
+            return Number(getComputedStyle(label).opacity);
+        }""",
+        session,
+    )
+
+
+def test_a_carets_name_shows_while_its_person_moves_then_fades_and_shows_on_hover(browser, start_worker):
+    worker = start_worker("a")
+    alice = open_as(browser, f"{worker.http_url}/d/labels/", "Alice")
+    bob = open_as(browser, f"{worker.http_url}/d/labels/", "Bob")
+    bob.keyboard.type("a line of text")
+    expect(alice.locator("#editor")).to_have_value("a line of text")
+    bob_session = session_of(bob)
+    expect(caret_of(alice, bob_session)).to_have_attribute("data-position", "14")
+    assert label_opacity(alice, bob_session) == 1.0, "shown while Bob types"
+    # Alice typing elsewhere redraws everything: Bob's label goes on fading, not shown again.
+    wait_until(lambda: label_opacity(alice, bob_session) == 0.0, timeout=6, what="Bob's label to fade")
+    alice.keyboard.press("Control+Home")
+    alice.keyboard.type(">")
+    expect(bob.locator("#editor")).to_have_value(">a line of text")
+    assert label_opacity(alice, bob_session) == 0.0
+    box = caret_of(alice, bob_session).bounding_box()
+    alice.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # over the caret
+    wait_until(lambda: label_opacity(alice, bob_session) == 1.0, timeout=2, what="the label on hover")
+    # Bob moves: shown again.
+    alice.mouse.move(0, 0)
+    bob.keyboard.press("Home")
+    expect(caret_of(alice, bob_session)).to_have_attribute("data-position", "0")
+    assert label_opacity(alice, bob_session) > 0.9
+    assert_no_errors(alice, bob)

@@ -43,8 +43,15 @@ export function caretMarks(text, people) {
     .sort((a, b) => a.end - b.end);
 }
 
+// A caret's name shows while its person moves or types, then fades out over the rest of
+// LABEL_MS (CSS: caret-label-fade), so that labels do not cover the text for long; hovering
+// the caret shows it again.
+export const LABEL_MS = 3000;
+
 export class CursorOverlay {
-  constructor(textarea) {
+  constructor(textarea, { now = () => performance.now() } = {}) {
+    this.now = now;
+    this.moved = new Map(); // session -> {seq, at}: when their caret last moved
     const document = textarea.ownerDocument;
     this.textarea = textarea;
     this.layer = document.createElement("div");
@@ -68,6 +75,14 @@ export class CursorOverlay {
     this.followScroll();
   }
 
+  /** When this person's caret last moved: their person frames count up (`seq`) as they do. */
+  movedAt(person, now) {
+    const known = this.moved.get(person.session);
+    if (known && known.seq === person.seq) return known.at;
+    this.moved.set(person.session, { seq: person.seq, at: now });
+    return now;
+  }
+
   followScroll() {
     this.layer.scrollTop = this.textarea.scrollTop;
     this.layer.scrollLeft = this.textarea.scrollLeft;
@@ -88,9 +103,10 @@ export class CursorOverlay {
     ].sort((a, b) => a - b);
     const fragment = document.createDocumentFragment();
     let range = 0;
+    const now = this.now();
     for (let i = 0; i < cuts.length; i++) {
       for (const mark of marks.filter((m) => m.end === cuts[i]))
-        fragment.append(caretElement(document, mark));
+        fragment.append(caretElement(document, mark, now - this.movedAt(mark, now)));
       if (i + 1 === cuts.length) break;
       let piece = document.createTextNode(view.slice(cuts[i], cuts[i + 1]));
       const selecting = marks.find((m) => m.start <= cuts[i] && cuts[i + 1] <= m.end && m.start < m.end);
@@ -150,7 +166,7 @@ export function authoredRanges(text, runs) {
   return ranges;
 }
 
-function caretElement(document, mark) {
+function caretElement(document, mark, sinceMoved) {
   const caret = document.createElement("span");
   caret.className = "remote-caret";
   caret.dataset.session = mark.session;
@@ -159,6 +175,8 @@ function caretElement(document, mark) {
   const label = document.createElement("span");
   label.className = "remote-caret-label";
   label.style.backgroundColor = mark.color;
+  // Drawn anew at every change of the text: the fade goes on from where it was.
+  label.style.animationDelay = `${-Math.min(sinceMoved, LABEL_MS)}ms`;
   label.textContent = mark.name;
   caret.append(label);
   return caret;
