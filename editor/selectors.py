@@ -34,6 +34,37 @@ def documents_visible_to(*, user_id: int | None, superuser: bool = False):
     )
 
 
+HOME_ROWS = 20  # each list of the documents home shows this many, newest first
+
+
+def documents_home(*, user_id: int | None, opened_slugs: list[str], query: str = "") -> dict[str, list]:
+    """The documents home's lists, each row a Document with ``people`` (connected now):
+    ``opened``, those this browser opened last (its session remembers them; a signed-in user's
+    sessions too), ``mine`` and ``shared`` (signed in), ``public`` (recently edited), and
+    ``found``, the visible ones whose name has ``query`` in it. Only what the user may see."""
+    visible = documents_visible_to(user_id=user_id)
+    lists: dict[str, list] = {}
+    if query:
+        lists["found"] = list(visible.filter(slug__icontains=query)[:HOME_ROWS])
+        return lists
+    slugs = list(opened_slugs)
+    if user_id is not None:
+        theirs = (
+            EditingSession.objects.filter(user_id=user_id)
+            .order_by("-connected_at")
+            .values_list("document__slug", flat=True)[: HOME_ROWS * 3]
+        )
+        slugs += [slug for slug in theirs if slug not in slugs]
+    by_slug = {document.slug: document for document in visible.filter(slug__in=slugs[: HOME_ROWS * 3])}
+    lists["opened"] = [by_slug[slug] for slug in dict.fromkeys(slugs) if slug in by_slug][:HOME_ROWS]
+    if user_id is not None:
+        lists["mine"] = list(visible.filter(owner_id=user_id)[:HOME_ROWS])
+        shared = Share.objects.filter(user_id=user_id).values("document_id")
+        lists["shared"] = list(visible.filter(pk__in=shared)[:HOME_ROWS])
+    lists["public"] = list(visible.filter(visibility=Visibility.PUBLIC.value)[:HOME_ROWS])
+    return lists
+
+
 def document_people(*, document_id: int) -> list[EditingSession]:
     """Who is connected to the document now, across workers, earliest first."""
     return list(

@@ -8,6 +8,8 @@ app_name = "editor"
 
 urlpatterns = [
     path("", views.document_page, {"slug": DEFAULT_DOCUMENT}, name="home"),
+    path("docs/", views.documents_home, name="documents"),
+    path("docs/new/", views.new_document, name="new-document"),
     re_path(r"^d/(?P<slug>[A-Za-z0-9_-]{1,64})/$", views.document_page, name="document"),
     re_path(r"^d/(?P<slug>[A-Za-z0-9_-]{1,64})/share/$", share_page, name="share"),
     re_path(r"^links/(?P<token>[A-Za-z0-9_-]{1,64})/$", open_link, name="link"),

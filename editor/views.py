@@ -1,16 +1,23 @@
 """HTTP views: the editor page, its icon, liveness and readiness."""
 
 import logging
+import re
+import secrets
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 
+from . import selectors
 from .access import grants
 from .live import worker
 from .wire import names, protocol
 
 logger = logging.getLogger(__name__)
+
+
+OPENED_KEY = "editor.opened"  # the browser session's documents, last opened first
 
 
 def document_page(request: HttpRequest, slug: str) -> HttpResponse:
@@ -20,6 +27,8 @@ def document_page(request: HttpRequest, slug: str) -> HttpResponse:
     if not access.can_view:
         context = {"slug": slug, "reason": access.reason, "signed_in": request.user.is_authenticated}
         return render(request, "editor/forbidden.html", context, status=403)
+    opened = [slug, *(s for s in request.session.get(OPENED_KEY, []) if s != slug)]
+    request.session[OPENED_KEY] = opened[: selectors.HOME_ROWS]
     config = {
         "slug": slug,
         "socketPath": f"/ws/docs/{slug}/",
@@ -44,6 +53,31 @@ def document_page(request: HttpRequest, slug: str) -> HttpResponse:
         "version_name_max_units": 2 * protocol.MAX_VERSION_NAME,
     }
     return render(request, "editor/document.html", context)
+
+
+def documents_home(request: HttpRequest) -> HttpResponse:
+    """/docs/: the documents you opened, own and were given, the public ones, a search, and a
+    new document."""
+    query = request.GET.get("q", "").strip()[:64]
+    user_id = request.user.pk if request.user.is_authenticated else None
+    lists = selectors.documents_home(
+        user_id=user_id, opened_slugs=request.session.get(OPENED_KEY, []), query=query
+    )
+    return render(request, "editor/home.html", {"lists": lists, "query": query})
+
+
+def new_document(request: HttpRequest) -> HttpResponse:
+    """/docs/new/?name=N: the document N (made as it is first opened), or one with a new
+    readable name when N is left out. A name that cannot be one goes back to the home."""
+    name = request.GET.get("name", "").strip()
+    if not name:
+        name = "-".join(names.generated_name().lower().split()) + f"-{secrets.randbelow(10_000):04d}"
+    if not SLUG.fullmatch(name):
+        return redirect(f"{reverse('editor:documents')}?invalid=1")
+    return redirect("editor:document", slug=name)
+
+
+SLUG = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 # A caret in the page's "live" green. Served from this origin, since the CSP refuses

@@ -1,6 +1,8 @@
 """The page as a person first meets it, in real Chromium, on a desktop and on a phone: ready
 to type, no sideways scroll, the text's length, its download."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -45,3 +47,35 @@ def test_the_footer_counts_the_text_and_downloads_it(browser, start_worker):
     with open(download.value.path(), encoding="utf-8") as saved:
         assert saved.read() == "one two 😀\nthree"
     assert_no_errors(page)
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES[:2], ids=[f"{w}x{h}" for w, h in SIZES[:2]])
+def test_the_documents_home_lists_and_creates_documents(browser, start_worker, width, height):
+    worker = start_worker("a")
+    context = browser.new_context(viewport={"width": width, "height": height})
+    home = context.new_page()
+    home.goto(f"{worker.http_url}/docs/")
+    expect(home.locator("#home-opened")).to_contain_text("None yet.")
+    home.locator("#new-name").fill(f"plans-{width}")
+    home.locator(".home-new button").click()
+    expect(home).to_have_url(f"{worker.http_url}/d/plans-{width}/")
+    expect(home.locator("#status")).to_have_text("live")
+    home.keyboard.type("kept")
+    # Another tab of the same browser: the home lists it, with the one person on it now.
+    other = context.new_page()
+    other.goto(f"{worker.http_url}/docs/")
+    row = other.locator("#home-opened li", has_text=f"plans-{width}")
+    expect(row.locator(".home-people")).to_have_text("1 here now")
+    expect(other.locator("#home-public li")).to_have_count(1)
+    scroll = other.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert scroll[0] <= scroll[1], f"sideways scroll at {width} px: {scroll}"
+    # A new document without a name: a readable one, and the editor's link back to the home.
+    other.locator(".home-new button").click()
+    expect(other).to_have_url(re.compile(rf"{worker.http_url}/d/[a-z]+-[a-z]+-\d{{4}}/$"))
+    other.locator("#documents-link").click()
+    expect(other.locator("#home-opened li")).to_have_count(2)
+    other.locator("#search").fill(f"PLANS-{width}")
+    other.locator(".home-search button").click()
+    expect(other.locator("#home-found li")).to_have_count(1)
+    other.locator("#home-found a").click()
+    expect(other.locator("#editor")).to_have_value("kept")
