@@ -145,6 +145,20 @@ def named(page, name: str) -> None:
     page.locator("#name").press("Enter")
 
 
+def alice_and_bob_wrote_hello_world(browser, start_worker, slug: str):
+    """Alice ("hello ") and Bob ("world") on two workers, named so their colours differ."""
+    alice, bob = two_people(browser, start_worker, slug)
+    assert color_for("Alice") != color_for("Bob")
+    named(alice, "Alice")
+    named(bob, "Bob")
+    expect(alice.locator("#people-list")).to_contain_text("Bob")
+    type_at_end(alice, "hello ")
+    expect(bob.locator("#editor")).to_have_value("hello ")
+    type_at_end(bob, "world")
+    expect(alice.locator("#editor")).to_have_value("hello world")
+    return alice, bob
+
+
 def tinted(page) -> list[tuple[str, str]]:
     """The live text's pieces as the overlay tints them: (text, background colour's rgb)."""
     return [
@@ -159,15 +173,7 @@ def test_author_colours_show_two_colours_on_the_live_text_and_follow_typing(brow
     """Author colours on the editable text: each person's characters in their colour, kept in
     step as they type (no question per keystroke), listed with their share; a late joiner
     sees the same."""
-    alice, bob = two_people(browser, start_worker, "author-colours")
-    assert color_for("Alice") != color_for("Bob")
-    named(alice, "Alice")
-    named(bob, "Bob")
-    expect(alice.locator("#people-list")).to_contain_text("Bob")
-    type_at_end(alice, "hello ")
-    expect(bob.locator("#editor")).to_have_value("hello ")
-    type_at_end(bob, "world")
-    expect(alice.locator("#editor")).to_have_value("hello world")
+    alice, bob = alice_and_bob_wrote_hello_world(browser, start_worker, "author-colours")
     settled_revision(bob)
 
     assert alice.locator(".cursor-layer .authored").count() == 0, "off until asked for"
@@ -211,14 +217,7 @@ def test_author_colours_show_two_colours_on_the_live_text_and_follow_typing(brow
 
 
 def test_revert_one_author_from_the_page_keeps_the_others_text_and_is_undoable(browser, start_worker):
-    alice, bob = two_people(browser, start_worker, "revert-author")
-    named(alice, "Alice")
-    named(bob, "Bob")
-    expect(alice.locator("#people-list")).to_contain_text("Bob")
-    type_at_end(alice, "hello ")
-    expect(bob.locator("#editor")).to_have_value("hello ")
-    type_at_end(bob, "world")
-    expect(alice.locator("#editor")).to_have_value("hello world")
+    alice, bob = alice_and_bob_wrote_hello_world(browser, start_worker, "revert-author")
     type_at_end(alice, "!")
     expect(bob.locator("#editor")).to_have_value("hello world!")
     settled_revision(alice)
