@@ -111,7 +111,7 @@ async def test_a_tab_and_the_server_agree_after_the_worker_is_killed_and_restart
         back = tabs.back_live_after(killed_at)
 
     tab = state["t0"]
-    assert set(tab["closes"]) == {1006}, f"closes {tab['close_reasons']}, error frames {tab['errors']}"
+    assert set(tab["closes"]) == {1006}, f"closes {tab['close_reasons']}, error frames {tab['error_frames']}"
     assert tab["errors"] == []
     assert tab["first_frames"] == ["snapshot", "resume"]
     # What the server had acknowledged before it died is there, once; so is what was pending then.

@@ -327,7 +327,7 @@ describe("EditorClient", () => {
   });
 
   test("an edit dropped as rate-limited is sent again after retry_after, rebased, and not reported", (t) => {
-    t.mock.timers.enable({ apis: ["setTimeout"] });
+    t.mock.timers.enable({ apis: ["setTimeout", "Date"] });
     const tab = makeClient();
     tab.client.localEdit([3, "X"]);
     tab.client.receive({ type: "error", code: "rate-limited", retry_after: 250, id: "me:1" });
@@ -340,7 +340,66 @@ describe("EditorClient", () => {
     assert.deepEqual(tab.view.errors, []);
     assert.equal(tab.client.text, "1abcXY", "nothing taken back");
     tab.client.receive({ type: "ack", rev: 5, id: "me:1" });
+    // Told to slow down: the next edit goes retry_after after the last one, not at once.
+    assert.equal(tab.sent.length, 2);
+    t.mock.timers.tick(249);
+    assert.equal(tab.sent.length, 2);
+    t.mock.timers.tick(1);
     assert.deepEqual(tab.sent.at(-1), { type: "op", rev: 5, op: [5, "Y"], id: "me:2" });
+  });
+
+  test("after a rate-limited edit, edits are spaced for two seconds, typing meanwhile composed", (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout", "Date"] });
+    const tab = makeClient();
+    tab.client.localEdit([3, "a"]);
+    tab.client.receive({ type: "error", code: "rate-limited", retry_after: 100, id: "me:1" });
+    t.mock.timers.tick(100); // sent again
+    let rev = 4;
+    const ops = () => tab.sent.filter((frame) => frame.type === "op");
+    const ackWhatWasSent = () => {
+      const pending = tab.client.outstanding;
+      if (pending && ops().some((frame) => frame.id === pending.id)) {
+        tab.client.receive({ type: "ack", rev, id: pending.id });
+        rev++;
+      }
+    };
+    for (let key = 0; key < 15; key++) {
+      tab.client.localEdit([tab.client.text.length, "k"]); // a key every 20 ms, at the end
+      ackWhatWasSent(); // the server answers at once
+      t.mock.timers.tick(20);
+    }
+    // Unpaced, each ack would send the next keystroke at once: 15 frames in these 300 ms.
+    const sent = ops().length - 2;
+    assert.ok(sent >= 2 && sent <= 4, `${sent} edit frames in 300 ms at 100 ms apart`);
+    assert.equal(tab.client.text.length, 19, "no keystroke lost: they wait in the buffer");
+    // Two seconds on, the spacing is over: an edit goes at once after its predecessor's ack.
+    t.mock.timers.tick(2000);
+    while (tab.client.outstanding) {
+      tab.client.receive({ type: "ack", rev, id: tab.client.outstanding.id });
+      rev++;
+      t.mock.timers.tick(100);
+    }
+    const before = ops().length;
+    tab.client.localEdit([tab.client.text.length, "z"]);
+    assert.equal(ops().length, before + 1, "at once");
+  });
+
+  test("each refusal while edits are spaced doubles the spacing, up to a second", (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout", "Date"] });
+    const { client } = makeClient();
+    client.localEdit([3, "a"]);
+    for (const expected of [5, 10, 20, 40]) {
+      client.receive({ type: "error", code: "rate-limited", retry_after: 5, id: client.outstanding.id });
+      assert.equal(client.editSpacingMs, expected);
+      t.mock.timers.tick(5);
+    }
+    t.mock.timers.tick(2000); // a quiet spell: the next slow spell starts where this one ended
+    client.receive({ type: "error", code: "rate-limited", retry_after: 5, id: client.outstanding.id });
+    assert.equal(client.editSpacingMs, 40);
+    for (let i = 0; i < 10; i++) {
+      client.receive({ type: "error", code: "rate-limited", retry_after: 5, id: client.outstanding.id });
+    }
+    assert.equal(client.editSpacingMs, 1000);
   });
 
   test("a retry meant for an earlier connection is not sent on the next one", (t) => {

@@ -35,6 +35,7 @@
 //       before the first snapshot, read-only, or over a limit), opens,
 //       first_frames (the first frame type of each connection, "error:CODE"
 //       for an error), closes (codes), close_reasons ("code reason"), errors (error frames passed to onError),
+//       error_frames ("code: message" of every error frame, rate-limited ones too),
 //       exceptions (what client.receive threw; main.js then resyncs and restarts),
 //       presence_errors (what client.visiblePeople threw; the page logs them),
 //       acks, frames (count by type, batches unpacked), live_since (ms of the
@@ -138,6 +139,7 @@ class Tab {
     this.closes = [];
     this.closeReasons = [];
     this.errors = [];
+    this.errorFrames = [];
     this.exceptions = [];
     this.presenceErrors = [];
     this.acks = 0;
@@ -191,6 +193,9 @@ class Tab {
       {
         onFrame: (frame) => {
           this.count(frame);
+          // Every error frame, the rate-limited ones too (the client handles those itself, so
+          // onError never sees them): what a close that follows was about.
+          if (frame.type === "error") this.errorFrames.push(`${frame.code}: ${frame.message} (id ${frame.id}, retry_after ${frame.retry_after})`);
           try {
             client.receive(frame);
           } catch (error) {
@@ -360,6 +365,7 @@ class Tab {
       closes: this.closes,
       close_reasons: this.closeReasons,
       errors: this.errors,
+      error_frames: this.errorFrames,
       exceptions: this.exceptions,
       presence_errors: this.presenceErrors,
       acks: this.acks,

@@ -21,6 +21,12 @@ import { LiveAuthorship } from "./history.js";
 import { apply, compose, fromDiff, invert, isNoop, transform } from "./ot.js";
 import { Presence } from "./presence.js";
 
+// How long edits stay spaced after the server said one came too fast: longer than the second
+// in which the server forgives a strike, so that a steady over-fast typist costs fewer
+// strikes than are forgiven.
+const SLOW_FOR_MS = 2000;
+const MOST_EDIT_SPACING_MS = 1000;
+
 export class EditorClient {
   /**
    * @param {object} hooks
@@ -77,6 +83,11 @@ export class EditorClient {
     this.caretDirty = false; // our caret moved since we last sent it
     this.caretTimer = null;
     this.caretSentAt = -Infinity;
+    // Pacing edits after a rate-limited one (sendOutstanding).
+    this.editSentAt = -Infinity;
+    this.editSpacingMs = 0;
+    this.slowUntil = -Infinity;
+    this.editTimer = null;
     this.connection = 0; // counts connections, so that a retry meant for an old one is dropped
   }
 
@@ -306,13 +317,20 @@ export class EditorClient {
     const wait = frame.retry_after ?? 1000;
     const connection = this.connection;
     const dropped = frame.id;
-    if (dropped === undefined) {
+    if (dropped !== undefined) {
+      // An edit over the edit rate: space edits for a while. `wait` is only until the server's
+      // next token, less than its rate's interval: a refusal while spaced doubles the spacing,
+      // and the spacing found is where the next slow spell starts.
+      const spaced = this.now() < this.slowUntil ? 2 * this.editSpacingMs : this.editSpacingMs;
+      this.editSpacingMs = Math.min(MOST_EDIT_SPACING_MS, Math.max(wait, spaced));
+      this.slowUntil = this.now() + SLOW_FOR_MS;
+    } else {
       this.caretDirty = true;
       this.caretSentAt = Math.max(this.caretSentAt, this.now() + wait - this.caretIntervalMs);
     }
     this.setTimer(() => {
       if (!this.live || this.connection !== connection) return; // a new connection sent it all again
-      if (dropped !== undefined && dropped === this.outstanding?.id) this.sendOutstanding();
+      if (dropped !== undefined && dropped === this.outstanding?.id) this.sendOutstandingNow(); // waited
       else if (dropped === undefined) {
         this.scheduleCaret();
         this.stopGapTimer();
@@ -323,6 +341,8 @@ export class EditorClient {
 
   goLive(frame) {
     this.connection += 1;
+    this.slowUntil = -Infinity; // a new connection has its whole budget
+    this.editSentAt = -Infinity;
     this.live = true;
     this.session = frame.session;
     this.name = frame.name ?? this.name;
@@ -410,7 +430,28 @@ export class EditorClient {
     return this.hooks.send({ type: "rename", name });
   }
 
+  /**
+   * Send the outstanding edit, no sooner than `editSpacingMs` after the last one while we were
+   * told to slow down lately (SLOW_FOR_MS): typing faster than the server's edit rate then
+   * composes into the buffer instead of costing a strike per edit until the connection closes.
+   */
   sendOutstanding() {
+    const spacing = this.now() < this.slowUntil ? this.editSpacingMs : 0;
+    const wait = this.editSentAt + spacing - this.now();
+    if (wait <= 0) {
+      this.sendOutstandingNow();
+      return;
+    }
+    if (this.editTimer !== null) return;
+    const connection = this.connection;
+    this.editTimer = this.setTimer(() => {
+      this.editTimer = null;
+      if (this.live && this.connection === connection && this.outstanding) this.sendOutstanding();
+    }, wait);
+  }
+
+  sendOutstandingNow() {
+    this.editSentAt = this.now();
     const frame = { type: "op", rev: this.rev, op: this.outstanding.op, id: this.outstanding.id };
     if (frameBytes(frame) > this.maxFrameBytes) {
       // canTake keeps this from happening; if it does, the server would refuse it anyway.
