@@ -215,7 +215,7 @@ class DocumentAdmin(admin.ModelAdmin):
 
     @staticmethod
     def _reverting(document: Document, fields: dict) -> history.Correction:
-        sessions = selectors.sessions_of_author(document_id=document.pk, author=fields["author"])
+        sessions = selectors.sessions_of_authors(document_id=document.pk, authors=[fields["author"]])
         return history.reverting(
             document_id=document.pk, session_ids=sessions, since=fields["since"], until=fields["until"]
         )

@@ -124,13 +124,9 @@ def document_authors(*, document_id: int) -> dict[str, dict]:
     return dict(sorted(authors.items(), key=lambda item: (-item[1]["operations"], item[1]["name"])))
 
 
-def sessions_of_author(*, document_id: int, author: str) -> list[str]:
-    """The sessions that made a document's edits under an author key of ``history_authors``."""
-    return sessions_of_authors(document_id=document_id, authors=[author])
-
-
 def sessions_of_authors(*, document_id: int, authors: Iterable[str]) -> list[str]:
-    """The sessions behind several author keys (one query for the users among them)."""
+    """The sessions that made a document's edits under author keys of ``history_authors``
+    (one query for the users among them)."""
     users, sessions = set(), set()
     for author in authors:
         kind, _, value = author.partition(":")

@@ -72,12 +72,9 @@ def new_document(request: HttpRequest) -> HttpResponse:
     name = request.GET.get("name", "").strip()
     if not name:
         name = "-".join(names.generated_name().lower().split()) + f"-{secrets.randbelow(10_000):04d}"
-    if not SLUG.fullmatch(name):
+    if not re.fullmatch(protocol.SLUG_PATTERN, name):
         return redirect(f"{reverse('editor:documents')}?invalid=1")
     return redirect("editor:document", slug=name)
-
-
-SLUG = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 # A caret in the page's "live" green. Served from this origin, since the CSP refuses

@@ -313,14 +313,20 @@ async def test_people_joining_and_leaving_are_announced_counted_and_recorded(cap
     await alice.close()
 
 
-async def test_history_answers_an_old_revision_with_its_authors_and_the_named_versions():
-    """The timeslider's frame: the text at R, runs of who wrote it, the versions."""
+async def alice_hello_bob_world() -> tuple[tuple[Tab, str], tuple[Tab, str]]:
+    """Alice types "hello", Bob " world" after it: each tab with its author key."""
     alice, welcome_alice = await open_tab(query="?name=Alice")
     bob, welcome_bob = await open_tab(query="?name=Bob")
     await alice.send({"type": "op", "rev": 0, "op": ["hello"], "id": "a:1"})
     await alice.receive_type("ack")
     await bob.send({"type": "op", "rev": 1, "op": [5, " world"], "id": "b:1"})
     await bob.receive_type("ack")
+    return (alice, f"session:{welcome_alice['session']}"), (bob, f"session:{welcome_bob['session']}")
+
+
+async def test_history_answers_an_old_revision_with_its_authors_and_the_named_versions():
+    """The timeslider's frame: the text at R, runs of who wrote it, the versions."""
+    (alice, alice_key), (bob, bob_key) = await alice_hello_bob_world()
     await alice.send({"type": "op", "rev": 2, "op": [-5, 6], "id": "a:2"})  # deletes "hello"
     await alice.receive_type("ack")
     document = await Document.objects.aget(slug="doc")
@@ -328,7 +334,6 @@ async def test_history_answers_an_old_revision_with_its_authors_and_the_named_ve
 
     await bob.send({"type": "history", "rev": 2})
     answer = await bob.receive_type("history")
-    alice_key, bob_key = (f"session:{w['session']}" for w in (welcome_alice, welcome_bob))
     assert answer["rev"] == 2
     assert answer["text"] == "hello world"
     assert answer["authorship"] == [[5, alice_key], [6, bob_key]]
@@ -390,15 +395,9 @@ async def test_revert_answers_the_edit_that_takes_one_authors_edits_back_for_edi
     """The page's revert: the edit on the head, not committed; the others' text stays."""
     from editor.access.rules import Visibility
 
-    alice, welcome_alice = await open_tab(query="?name=Alice")
-    bob, welcome_bob = await open_tab(query="?name=Bob")
-    await alice.send({"type": "op", "rev": 0, "op": ["hello"], "id": "a:1"})
-    await alice.receive_type("ack")
-    await bob.send({"type": "op", "rev": 1, "op": [5, " world"], "id": "b:1"})
-    await bob.receive_type("ack")
+    (alice, alice_key), (bob, bob_key) = await alice_hello_bob_world()
     await alice.send({"type": "op", "rev": 2, "op": [11, "!"], "id": "a:2"})
     await alice.receive_type("ack")
-    alice_key, bob_key = (f"session:{w['session']}" for w in (welcome_alice, welcome_bob))
 
     await bob.send({"type": "revert", "authors": [alice_key, alice_key]})
     answer = await bob.receive_type("revert")
@@ -433,15 +432,9 @@ async def test_revert_answers_the_edit_that_takes_one_authors_edits_back_for_edi
 
 
 async def test_diff_answers_what_changed_between_two_revisions_and_who_changed_it():
-    alice, welcome_alice = await open_tab(query="?name=Alice")
-    bob, welcome_bob = await open_tab(query="?name=Bob")
-    await alice.send({"type": "op", "rev": 0, "op": ["hello"], "id": "a:1"})
-    await alice.receive_type("ack")
-    await bob.send({"type": "op", "rev": 1, "op": [5, " world"], "id": "b:1"})
-    await bob.receive_type("ack")
+    (alice, alice_key), (bob, bob_key) = await alice_hello_bob_world()
     await bob.send({"type": "op", "rev": 2, "op": [-5, 6], "id": "b:2"})  # Bob deletes "hello"
     await bob.receive_type("ack")
-    alice_key, bob_key = (f"session:{w['session']}" for w in (welcome_alice, welcome_bob))
 
     await alice.send({"type": "diff", "from": 1, "to": 3})
     answer = await alice.receive_type("diff")

@@ -88,7 +88,7 @@ Time = Annotated[datetime, BeforeValidator(protocol.parse_time)]
 
 class RevertIn(Body):
     author: StrictStr = Field(
-        pattern=r"^(user|session):[A-Za-z0-9_-]{1,64}$",
+        pattern=rf"^{protocol.AUTHOR_KEY.pattern}$",
         description="An author key, as ``authorship`` and ``diff`` give them.",
     )
     since: Time | None = Field(None, description="Only edits made from then on.")
@@ -217,8 +217,8 @@ async def revert_author(request, body: RevertIn, slug: str = SlugPath):
         raise ApiError(422, "invalid-request", "since is after until")
 
     async def work(seed: str | None) -> Reply:
-        sessions = await in_thread_pool(selectors.sessions_of_author)(
-            document_id=target.document_id, author=body.author
+        sessions = await in_thread_pool(selectors.sessions_of_authors)(
+            document_id=target.document_id, authors=[body.author]
         )
         try:
             correction = await in_thread_pool(history.reverting)(

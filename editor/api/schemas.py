@@ -10,7 +10,7 @@ from pydantic import ConfigDict, StrictInt, StrictStr
 
 from editor.wire import protocol
 
-SLUG = r"^[A-Za-z0-9_-]{1,64}$"
+SLUG = rf"^{protocol.SLUG_PATTERN}$"
 Revision = Annotated[StrictInt, Field(ge=0, le=protocol.MAX_REVISION)]
 # Text a database stores (no NUL); lone surrogates, which JSON can carry, are refused on reading.
 Text = Annotated[StrictStr, Field(pattern=r"^[^\x00]*$")]

@@ -135,8 +135,10 @@ class DiffRequest:
     end: int
 
 
-# An author, as history frames and the HTTP API name them.
-AUTHOR_KEY = re.compile(r"(user|session):[A-Za-z0-9_-]{1,64}")
+# A document's name (its URLs', the API's, the socket's), and an author as history frames and
+# the HTTP API name them.
+SLUG_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+AUTHOR_KEY = re.compile(rf"(user|session):{SLUG_PATTERN}")
 MOST_AUTHORS_REVERTED = 20  # one person's tabs and sessions, not a whole document's
 
 ClientRequest = (

@@ -44,6 +44,9 @@ function showUnsent() {
   unsentElement.hidden = connected || client.pending.length === 0;
 }
 
+/** "1 word", "2,000 words". */
+const counted = (count, one, many) => `${count.toLocaleString("en")} ${count === 1 ? one : many}`;
+
 function showMessage(text) {
   messageElement.textContent = text;
   messageElement.hidden = !text;
@@ -143,7 +146,7 @@ function renderPresence() {
       // The count the page shows is the list it shows: the server's count of
       // sessions (presence frames) can include a dying connection for a while.
       const people = others.length + 1;
-      peopleElement.textContent = `${people} ${people === 1 ? "person" : "people"} here`;
+      peopleElement.textContent = `${counted(people, "person", "people")} here`;
       peopleElement.dataset.count = people;
     }
   } catch (error) {
@@ -242,8 +245,7 @@ function showCounts() {
   countTimer = setTimeout(() => {
     countTimer = null;
     const { characters, words } = textCounts(adapter.text);
-    const plural = (n, one, many) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
-    countsElement.textContent = `${plural(characters, "character", "characters")}, ${plural(words, "word", "words")}`;
+    countsElement.textContent = `${counted(characters, "character", "characters")}, ${counted(words, "word", "words")}`;
   }, COUNT_MS);
 }
 
@@ -419,22 +421,15 @@ function showRevision(frame) {
   if (historyPanel.hidden) return; // the answer to the author colours' question
   const wanted = wantedFrame();
   if (wanted.type !== "history" || wanted.rev !== frame.rev) return; // the slider moved on meanwhile
-  shownRevision = frame;
   showSliderLabel();
-  const pieces = authoredPieces(frame.text, frame.authorship).map(({ text, author }) => {
-    const piece = document.createElement("span");
-    const who = frame.authors[author];
-    piece.className = "authored";
-    piece.textContent = text;
-    piece.dataset.author = author ?? "";
-    piece.style.setProperty("--author-color", who?.color ?? "transparent");
-    piece.title = who ? `written by ${who.name}` : "written before the history";
-    return piece;
-  });
-  historyText.replaceChildren(...pieces);
-  historyRestore.disabled = versionSave.disabled = textarea.readOnly;
+  const pieces = authoredPieces(frame.text, frame.authorship).map(({ text, author }) =>
+    authorPiece("span", text, author, frame.authors, (who) =>
+      who ? `written by ${who.name}` : "written before the history",
+    ),
+  );
+  pieces.forEach((piece) => piece.classList.add("authored"));
+  showInPanel(frame, pieces);
   showVersions(frame.versions);
-  playNext();
 }
 
 /** A diff frame: what changed from one revision to the other, each change in its author's
@@ -447,17 +442,29 @@ function showChanges(frame) {
   const pieces = frame.changes.map((change) => {
     if (change.kind === "keep" || change.kind === (atEnd ? "insert" : "delete")) text += change.text;
     if (change.kind === "keep") return document.createTextNode(change.text);
-    const piece = document.createElement(change.kind === "insert" ? "ins" : "del");
-    const who = frame.authors[change.author];
-    piece.textContent = change.text;
-    piece.dataset.author = change.author ?? "";
-    piece.style.setProperty("--author-color", who?.color ?? "#888888");
-    piece.title = `${change.kind === "insert" ? "inserted" : "deleted"} by ${who?.name ?? "someone"}`;
-    return piece;
+    const done = change.kind === "insert" ? "inserted" : "deleted";
+    const tag = change.kind === "insert" ? "ins" : "del";
+    return authorPiece(tag, change.text, change.author, frame.authors, (who) => `${done} by ${who?.name ?? "someone"}`, "#888888");
   });
-  shownRevision = { rev: Number(historySlider.value), text };
-  historyText.replaceChildren(...pieces);
   historyLabel.textContent = `changes from revision ${frame.from} to ${frame.to} (of ${historySlider.max})`;
+  showInPanel({ rev: Number(historySlider.value), text }, pieces);
+}
+
+/** A piece of the panel's text by `author` (a key of `authors`), in their colour. */
+function authorPiece(tag, text, author, authors, describe, unknownColor = "transparent") {
+  const piece = document.createElement(tag);
+  const who = authors[author];
+  piece.textContent = text;
+  piece.dataset.author = author ?? "";
+  piece.style.setProperty("--author-color", who?.color ?? unknownColor);
+  piece.title = describe(who);
+  return piece;
+}
+
+/** Show `pieces` in the panel, the text of `revision` ({rev, text}) being what Restore gives. */
+function showInPanel(revision, pieces) {
+  shownRevision = revision;
+  historyText.replaceChildren(...pieces);
   historyRestore.disabled = versionSave.disabled = textarea.readOnly;
   playNext();
 }
@@ -671,7 +678,7 @@ function revertedKeys(author) {
   return users.length ? users : keys;
 }
 
-const charactersTitle = (count) => `${count} ${count === 1 ? "character" : "characters"}`;
+const charactersTitle = (count) => counted(count, "character", "characters");
 
 // Revert one author: the server says which edit would take their edits back (a `revert`
 // frame, on its head); the page makes it its own, like a restore, so Ctrl+Z takes it back.
