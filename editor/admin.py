@@ -1,5 +1,6 @@
 """Django admin: where an operator inspects documents and live sessions, and acts on them."""
 
+import re
 import secrets
 
 from asgiref.sync import async_to_sync
@@ -8,7 +9,8 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Min, Q
+from django.db.models import Count, F, Min, Q, Window
+from django.db.models.functions import RowNumber
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -64,6 +66,65 @@ class RevertForm(forms.Form):
         return cleaned
 
 
+def with_tab_numbers(queryset):
+    """Each session's place among its person's connections to the same document, first
+    connected first: how an operator tells one person's tabs apart ("tab 2 of 3")."""
+    person = [F("document_id"), F("person")]
+    return queryset.annotate(
+        tab=Window(RowNumber(), partition_by=person, order_by=F("connected_at").asc()),
+        tabs=Window(Count("id"), partition_by=person),
+    )
+
+
+_BROWSERS = [
+    ("HeadlessChrome", "Headless Chrome"),
+    ("Edg", "Edge"),
+    ("OPR", "Opera"),
+    ("Firefox", "Firefox"),
+    ("Chrome", "Chrome"),
+    ("Version", "Safari"),  # Safari says its version as Version/17.1
+]
+_SYSTEMS = [
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Android", "Android"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+]
+
+
+def browser_of(user_agent: str) -> str:
+    """ "Chrome 156 on Linux" out of a User-Agent header: enough to tell someone's phone from
+    their laptop; anything else (a script's client) is shown as it says itself, shortened."""
+    browser = next(
+        (
+            f"{label} {found.group(1)}"
+            for token, label in _BROWSERS
+            if (found := re.search(rf"(?<![A-Za-z]){token}/(\d+)", user_agent))
+        ),
+        None,
+    )
+    system = next((label for token, label in _SYSTEMS if token in user_agent), None)
+    if browser is None:
+        return user_agent[:40] or "unknown"
+    return f"{browser} on {system}" if system else browser
+
+
+class TabColumns:
+    """The columns that tell one person's tabs apart, for admins whose queryset went through
+    with_tab_numbers."""
+
+    @admin.display(description="tab", ordering="connected_at")
+    def tab_of(self, session: EditingSession) -> str:
+        return f"tab {session.tab} of {session.tabs}" if session.tabs > 1 else "its only tab"
+
+    @admin.display(description="browser", ordering="user_agent")
+    def browser(self, session: EditingSession) -> str:
+        return browser_of(session.user_agent)
+
+
 class ActiveNowFilter(admin.SimpleListFilter):
     title = "active now"
     parameter_name = "active"
@@ -79,20 +140,31 @@ class ActiveNowFilter(admin.SimpleListFilter):
         return queryset
 
 
-class LiveSessionInline(admin.TabularInline):
-    """The people connected to a document right now."""
+class LiveSessionInline(TabColumns, admin.TabularInline):
+    """The people connected to a document right now, one person's tabs told apart."""
 
     model = EditingSession
     verbose_name = "live session"
     verbose_name_plural = "live sessions"
-    fields = ["session_id", "display_name", "user", "client_address", "worker", "connected_at", "last_seen"]
+    fields = [
+        "display_name",
+        "tab_of",
+        "browser",
+        "connected_at",
+        "user",
+        "client_address",
+        "worker",
+        "session_id",
+        "last_seen",
+    ]
     readonly_fields = fields
     extra = 0
     can_delete = False
     show_change_link = True
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(disconnected_at=None).select_related("user")
+        live = super().get_queryset(request).filter(disconnected_at=None).select_related("user")
+        return with_tab_numbers(live).order_by("person", "connected_at")
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -345,10 +417,12 @@ class DisconnectForm(ActionForm):
 
 
 @admin.register(EditingSession)
-class EditingSessionAdmin(admin.ModelAdmin):
+class EditingSessionAdmin(TabColumns, admin.ModelAdmin):
     list_display = [
         "session_id",
         "display_name",
+        "tab_of",
+        "browser",
         "document",
         "user",
         "client_address",
@@ -375,6 +449,7 @@ class EditingSessionAdmin(admin.ModelAdmin):
         "document",
         "session_id",
         "display_name",
+        "person",
         "user",
         "client_address",
         "user_agent",
@@ -386,6 +461,9 @@ class EditingSessionAdmin(admin.ModelAdmin):
     ]
     action_form = DisconnectForm
     actions = ["disconnect"]
+
+    def get_queryset(self, request):
+        return with_tab_numbers(super().get_queryset(request))
 
     @admin.display(boolean=True, description="active")
     def is_active(self, session: EditingSession) -> bool:

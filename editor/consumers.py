@@ -139,6 +139,13 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         else:
             self.user_id, self.name = None, query.name or names.generated_name()
         self.color = names.color_for(self.name)
+        browser_session = self.scope.get("session")
+        self.person = names.person_key(
+            secret=settings.SECRET_KEY,
+            user_id=self.user_id,
+            browser_session=browser_session.session_key if browser_session is not None else None,
+            connection=self.session_id,
+        )
         # Complete the handshake first: under a storm of connections the rest
         # waits its turn, and Daphne drops handshakes not accepted in 5 s.
         await self.accept()
@@ -201,6 +208,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             slug=self.slug,
             session_id=self.session_id,
             display_name=self.name,
+            person=self.person,
             visitor=self.visitor,
             client_address=self.client_address,
             user_agent=_header(self.scope, b"user-agent"),
@@ -544,7 +552,12 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     def _welcome(self, *, people: int) -> protocol.Welcome:
         return protocol.Welcome(
-            session=self.session_id, name=self.name, color=self.color, people=people, mode=self._mode()
+            session=self.session_id,
+            person=self.person,
+            name=self.name,
+            color=self.color,
+            people=people,
+            mode=self._mode(),
         )
 
     def _mode(self) -> protocol.Mode:
@@ -642,6 +655,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         self._person_seq += 1
         return protocol.person_frame(
             session=self.session_id,
+            person=self.person,
             seq=self._person_seq,
             name=self.name,
             color=self.color,

@@ -132,6 +132,11 @@ class EditingSession(models.Model):
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="sessions")
     session_id = models.CharField(max_length=32, unique=True)
     display_name = models.CharField(max_length=40, blank=True)
+    person = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="The same for every tab of one user or one browser (a keyed hash, not the cookie).",
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from playwright.sync_api import BrowserContext, Page, expect
 
@@ -40,6 +41,28 @@ def without_fallback_failures(page: Page) -> None:
 def assert_no_errors(*pages: Page) -> None:
     for page in pages:
         assert page.errors == [], f"{page.url}: {page.errors}"
+
+
+AXE_SCRIPT = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def serious_accessibility_violations(page: Page) -> list[str]:
+    """What axe-core (installed by the test command: package.json) finds serious or critical on
+    the page as it is now, one line per rule and element.
+
+    Evaluated through the DevTools protocol, which the page's CSP does not govern: a script
+    tag would be refused, as it should be.
+    """
+    if not AXE_SCRIPT.exists():
+        raise AssertionError(f"{AXE_SCRIPT} is missing: run npm ci (scripts/test does)")
+    page.evaluate(AXE_SCRIPT.read_text(encoding="utf-8") + "\n;undefined")
+    violations = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+            .filter((v) => v.impact === "serious" || v.impact === "critical")
+            .flatMap((v) => v.nodes.map((n) =>
+                `${v.id} (${v.impact}): ${n.target.join(" ")}: ${n.failureSummary}`))"""
+    )
+    return violations
 
 
 def type_at_end(page: Page, text: str) -> None:

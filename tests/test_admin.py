@@ -38,3 +38,54 @@ def test_the_revisions_page_needs_the_right_to_change_documents(client, django_u
     client.force_login(staff)
     document = new_document("doc")
     assert client.get(f"/admin/editor/document/{document.pk}/revisions/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "shown"),
+    [
+        (
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 "
+            "Safari/537.36",
+            "Chrome 156 on Linux",
+        ),
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+            "Version/17.1 Mobile/15E148 Safari/604.1",
+            "Safari 17 on iPhone",
+        ),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0",
+            "Firefox 128 on Windows",
+        ),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+            "Edge 131 on Windows",
+        ),
+        ("Python/3.11 websockets/15.0.1", "Python/3.11 websockets/15.0.1"),
+        ("", "unknown"),
+    ],
+)
+def test_the_admin_names_a_sessions_browser_from_its_user_agent(user_agent, shown):
+    from editor.admin import browser_of
+
+    assert browser_of(user_agent) == shown
+
+
+def test_the_live_sessions_of_a_document_tell_one_persons_tabs_apart(admin_client):
+    document = new_document("doc")
+    for number, (person, agent) in enumerate([("p1", "Firefox/128.0"), ("p1", "Chrome/156.0"), ("p2", "")]):
+        EditingSession.objects.create(
+            document=document,
+            session_id=f"s{number}",
+            display_name="Eager Gecko",
+            person=person,
+            user_agent=f"Mozilla/5.0 (X11; Linux x86_64) {agent}",
+            worker="w",
+        )
+    page = admin_client.get(f"/admin/editor/document/{document.pk}/change/").content.decode()
+    assert page.count("tab 1 of 2") == 1
+    assert page.count("tab 2 of 2") == 1
+    assert page.count("its only tab") == 1
+    assert "Firefox 128 on Linux" in page
+    assert "Chrome 156 on Linux" in page

@@ -179,3 +179,82 @@ def test_a_carets_name_shows_while_its_person_moves_then_fades_and_shows_on_hove
     expect(caret_of(alice, bob_session)).to_have_attribute("data-position", "0")
     assert label_opacity(alice, bob_session) > 0.9
     assert_no_errors(alice, bob)
+
+
+def test_one_persons_tabs_are_one_entry_with_every_caret_and_the_admin_tells_them_apart(
+    browser, start_worker
+):
+    """Issue 17: the README's three tabs of one browser were three "Eager Gecko"s alike, in the
+    page and in the admin (where the wrong one got disconnected)."""
+    worker = start_worker("a")
+    url = f"{worker.http_url}/d/tabs/"
+    context = browser.new_context()
+    context.add_init_script("localStorage.setItem('editor.name', 'Eager Gecko')")
+    tabs = [open_editor(context, url) for _ in range(3)]
+    bob = open_as(browser, url, "Bob")
+    for index, tab in enumerate(tabs):
+        tab.locator("#editor").focus()
+        tab.keyboard.press("Control+End")
+        tab.keyboard.type(f"tab {index}. ")
+        expect(bob.locator("#editor")).to_have_value(re.compile(f"tab {index}. "))
+    expect(bob.locator("#people-list li")).to_have_text(["Bob (you)", "Eager Gecko · 3 tabs"])
+    expect(bob.locator("#people")).to_have_text("2 people here")
+    for tab in tabs:  # each tab's caret is still drawn
+        expect(caret_of(bob, session_of(tab))).to_have_count(1)
+    expect(tabs[1].locator("#people-list li")).to_have_text(["Eager Gecko (you) · 3 tabs", "Bob"])
+    expect(caret_of(tabs[1], session_of(tabs[0]))).to_have_count(1)  # its own other tabs' carets too
+
+    admin = log_in_to_admin(browser, worker.http_url)
+    admin.goto(f"{worker.http_url}/admin/editor/editingsession/?active=yes&q=Eager")
+    rows = admin.locator("#result_list tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.locator("td.field-tab_of")).to_have_text(
+        ["tab 3 of 3", "tab 2 of 3", "tab 1 of 3"]  # newest first, as the list is ordered
+    )
+    expect(rows.locator("td.field-browser").first).to_have_text(re.compile(r"^Headless Chrome \d+ on Linux$"))
+
+    # Closing one tab: the entry counts two.
+    tabs[2].close()
+    expect(bob.locator("#people-list li")).to_have_text(["Bob (you)", "Eager Gecko · 2 tabs"])
+    assert_no_errors(*tabs[:2], bob)
+
+
+def test_on_a_phone_the_people_are_coloured_initials_that_open_into_names(browser, start_worker):
+    worker = start_worker("a")
+    url = f"{worker.http_url}/d/phone-people/"
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.add_init_script("localStorage.setItem('editor.name', 'Eager Gecko')")
+    phone = open_editor(context, url)
+    open_as(browser, url, "Ada Lovelace")
+    items = phone.locator("#people-list li")
+    expect(items).to_have_count(2)
+    initials = phone.evaluate(
+        """[...document.querySelectorAll('#people-list li')].map((item) => {
+            const mark = getComputedStyle(item, '::before');
+            return [mark.content, mark.color, mark.backgroundColor];
+        })"""
+    )
+    assert [content for content, *_ in initials] == ['"EG"', '"AL"']
+    assert all(ink in ("rgb(0, 0, 0)", "rgb(255, 255, 255)") for _, ink, _ in initials)
+    names = phone.locator("#people-list .person-name")
+    widest_name = """Math.max(...[...document.querySelectorAll('#people-list .person-name')]
+        .map((name) => name.getBoundingClientRect().width))"""
+    assert phone.evaluate(widest_name) <= 1  # collapsed: not shown
+    expect(names).to_have_text(["Eager Gecko (you)", "Ada Lovelace"])  # but there for screen readers
+
+    toggle = phone.locator("#people-toggle")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    toggle.focus()
+    phone.keyboard.press("Enter")  # keyboard alone opens it
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(toggle).to_have_text("Hide names")
+    assert phone.evaluate(widest_name) > 50
+    scroll = phone.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert scroll[0] <= scroll[1], scroll
+    items.first.click()  # a tap on the list closes it again
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+
+    desktop = open_editor(browser.new_context(), url)
+    expect(desktop.locator("#people-toggle")).to_be_hidden()  # a wide screen lists the names
+    assert desktop.evaluate(widest_name) > 50
+    assert_no_errors(phone, desktop)

@@ -19,6 +19,7 @@ async def test_first_frame_is_a_snapshot_of_the_document():
         "rev": 4,
         "text": "hello",
         "session": first["session"],
+        "person": first["session"],  # no browser session: a person of its own
         "name": first["name"],
         "color": first["color"],
         "people": 1,

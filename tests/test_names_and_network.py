@@ -1,9 +1,12 @@
 """Display names, colours, and client addresses behind trusted proxies."""
 
+import itertools
+
 import pytest
 
 from editor.network import client_address, parse_networks
 from editor.wire import names
+from tests import colours
 
 
 @pytest.mark.parametrize(
@@ -29,6 +32,26 @@ def test_the_same_name_gets_the_same_colour():
     assert names.color_for("Ada") == names.color_for("Ada")
     assert names.color_for("Ada") in names.PALETTE
     assert len({names.color_for(f"person {n}") for n in range(100)}) > 6
+
+
+@pytest.mark.parametrize("vision", colours.VISIONS)
+def test_any_two_colours_of_the_palette_are_told_apart_also_with_colour_blindness(vision):
+    """Issue 17: orange and brown looked alike; with a deficiency, several did."""
+    seen = {hex_colour: colours.seen_with(vision, colours.rgb(hex_colour)) for hex_colour in names.PALETTE}
+    closest = min(
+        (colours.distance(seen[a], seen[b]), a, b) for a, b in itertools.combinations(names.PALETTE, 2)
+    )
+    assert closest[0] >= 25, closest
+
+
+@pytest.mark.parametrize("colour", names.PALETTE)
+def test_every_colour_shows_on_both_themes_and_carries_readable_label_text(colour):
+    """A caret is a 2 px line: 3:1 against either page (WCAG's non-text contrast); its label's
+    text, black or white (cursors.js inkOn picks the better), 4.5:1."""
+    shade = colours.rgb(colour)
+    assert colours.contrast(shade, colours.WHITE) >= 3
+    assert colours.contrast(shade, colours.DARK_PAGE) >= 3
+    assert max(colours.contrast(shade, colours.WHITE), colours.contrast(shade, colours.BLACK)) >= 4.5
 
 
 def test_generated_names_are_two_capitalised_words():

@@ -34,6 +34,7 @@ async def test_people_see_each_other_join_with_name_and_colour():
     assert joined == {
         "type": "person",
         "session": bob_first["session"],
+        "person": bob_first["session"],  # no browser session (cookie): a person of its own
         "seq": joined["seq"],
         "name": "Bob",
         "color": bob_first["color"],
@@ -142,6 +143,41 @@ async def test_a_name_is_generated_when_none_is_given():
     assert adjective[0].isupper()
     assert animal[0].isupper()
     await tab.close()
+
+
+async def browser_cookie(user: User | None = None) -> tuple[bytes, bytes]:
+    """The cookie header of a new browser that opened the page (signed in as ``user``)."""
+    browser = Client()
+    if user is not None:
+        await sync_to_async(browser.force_login)(user)
+    await sync_to_async(browser.get)("/d/doc/")
+    return (b"cookie", f"sessionid={browser.cookies['sessionid'].value}".encode())
+
+
+async def test_the_tabs_of_one_browser_or_of_one_user_are_one_person():
+    """Issue 17: three tabs of one browser were three people in everyone's list."""
+    one_browser, other_browser = await browser_cookie(), await browser_cookie()
+    first_tab = Tab("/ws/docs/doc/", headers=[ORIGIN, one_browser])
+    first = await first_tab.open()
+    second_tab = Tab("/ws/docs/doc/", headers=[ORIGIN, one_browser])
+    second = await second_tab.open()
+    elsewhere_tab = Tab("/ws/docs/doc/", headers=[ORIGIN, other_browser])
+    elsewhere = await elsewhere_tab.open()
+    assert first["person"] == second["person"] != elsewhere["person"]
+    assert first["session"] != second["session"]
+    assert one_browser[1].split(b"=")[1].decode() not in first["person"]  # not the cookie
+    seen = await next_person(elsewhere_tab, second["session"])
+    assert seen["person"] == first["person"]
+    stored = await EditingSession.objects.aget(session_id=second["session"])
+    assert stored.person == first["person"]
+
+    grace = await User.objects.acreate_user("grace", password="x" * 12)
+    laptop, phone = await browser_cookie(grace), await browser_cookie(grace)
+    on_laptop, on_phone = Tab("/ws/docs/doc/", [ORIGIN, laptop]), Tab("/ws/docs/doc/", [ORIGIN, phone])
+    laptop_first, phone_first = await on_laptop.open(), await on_phone.open()
+    assert laptop_first["person"] == phone_first["person"] not in (first["person"], elsewhere["person"])
+    for tab in (first_tab, second_tab, elsewhere_tab, on_laptop, on_phone):
+        await tab.close()
 
 
 async def test_signed_in_people_appear_under_their_user_name():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import unicodedata
 import zlib
@@ -90,20 +92,21 @@ _ANIMALS = [
     "Yak",
 ]
 
-# Twelve colours that stay apart from each other on light and dark pages.
+# Eight colours told apart by people with normal vision and by simulated protanopia,
+# deuteranopia and tritanopia (CIE76 distance at least 25 between any two, in each: the old
+# twelve came to 4, orange beside brown), found by a search over sRGB among colours at least
+# 3:1 against both a white and a dark (#121212) page, so that a 2 px caret shows in either
+# theme; each carries black or white label text at 4.5:1 or more (the page picks: cursors.js
+# inkOn). tests/test_names_and_network.py checks all of it.
 PALETTE = (
-    "#e6194b",
-    "#3cb44b",
-    "#4363d8",
-    "#f58231",
-    "#911eb4",
-    "#42d4f4",
-    "#f032e6",
-    "#9a6324",
-    "#469990",
-    "#800000",
-    "#808000",
-    "#000075",
+    "#8700ff",  # violet
+    "#e17800",  # orange
+    "#1ea5a5",  # teal
+    "#c30f1e",  # red
+    "#a52da5",  # magenta
+    "#c38769",  # tan
+    "#785a5a",  # taupe
+    "#8778ff",  # periwinkle
 )
 
 
@@ -128,3 +131,16 @@ def clean_name(raw: object) -> str | None:
 def color_for(name: str) -> str:
     """The same name always gets the same colour, across reconnects and workers."""
     return PALETTE[zlib.crc32(name.encode("utf-8", "surrogatepass")) % len(PALETTE)]
+
+
+def person_key(*, secret: str, user_id: int | None, browser_session: str | None, connection: str) -> str:
+    """Who is behind a connection, the same for every tab of one user or one browser: the
+    page shows a person's tabs as one entry. A keyed hash, so it tells no one the session
+    cookie or the user's id; a connection with neither (no cookie) is a person of its own."""
+    if user_id is not None:
+        subject = f"user:{user_id}"
+    elif browser_session:
+        subject = f"browser:{browser_session}"
+    else:
+        return connection
+    return hmac.new(secret.encode(), subject.encode(), hashlib.sha256).hexdigest()[:12]

@@ -349,6 +349,7 @@ class Welcome:
     """What the first frame tells a connection about itself and the document."""
 
     session: str
+    person: str
     name: str
     color: str
     people: int
@@ -357,6 +358,7 @@ class Welcome:
     def fields(self) -> dict[str, Any]:
         return {
             "session": self.session,
+            "person": self.person,
             "name": self.name,
             "color": self.color,
             "people": self.people,
@@ -389,16 +391,19 @@ def person_frame(
     rev: int | None,
     signed_in: bool = False,
     role: str = "editor",
+    person: str | None = None,
 ) -> str:
     """Someone on the document: who, and their selection on revision ``rev`` (if known).
 
     ``seq`` grows with every update from that session; frames can arrive out
-    of order (a reply overtaking a broadcast), and the highest wins.
+    of order (a reply overtaking a broadcast), and the highest wins. ``person``
+    is the same for all the tabs of one user or browser (names.person_key).
     """
     return encode(
         {
             "type": "person",
             "session": session,
+            "person": person if person is not None else session,
             "seq": seq,
             "name": name,
             "color": color,

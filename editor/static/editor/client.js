@@ -74,6 +74,7 @@ export class EditorClient {
     this.fresh = false; // ask for a snapshot, not a resume, on the next connection
     this.gapTimer = null;
     this.session = null;
+    this.person = null; // the same for all our tabs (and, signed in, devices): one entry in the list
     this.name = null; // how the server shows us to the others
     this.color = null;
     this.signedIn = false; // as our own person frame says
@@ -345,6 +346,7 @@ export class EditorClient {
     this.editSentAt = -Infinity;
     this.live = true;
     this.session = frame.session;
+    this.person = frame.person ?? frame.session;
     this.name = frame.name ?? this.name;
     this.color = frame.color ?? this.color;
     if (frame.read_only !== undefined) this.receiveMode(frame);

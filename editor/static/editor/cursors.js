@@ -175,6 +175,7 @@ function caretElement(document, mark, sinceMoved) {
   const label = document.createElement("span");
   label.className = "remote-caret-label";
   label.style.backgroundColor = mark.color;
+  label.style.color = inkOn(mark.color);
   // Drawn anew at every change of the text: the fade goes on from where it was.
   label.style.animationDelay = `${-Math.min(sinceMoved, LABEL_MS)}ms`;
   label.textContent = mark.name;
@@ -182,21 +183,68 @@ function caretElement(document, mark, sinceMoved) {
   return caret;
 }
 
-/** The list of people on the document: us first, then the others by name. */
+/**
+ * One entry per person, us first, then the others by name: the tabs of one person (the
+ * server gives all the tabs of one browser, or of one signed-in user, the same `person`)
+ * are one entry, which counts them in `sessions`.
+ */
+export function groupPeople(me, people) {
+  const entries = new Map();
+  for (const person of [me, ...[...people].sort((a, b) => a.name.localeCompare(b.name))]) {
+    const key = person.person ?? person.session;
+    const entry = entries.get(key);
+    if (entry) entry.sessions.push(person.session);
+    else entries.set(key, { ...person, you: person === me, sessions: [person.session] });
+  }
+  return [...entries.values()];
+}
+
+/** "Eager Gecko (you, viewer) · 3 tabs": what the list says of one entry of groupPeople. */
+export function personLabel(entry) {
+  const notes = [entry.you ? "you" : "", entry.role === "viewer" ? "viewer" : ""].filter(Boolean);
+  const name = notes.length ? `${entry.name} (${notes.join(", ")})` : entry.name;
+  return entry.sessions.length > 1 ? `${name} · ${entry.sessions.length} tabs` : name;
+}
+
+/** "EG" for "Eager Gecko": what a phone shows of a person in the collapsed list. */
+export function initials(name) {
+  const words = name.split(/\s+/).filter(Boolean);
+  const ends = words.length > 1 ? [words[0], words.at(-1)] : words;
+  return ends.map((word) => [...word][0].toUpperCase()).join("") || "?";
+}
+
+/** Black or white, whichever has the higher WCAG contrast on `color` ("#rrggbb"). */
+export function inkOn(color) {
+  const [r, g, b] = [1, 3, 5].map((at) => {
+    const channel = parseInt(color.slice(at, at + 2), 16) / 255;
+    return channel <= 0.04045 ? channel / 12.92 : ((channel + 0.055) / 1.055) ** 2.4;
+  });
+  const luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  return 1.05 / (luminance + 0.05) >= (luminance + 0.05) / 0.05 ? "#fff" : "#000";
+}
+
+/** The list of people on the document (groupPeople); returns how many people it shows. */
 export function renderPeople(list, me, people) {
   const document = list.ownerDocument;
-  const items = [me, ...[...people].sort((a, b) => a.name.localeCompare(b.name))].map((person) => {
+  const entries = groupPeople(me, people);
+  const items = entries.map((entry) => {
     const item = document.createElement("li");
-    item.dataset.session = person.session;
-    item.style.setProperty("--person-color", person.color);
-    const notes = [person === me ? "you" : "", person.role === "viewer" ? "viewer" : ""].filter(Boolean);
-    item.textContent = notes.length ? `${person.name} (${notes.join(", ")})` : person.name;
-    item.dataset.role = person.role ?? "editor";
-    if (person.signedIn) {
+    item.dataset.session = entry.session;
+    item.dataset.tabs = entry.sessions.length;
+    item.dataset.initials = initials(entry.name);
+    item.style.setProperty("--person-color", entry.color);
+    item.style.setProperty("--person-ink", inkOn(entry.color));
+    const label = document.createElement("span");
+    label.className = "person-name"; // on a phone, shown once the list is opened
+    label.textContent = personLabel(entry);
+    item.append(label);
+    item.dataset.role = entry.role ?? "editor";
+    if (entry.signedIn) {
       item.title = "signed in";
       item.classList.add("signed-in");
     }
     return item;
   });
   list.replaceChildren(...items);
+  return entries.length;
 }

@@ -132,10 +132,11 @@ function renderPresence() {
     overlay.render(adapter.text, closedForGood ? [] : client.visiblePeople(), shownAuthorship());
     if (client.session) {
       const others = closedForGood ? [] : [...client.presence.people.values()];
-      renderPeople(
+      const people = renderPeople(
         peopleList,
         {
           session: client.session,
+          person: client.person,
           name: client.name,
           color: client.color,
           signedIn: Boolean(config.user),
@@ -143,9 +144,8 @@ function renderPresence() {
         },
         others,
       );
-      // The count the page shows is the list it shows: the server's count of
-      // sessions (presence frames) can include a dying connection for a while.
-      const people = others.length + 1;
+      // The count the page shows is the list it shows (people, not tabs): the server's
+      // count of sessions can include a dying connection for a while.
       peopleElement.textContent = `${counted(people, "person", "people")} here`;
       peopleElement.dataset.count = people;
     }
@@ -558,6 +558,19 @@ document.getElementById("history-back").addEventListener("click", () => {
 document.getElementById("history-forward").addEventListener("click", () => {
   stopPlaying();
   goToRevision(Number(historySlider.value) + 1);
+});
+
+// On a phone the people are a row of initials until opened (editor.css); the button
+// shows only there.
+const peopleToggle = document.getElementById("people-toggle");
+function togglePeople() {
+  const open = peopleList.closest("aside").classList.toggle("people-open");
+  peopleToggle.setAttribute("aria-expanded", String(open));
+  peopleToggle.textContent = open ? "Hide names" : "Show names";
+}
+peopleToggle.addEventListener("click", togglePeople);
+peopleList.addEventListener("click", () => {
+  if (getComputedStyle(peopleToggle).display !== "none") togglePeople();
 });
 
 historyToggle.addEventListener("click", () => {

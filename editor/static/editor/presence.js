@@ -15,7 +15,7 @@ const HISTORY = 200;
 export class Presence {
   constructor() {
     this.rev = null;
-    this.people = new Map(); // session -> {session, seq, name, color, signedIn, role, caret: [start, end] | null}
+    this.people = new Map(); // session -> {session, person, seq, name, color, signedIn, role, caret: [start, end] | null}
     this.waiting = new Map(); // session -> person frame about a revision not reached yet
     this.history = []; // [{rev, op, session}] the latest revisions, oldest first
     // Sessions that left, and our own earlier connections (a half-closed one
@@ -50,6 +50,7 @@ export class Presence {
     if (known && frame.seq !== undefined && frame.seq <= known.seq) return; // overtaken by a newer one
     const person = {
       session: frame.session,
+      person: frame.person ?? frame.session,
       seq: frame.seq ?? 0,
       name: frame.name,
       color: frame.color,
