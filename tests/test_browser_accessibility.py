@@ -47,3 +47,40 @@ def test_the_documents_home_and_the_sign_in_page_have_no_serious_violations(brow
         page.goto(f"{worker.http_url}{path}")
         violations = serious_accessibility_violations(page)
         assert violations == [], f"{path}:\n" + "\n".join(violations)
+
+
+def test_every_control_of_the_editor_is_reached_with_the_tab_key_alone(browser, start_worker):
+    """Keyboard-only use: from the top of the page, Tab reaches each control in turn, the text
+    included, and none traps the focus (Tab leaves the textarea: it does not insert a tab)."""
+    worker = start_worker("a")
+    page = open_editor(browser.new_context(), f"{worker.http_url}/d/keyboard/")
+    page.locator("#history-toggle").click()  # its panel's controls too
+    expect(page.locator("#history")).to_be_visible()
+    page.locator("#documents-link").focus()  # the page's first control
+    reached = ["documents-link"]
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        focused = page.evaluate("document.activeElement.id || document.activeElement.tagName")
+        if focused == "BODY" or focused in reached:
+            break
+        reached.append(focused)
+    controls = [
+        "documents-link",
+        "history-toggle",
+        "authors-toggle",
+        "name",
+        "history-back",
+        "history-play",
+        "history-forward",
+        "history-rev",
+        "history-compare",
+        "history-from",
+        "history-restore",
+        "version-name",
+        "version-save",
+        "editor",
+        "download",
+    ]
+    assert [control for control in reached if control in controls] == controls, reached
+    assert page.locator("#editor").input_value() == ""  # Tab moved on, typed nothing
+    assert_no_errors(page)
