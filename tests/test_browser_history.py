@@ -36,7 +36,9 @@ def hex_to_rgb(color: str) -> str:
 
 def settled_revision(page) -> int:
     """The revision a tab is at once its own edits are all acknowledged."""
-    page.wait_for_function("!window.editor.client.outstanding && !window.editor.client.buffer")
+    # A function, not an expression: Playwright polls an expression with eval(), which the
+    # page's CSP refuses whenever the first look (over the DevTools protocol) was not enough.
+    page.wait_for_function("() => !window.editor.client.outstanding && !window.editor.client.buffer")
     return page.evaluate("window.editor.client.rev")
 
 
