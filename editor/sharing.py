@@ -128,6 +128,8 @@ def _render(request: HttpRequest, document: Document, status: int = 200, **forms
     context = {
         "document": document,
         "slug": document.slug,
+        # The editor's address, whole, for the Copy link button.
+        "document_url": request.build_absolute_uri(reverse("editor:document", args=[document.slug])),
         "visibilities": VISIBILITY_CHOICES,
         "roles": ROLE_CHOICES,
         "shares": Share.objects.filter(document=document).select_related("user"),

@@ -1,6 +1,6 @@
 """Screenshots of the product, as a reader of the README should see it: the editor on a
-desktop, on a phone and in dark mode (two people, carets, author colours), and the documents
-home. Written to a temporary directory by every run (checked to be pictures
+desktop, on a phone and in dark mode (two people, carets, author colours), the documents
+home and the share dialog. Written to a temporary directory by every run (checked to be pictures
 of the right size); `scripts/screenshots` writes them to docs/screenshots/ instead."""
 
 import os
@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.pages import assert_no_errors, open_editor, type_at_end
+from tests.test_browser_share_dialog import create_user, open_dialog, share_with, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -43,7 +44,7 @@ def test_screenshots_of_the_editor_and_the_home(browser, start_worker, shots_dir
     for name, width, height, scheme in SHOTS:
         context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=scheme)
         context.add_init_script("localStorage.setItem('editor.authorColours', '1')")
-        context.add_init_script(f"localStorage.setItem('editor.name', {('Ann', 'Bo', 'Cy')[len(pages)]!r})")
+        context.add_init_script(f"localStorage.setItem('editor.name', {('Ann', 'Bo', 'Chen')[len(pages)]!r})")
         pages.append((name, width, height, open_editor(context, url)))
     first = pages[0][3]
     type_at_end(first, TEXT)
@@ -64,3 +65,23 @@ def test_screenshots_of_the_editor_and_the_home(browser, start_worker, shots_dir
     home.screenshot(path=shots_dir / "home.png")
     assert png_size(shots_dir / "home.png") == (1280, 800)
     assert_no_errors(*(page for *_, page in pages))
+
+
+def test_screenshot_of_the_share_dialog(browser, start_worker, shots_dir):
+    """Open over the owner's text: shared with one person, a view-only link just made."""
+    worker = start_worker("a")
+    create_user("ann")
+    create_user("bo")
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, color_scheme="light")
+    sign_in(context, worker.http_url, "ann", "notes")
+    page = open_editor(context, f"{worker.http_url}/d/notes/")
+    type_at_end(page, TEXT)
+    dialog = open_dialog(page)
+    share_with(dialog, "bo")
+    expect(dialog.locator(".share-messages")).to_be_visible()
+    dialog.get_by_role("button", name="Create view-only link").click()
+    expect(dialog.locator("#share-new-link-url")).to_be_focused()
+    page.mouse.move(0, 0)
+    page.screenshot(path=shots_dir / "share-dialog.png")
+    assert png_size(shots_dir / "share-dialog.png") == (1280, 800)
+    assert_no_errors(page)

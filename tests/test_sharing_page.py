@@ -293,8 +293,8 @@ def test_a_post_without_the_csrf_token_is_refused(notes, owner):
 
 
 def assert_no_inline_script_style_or_handler(html: str) -> None:
-    """The site's Content-Security-Policy refuses them (docs/security.md)."""
-    assert not re.search(r"<script\b", html)
+    """The site's Content-Security-Policy refuses them (docs/security.md): scripts are files."""
+    assert all("src=" in tag for tag in re.findall(r"<script\b[^>]*>", html))
     assert not re.search(r"<style\b|\sstyle=|\son[a-z]+=|javascript:|data:", html)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import json
 import re
 import shutil
 import subprocess
@@ -101,10 +102,14 @@ def test_hashed_files_are_served_with_a_long_immutable_cache(worker):
         assert_cached_for_good(headers, path)
 
 
-def test_every_module_main_js_imports_has_a_hashed_name_served_for_good(worker):
-    """The whole import graph, walked from main.js: old and new modules never mix in a browser."""
+def test_every_module_the_pages_load_has_a_hashed_name_served_for_good(worker, static_root):
+    """The whole import graph, walked from the editor's main.js and the sharing page's
+    share-page.js: old and new modules never mix in a browser."""
     _, main = page_assets(worker)
-    modules = served_modules(worker, main)
+    manifest = json.loads((static_root / "staticfiles.json").read_text())["paths"]
+    modules = served_modules(worker, main) | served_modules(
+        worker, "/static/" + manifest["editor/share-page.js"]
+    )
     for path, source in modules.items():
         assert HASHED.search(path), path
         for specifier in SPECIFIER.findall(source):

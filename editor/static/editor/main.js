@@ -6,6 +6,7 @@ import { CursorOverlay, renderPeople } from "./cursors.js";
 import { textCounts } from "./counts.js";
 import { authoredPieces, coveredLength } from "./history.js";
 import { baseLength, codePointLength, fromDiff, isNoop, targetLength, utf16ToCodePoint } from "./ot.js";
+import { enhanceShareLink } from "./share.js";
 import { ReconnectingSocket, Status } from "./socket.js";
 import { TextareaAdapter, viewToDocPosition } from "./textarea.js";
 import { FallbackSocket, Transport } from "./transport.js";
@@ -254,6 +255,9 @@ document.getElementById("download").addEventListener("click", (event) => {
   URL.revokeObjectURL(link.href); // the last download's, if any
   link.href = URL.createObjectURL(new Blob([adapter.text], { type: "text/plain;charset=utf-8" }));
 });
+
+// Share (for whoever may manage the document): its page in a dialog over the text (share.js).
+enhanceShareLink(document.getElementById("share"), document.getElementById("share-dialog"));
 
 /** An edit the page makes for us that Ctrl+Z takes back whole (a restore, a revert). */
 function makeUndoableEdit(op) {
