@@ -78,3 +78,20 @@ def test_ab_exports_a_revision_whose_bench_imports_from_the_export(tmp_path):
         check=True,
     )
     assert imported.stdout.strip() == str(tree)
+
+
+def test_the_profile_charges_a_sample_to_the_innermost_step_its_stack_names(tmp_path):
+    from bench.profile import read_raw, step_of
+
+    commit = [
+        "run (twisted/internet/base.py:1)",
+        "submit (editor/live/committer.py:9)",
+        "send (psycopg/x.py:3)",
+    ]
+    decode = ["receive (editor/consumers.py:5)", "decode (/usr/lib/python3.11/json/decoder.py:2)"]
+    assert step_of(commit) == "commit (store/, committer, psycopg)"
+    assert step_of(decode) == "JSON encode / decode"
+    assert step_of(["<module> (somewhere.py:1)"]) == "other (threads, interpreter)"
+    raw = tmp_path / "worker0.txt"
+    raw.write_text(f"{';'.join(commit)} 7\n{';'.join(decode)} 3\n")
+    assert read_raw(raw) == {"commit (store/, committer, psycopg)": 7, "JSON encode / decode": 3}
