@@ -9,8 +9,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, F, Min, Q, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Count, Min
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -66,16 +65,6 @@ class RevertForm(forms.Form):
         return cleaned
 
 
-def with_tab_numbers(queryset):
-    """Each session's place among its person's connections to the same document, first
-    connected first: how an operator tells one person's tabs apart ("tab 2 of 3")."""
-    person = [F("document_id"), F("person")]
-    return queryset.annotate(
-        tab=Window(RowNumber(), partition_by=person, order_by=F("connected_at").asc()),
-        tabs=Window(Count("id"), partition_by=person),
-    )
-
-
 _BROWSERS = [
     ("HeadlessChrome", "Headless Chrome"),
     ("Edg", "Edge"),
@@ -113,12 +102,16 @@ def browser_of(user_agent: str) -> str:
 
 
 class TabColumns:
-    """The columns that tell one person's tabs apart, for admins whose queryset went through
-    with_tab_numbers."""
+    """The columns that tell one person's tabs apart (one query per live row shown: the
+    numbers are of the live connections, whatever the list is filtered by)."""
 
     @admin.display(description="tab", ordering="connected_at")
     def tab_of(self, session: EditingSession) -> str:
-        return f"tab {session.tab} of {session.tabs}" if session.tabs > 1 else "its only tab"
+        tab = selectors.session_tab(session=session)
+        if tab is None:
+            return "—"
+        number, tabs = tab
+        return f"tab {number} of {tabs}" if tabs > 1 else "its only tab"
 
     @admin.display(description="browser", ordering="user_agent")
     def browser(self, session: EditingSession) -> str:
@@ -163,8 +156,7 @@ class LiveSessionInline(TabColumns, admin.TabularInline):
     show_change_link = True
 
     def get_queryset(self, request):
-        live = super().get_queryset(request).filter(disconnected_at=None).select_related("user")
-        return with_tab_numbers(live).order_by("person", "connected_at")
+        return super().get_queryset(request).filter(disconnected_at=None).select_related("user")
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -327,11 +319,7 @@ class DocumentAdmin(admin.ModelAdmin):
             )
 
     def get_queryset(self, request: HttpRequest):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(people_now=Count("sessions", filter=Q(sessions__disconnected_at=None)))
-        )
+        return super().get_queryset(request).annotate(people_now=selectors.PEOPLE_NOW)
 
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "slug"] if obj else self.readonly_fields
@@ -461,9 +449,6 @@ class EditingSessionAdmin(TabColumns, admin.ModelAdmin):
     ]
     action_form = DisconnectForm
     actions = ["disconnect"]
-
-    def get_queryset(self, request):
-        return with_tab_numbers(super().get_queryset(request))
 
     @admin.display(boolean=True, description="active")
     def is_active(self, session: EditingSession) -> bool:

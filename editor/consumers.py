@@ -142,6 +142,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         browser_session = self.scope.get("session")
         self.person = names.person_key(
             secret=settings.SECRET_KEY,
+            document=self.slug,
             user_id=self.user_id,
             browser_session=browser_session.session_key if browser_session is not None else None,
             connection=self.session_id,

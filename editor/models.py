@@ -135,6 +135,7 @@ class EditingSession(models.Model):
     person = models.CharField(
         max_length=32,
         blank=True,
+        db_default="",  # rows written by workers older than this field
         help_text="The same for every tab of one user or one browser (a keyed hash, not the cookie).",
     )
     user = models.ForeignKey(

@@ -11,10 +11,26 @@ from .models import Document, EditingSession, Operation, Share, Version
 from .ot import history as changes
 from .wire.names import color_for
 
+# People connected to a document now: its live sessions, one person's tabs once (their
+# ``person``, names.person_key).
+PEOPLE_NOW = Count("sessions__person", filter=Q(sessions__disconnected_at=None), distinct=True)
+
 
 def document_people_count(*, document_id: int) -> int:
-    """How many sessions are connected to the document right now."""
-    return EditingSession.objects.filter(document_id=document_id, disconnected_at=None).count()
+    """How many people are connected to the document right now (one person's tabs once)."""
+    live = EditingSession.objects.filter(document_id=document_id, disconnected_at=None)
+    return live.values("person").distinct().count()
+
+
+def session_tab(*, session: EditingSession) -> tuple[int, int] | None:
+    """Which of its person's live connections to the document this one is, first connected
+    first, and of how many: (2, 3) is "tab 2 of 3". None once it is closed."""
+    if session.disconnected_at is not None:
+        return None
+    same = EditingSession.objects.filter(document_id=session.document_id, disconnected_at=None)
+    same = same.filter(person=session.person) if session.person else same.filter(pk=session.pk)
+    order = list(same.order_by("connected_at", "pk").values_list("pk", flat=True))
+    return (order.index(session.pk) + 1, len(order)) if session.pk in order else None
 
 
 def documents_visible_to(*, user_id: int | None, superuser: bool = False):
@@ -29,9 +45,7 @@ def documents_visible_to(*, user_id: int | None, superuser: bool = False):
                 pk__in=Share.objects.filter(user_id=user_id).values("document_id")
             )
         documents = documents.filter(seen)
-    return documents.annotate(people=Count("sessions", filter=Q(sessions__disconnected_at=None))).order_by(
-        "-updated_at", "pk"
-    )
+    return documents.annotate(people=PEOPLE_NOW).order_by("-updated_at", "pk")
 
 
 HOME_ROWS = 20  # each list of the documents home shows this many, newest first

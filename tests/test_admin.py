@@ -2,6 +2,7 @@
 restores and reverts on a real worker: tests/test_multiprocess.py)."""
 
 import pytest
+from django.utils import timezone
 
 from editor.models import Document, EditingSession, Operation
 from tests.documents import new_document, read_document
@@ -74,7 +75,8 @@ def test_the_admin_names_a_sessions_browser_from_its_user_agent(user_agent, show
 
 def test_the_live_sessions_of_a_document_tell_one_persons_tabs_apart(admin_client):
     document = new_document("doc")
-    for number, (person, agent) in enumerate([("p1", "Firefox/128.0"), ("p1", "Chrome/156.0"), ("p2", "")]):
+    people = [("p1", "Firefox/128.0"), ("p1", "Chrome/156.0"), ("p2", ""), ("", ""), ("", "")]
+    for number, (person, agent) in enumerate(people):
         EditingSession.objects.create(
             document=document,
             session_id=f"s{number}",
@@ -83,9 +85,18 @@ def test_the_live_sessions_of_a_document_tell_one_persons_tabs_apart(admin_clien
             user_agent=f"Mozilla/5.0 (X11; Linux x86_64) {agent}",
             worker="w",
         )
+    EditingSession.objects.create(  # gone: not counted
+        document=document, session_id="s9", person="p1", worker="w", disconnected_at=timezone.now()
+    )
     page = admin_client.get(f"/admin/editor/document/{document.pk}/change/").content.decode()
     assert page.count("tab 1 of 2") == 1
     assert page.count("tab 2 of 2") == 1
-    assert page.count("its only tab") == 1
-    assert "Firefox 128 on Linux" in page
-    assert "Chrome 156 on Linux" in page
+    assert page.count("its only tab") == 3  # p2, and each session without a person (older rows)
+    first, second = page.index("Firefox 128 on Linux"), page.index("Chrome 156 on Linux")
+    # Newest first, as the inline lists them: Chrome connected second, so it is tab 2.
+    assert page.index("tab 2 of 2") < second < page.index("tab 1 of 2") < first
+
+    # The sessions list numbers the live ones whatever it is filtered by, and not the closed.
+    listed = admin_client.get("/admin/editor/editingsession/?q=Chrome").content.decode()
+    assert "tab 2 of 2" in listed
+    assert "—" in admin_client.get("/admin/editor/editingsession/?q=s9").content.decode()

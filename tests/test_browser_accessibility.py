@@ -21,7 +21,11 @@ def test_the_editor_with_people_and_author_colours_has_no_serious_violations(
     worker = start_worker("a")
     url = f"{worker.http_url}/d/axe-{scheme}-{width}/"
     page = open_editor(
-        browser.new_context(viewport={"width": width, "height": height}, color_scheme=scheme), url
+        # Reduced motion: a caret label is shown whole, then not at all, never caught half faded.
+        browser.new_context(
+            viewport={"width": width, "height": height}, color_scheme=scheme, reduced_motion="reduce"
+        ),
+        url,
     )
     other = open_editor(browser.new_context(), url)
     type_at_end(other, "Written by someone else. ")

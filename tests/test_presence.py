@@ -1,6 +1,7 @@
 """Presence over the consumer: who is here, where their caret is, names, modes, disconnects."""
 
 import asyncio
+import json
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -165,7 +166,6 @@ async def test_the_tabs_of_one_browser_or_of_one_user_are_one_person():
     elsewhere = await elsewhere_tab.open()
     assert first["person"] == second["person"] != elsewhere["person"]
     assert first["session"] != second["session"]
-    assert one_browser[1].split(b"=")[1].decode() not in first["person"]  # not the cookie
     seen = await next_person(elsewhere_tab, second["session"])
     assert seen["person"] == first["person"]
     stored = await EditingSession.objects.aget(session_id=second["session"])
@@ -176,6 +176,16 @@ async def test_the_tabs_of_one_browser_or_of_one_user_are_one_person():
     on_laptop, on_phone = Tab("/ws/docs/doc/", [ORIGIN, laptop]), Tab("/ws/docs/doc/", [ORIGIN, phone])
     laptop_first, phone_first = await on_laptop.open(), await on_phone.open()
     assert laptop_first["person"] == phone_first["person"] not in (first["person"], elsewhere["person"])
+    # The cookie itself is in no frame anyone got.
+    cookies = [cookie[1].split(b"=")[1].decode() for cookie in (one_browser, other_browser, laptop, phone)]
+    everything = json.dumps(
+        [tab.received for tab in (first_tab, second_tab, elsewhere_tab, on_laptop, on_phone)]
+    )
+    assert not any(cookie in everything for cookie in cookies)
+    # On another document the same browser is another key: nobody links a guest's documents.
+    other_document = Tab("/ws/docs/other/", headers=[ORIGIN, one_browser])
+    assert (await other_document.open())["person"] != first["person"]
+    await other_document.close()
     for tab in (first_tab, second_tab, elsewhere_tab, on_laptop, on_phone):
         await tab.close()
 

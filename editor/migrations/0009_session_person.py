@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='editingsession',
             name='person',
-            field=models.CharField(blank=True, help_text='The same for every tab of one user or one browser (a keyed hash, not the cookie).', max_length=32),
+            field=models.CharField(blank=True, db_default="", help_text='The same for every tab of one user or one browser (a keyed hash, not the cookie).', max_length=32),
         ),
     ]

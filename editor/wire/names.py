@@ -133,14 +133,19 @@ def color_for(name: str) -> str:
     return PALETTE[zlib.crc32(name.encode("utf-8", "surrogatepass")) % len(PALETTE)]
 
 
-def person_key(*, secret: str, user_id: int | None, browser_session: str | None, connection: str) -> str:
-    """Who is behind a connection, the same for every tab of one user or one browser: the
-    page shows a person's tabs as one entry. A keyed hash, so it tells no one the session
-    cookie or the user's id; a connection with neither (no cookie) is a person of its own."""
+def person_key(
+    *, secret: str, document: str, user_id: int | None, browser_session: str | None, connection: str
+) -> str:
+    """Who is behind a connection to ``document``, the same for every tab of one user or one
+    browser there: the page shows a person's tabs as one entry. A keyed hash, so it tells no
+    one the session cookie or the user's id, and of the document too, so that the people on
+    two documents cannot tell that a guest named differently on each is one browser. A
+    connection with neither (no cookie) is a person of its own."""
     if user_id is not None:
         subject = f"user:{user_id}"
     elif browser_session:
         subject = f"browser:{browser_session}"
     else:
         return connection
-    return hmac.new(secret.encode(), subject.encode(), hashlib.sha256).hexdigest()[:12]
+    message = f"editor.person:{document}:{subject}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:12]

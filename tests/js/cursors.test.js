@@ -52,3 +52,14 @@ test("label ink is whichever of black and white reads better on the colour", () 
   assert.equal(inkOn("#767676"), "#000");
   assert.equal(inkOn("#747474"), "#fff");
 });
+
+test("one person's tabs under different names show every name, ours first", () => {
+  const others = [
+    { session: "s2", person: "p1", name: "Zed", role: "editor" },
+    { session: "s3", person: "p2", name: "Bob", role: "editor" },
+    { session: "s4", person: "p2", name: "Amy", role: "editor" },
+    { session: "s5", person: "p2", name: "Bob", role: "editor" },
+  ];
+  const labels = groupPeople(me, others).map(personLabel);
+  assert.deepEqual(labels, ["Eager Gecko / Zed (you) · 2 tabs", "Amy / Bob · 3 tabs"]);
+});

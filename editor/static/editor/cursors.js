@@ -193,8 +193,13 @@ export function groupPeople(me, people) {
   for (const person of [me, ...[...people].sort((a, b) => a.name.localeCompare(b.name))]) {
     const key = person.person ?? person.session;
     const entry = entries.get(key);
-    if (entry) entry.sessions.push(person.session);
-    else entries.set(key, { ...person, you: person === me, sessions: [person.session] });
+    if (!entry) {
+      entries.set(key, { ...person, you: person === me, sessions: [person.session], names: [person.name] });
+    } else {
+      entry.sessions.push(person.session);
+      // Tabs may go by different names (renamed in one, or storage off): every name shows.
+      if (!entry.names.includes(person.name)) entry.names.push(person.name);
+    }
   }
   return [...entries.values()];
 }
@@ -202,7 +207,8 @@ export function groupPeople(me, people) {
 /** "Eager Gecko (you, viewer) · 3 tabs": what the list says of one entry of groupPeople. */
 export function personLabel(entry) {
   const notes = [entry.you ? "you" : "", entry.role === "viewer" ? "viewer" : ""].filter(Boolean);
-  const name = notes.length ? `${entry.name} (${notes.join(", ")})` : entry.name;
+  const names = (entry.names ?? [entry.name]).join(" / ");
+  const name = notes.length ? `${names} (${notes.join(", ")})` : names;
   return entry.sessions.length > 1 ? `${name} · ${entry.sessions.length} tabs` : name;
 }
 
