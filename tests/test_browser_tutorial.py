@@ -4,6 +4,8 @@ Run once against `manage.py runserver` (SQLite, in-memory channel layer) and
 once with the tabs spread over two Daphne workers sharing Redis.
 """
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -17,7 +19,9 @@ def test_three_tabs_on_runserver_share_one_text(browser, runserver):
     url = f"{runserver.http_url}/"
     tabs = [open_editor(context, url) for _ in range(3)]
     wait_for_connections(runserver, "default", 3)
-    expect(tabs[0].locator("#people")).to_have_text("3 people here")
+    # Three tabs of one browser: one person, three tabs (issue 17), every caret drawn.
+    expect(tabs[0].locator("#people")).to_have_text("1 person here")
+    expect(tabs[0].locator("#people-list li")).to_have_text([re.compile(r"^\w+ \w+ \(you\) · 3 tabs$")])
 
     type_at_end(tabs[0], "Hello from tab 1.")
     for tab in tabs[1:]:
