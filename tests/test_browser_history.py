@@ -162,11 +162,16 @@ def alice_and_bob_wrote_hello_world(browser, start_worker, slug: str):
 
 
 def tinted(page) -> list[tuple[str, str]]:
-    """The live text's pieces as the overlay tints them: (text, background colour's rgb)."""
+    """The live text's pieces as the overlay tints them: (text, background colour's rgb).
+
+    Found and read in one evaluation: Playwright's evaluate_all finds the elements and calls the
+    function in two round trips, and a render in between (a caret's label fading) leaves
+    detached pieces, whose computed colour is ""."""
     return [
         (text, colour.replace("rgba", "rgb").rsplit(",", 1)[0] + ")")
-        for text, colour in page.locator(".cursor-layer .authored").evaluate_all(
-            "pieces => pieces.map(p => [p.textContent, getComputedStyle(p).backgroundColor])"
+        for text, colour in page.evaluate(
+            """() => [...document.querySelectorAll(".cursor-layer .authored")]
+                .map(p => [p.textContent, getComputedStyle(p).backgroundColor])"""
         )
     ]
 

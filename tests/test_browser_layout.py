@@ -72,6 +72,8 @@ def test_the_documents_home_lists_and_creates_documents(browser, start_worker, w
     # A new document without a name: a readable one, and the editor's link back to the home.
     other.locator(".home-new button").click()
     expect(other).to_have_url(re.compile(rf"{worker.http_url}/d/[a-z]+-[a-z]+-\d{{4}}/$"))
+    # A document is made when it is first opened over the socket: the home lists it from then.
+    expect(other.locator("#status")).to_have_text("live")
     other.locator("#documents-link").click()
     expect(other.locator("#home-opened li")).to_have_count(2)
     other.locator("#search").fill(f"PLANS-{width}")
