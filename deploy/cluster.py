@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import random
 import re
 import secrets
 import shutil
@@ -42,9 +43,29 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port nothing listens on now, for a server started (and maybe restarted) on it later.
+
+    Chosen below the system's ephemeral range (``ip_local_port_range``): a port from inside it,
+    as binding port 0 gives, can meanwhile become the source port of any outgoing connection
+    on the machine (a client of Redis, of PostgreSQL), and the server then cannot listen."""
+    low, _ = _ephemeral_ports()
+    for _ in range(100):
+        port = random.randrange(max(1024, low - 12000), low)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port below {low}")
+
+
+def _ephemeral_ports() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
 
 
 def wait_until(condition: Callable[[], object], *, timeout: float, what: str, interval: float = 0.05):

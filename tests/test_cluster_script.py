@@ -79,3 +79,15 @@ def test_the_cluster_command_serves_through_nginx_and_stops_everything_on_ctrl_c
             process.wait()
         if logs is not None:
             shutil.rmtree(logs, ignore_errors=True)
+
+
+@pytest.mark.django_db(transaction=False)
+def test_free_ports_are_below_the_ephemeral_range_and_free():
+    """A port from the ephemeral range can become an outgoing connection's source port before the
+    server listens on it (CI saw a worker fail to listen so): the cluster's come from below it."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(20):
+        port = free_port()
+        assert 1024 <= port < low
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", port))
