@@ -76,6 +76,8 @@ class EditorClient(BaseClient):
         self._start(json.loads(await self.socket.recv()))
 
     def _start(self, first: dict) -> None:
+        if first.get("type") == "error":  # refused (docs/protocol.md): not a connected tab
+            raise ConnectionRefusedError(f"{first.get('code')}: {first.get('message')}")
         self.rev = first["rev"]  # the last revision whose length we know
         self.length = len(first.get("text", ""))
         self.deltas: dict[int, int] = {}  # revision -> length change, for revisions after self.rev
@@ -148,7 +150,7 @@ class FallbackEditorClient(EditorClient):
         self.seq, self.outbox, self.poster = 0, [], None
         self._stream = self.http.stream("GET", links["events"])
         response = await self._stream.__aenter__()
-        self.socket = response  # connected (what the idle-memory holder counts)
+        self.socket = response
         self._events = self._frames(response.aiter_lines())
         self._start(json.loads(await anext(self._events)))
 

@@ -4,6 +4,8 @@
     python -m bench.compare --quick         # shorter scenarios, for a first look
     python -m bench.compare --targets editor,socketio2 --scenarios human,crowd
     python -m bench.compare --targets editor --scenarios flood,flood-caret   # bench/flood.py
+    python -m bench.compare --targets editor,socketio2 --scenarios growth   # how cost grows
+    python -m bench.compare --targets editor,socketio2 --scenarios idle --idle-counts 2000,10000
 
 Prints one table per scenario with every target and its ratio to the
 reference (socket.io, 2 processes + Redis adapter), then the saturation and
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import replace
 from pathlib import Path
 
@@ -51,6 +54,13 @@ SCENARIOS = {
         "many rooms", rooms=50, clients_per_room=4, typists_per_room=1, interval=0.1, duration=20
     ),
 }
+# How cost grows (``--scenarios growth``): many rooms and the crowd, larger, until they saturate.
+GROWTH = {
+    f"rooms{rooms}": replace(SCENARIOS["rooms"], name=f"many rooms x{rooms}", rooms=rooms)
+    for rooms in (100, 200, 1000)
+} | {"crowd1000": replace(SCENARIOS["crowd"], name="crowd x1000", clients_per_room=1000)}
+SCENARIOS |= GROWTH
+GROUPS = {"growth": ["rooms", *[key for key in GROWTH if key.startswith("rooms")], "crowd", "crowd1000"]}
 SATURATION = loadgen.Scenario(
     "saturation", rooms=1, clients_per_room=50, typists_per_room=5, interval=0.1, duration=5
 )
@@ -145,10 +155,13 @@ def saturation(target: targets.Target, agents: int, quick: bool) -> dict:
 
 
 async def _hold_idle(kind: str, url: str, count: int) -> None:
-    """Connect ``count`` idle clients, report on stdout, hold them until stdin closes."""
+    """Connect ``count`` idle clients, 50 handshakes at a time; report on stdout how many
+    the server took (a refusal frame is a failure, not a held connection) and how long
+    that took; hold them until stdin closes."""
     clients = [CLIENTS[kind](url, f"idle-{n % 100}", f"idle{n}", lambda *_: None) for n in range(count)]
     limit = asyncio.Semaphore(50)
     errors: list[str] = []
+    held = []
 
     async def connect(client):
         async with limit:
@@ -156,44 +169,82 @@ async def _hold_idle(kind: str, url: str, count: int) -> None:
                 await client.connect()
             except Exception as error:
                 errors.append(f"{type(error).__name__}: {error}")
+            else:
+                held.append(client)
 
+    began = time.monotonic()
     await asyncio.gather(*(connect(client) for client in clients))
-    readers = [asyncio.create_task(client.run()) for client in clients if client.socket is not None]
-    print(json.dumps({"connected": len(readers), "errors": errors[:5], "failed": len(errors)}), flush=True)
+    report = {
+        "connected": len(held),
+        "failed": len(errors),
+        "errors": errors[:5],
+        "connect_seconds": time.monotonic() - began,
+    }
+    readers = [asyncio.create_task(client.run()) for client in held]
+    print(json.dumps(report), flush=True)
     await asyncio.to_thread(sys.stdin.read)
     for reader in readers:
         reader.cancel()
 
 
-def idle_memory(target: targets.Target, counts: tuple[int, ...] = IDLE_COUNTS) -> dict:
-    """RSS of one fresh server process, and while it holds 200, then 2,000 idle connections."""
-    process = target.processes[0]
-    base = process.memory_info().rss
-    rows = {"target": target.name, "base_mb": base / 2**20}
+def idle_memory(
+    start: Callable[[], ContextManager[targets.Target]], counts: tuple[int, ...] = IDLE_COUNTS
+) -> dict:
+    """RSS of a fresh server process before and while it holds ``count`` idle connections, for
+    each count on a process of its own (memory freed by one count's clients would be reused by
+    the next's and hide their cost)."""
+    rows: dict = {"counts": list(counts)}
     for count in counts:
-        holder = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import asyncio, bench.compare as c; "
-                f"asyncio.run(c._hold_idle({target.kind!r}, {target.urls[0]!r}, {count}))",
-            ],
-            cwd=Path(__file__).resolve().parent.parent,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        report = json.loads(holder.stdout.readline())
-        time.sleep(2)  # let the server settle after the burst of connections
-        rss = process.memory_info().rss
-        rows[f"{count}_connections"] = report["connected"]
-        rows[f"{count}_failed"] = report["failed"]
-        rows[f"{count}_errors"] = report["errors"]
-        rows[f"{count}_mb"] = rss / 2**20
-        rows[f"{count}_kb_per_connection"] = (rss - base) / 1024 / count
-        holder.stdin.close()
-        holder.wait(timeout=60)
+        with start() as target:
+            process = target.processes[0]
+            base = process.memory_info().rss
+            rows.update(target=target.name, base_mb=base / 2**20)
+            holder = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    "import asyncio, bench.compare as c; "
+                    f"asyncio.run(c._hold_idle({target.kind!r}, {target.urls[0]!r}, {count}))",
+                ],
+                cwd=Path(__file__).resolve().parent.parent,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            report = json.loads(holder.stdout.readline())
+            time.sleep(2)  # let the server settle after the burst of connections
+            rss = process.memory_info().rss
+            held = report["connected"]
+            rows[f"{count}_base_mb"] = base / 2**20
+            rows[f"{count}_connections"] = held
+            rows[f"{count}_failed"] = report["failed"]
+            rows[f"{count}_errors"] = report["errors"]
+            rows[f"{count}_connect_seconds"] = report["connect_seconds"]
+            rows[f"{count}_mb"] = rss / 2**20
+            rows[f"{count}_kb_per_connection"] = (rss - base) / 1024 / held if held else float("nan")
+            holder.stdin.close()
+            holder.wait(timeout=120)
     return rows
+
+
+def idle_table(rows: list[dict]) -> str:
+    """One line per target: per count the RSS before and held, KB per held connection."""
+    counts = rows[0]["counts"]
+    lines = [
+        "| target | "
+        + " | ".join(f"with {n:,}: RSS before, held (held, failed, connect s) | KB/conn" for n in counts)
+        + " |",
+        "|---|" + "---|---|" * len(counts),
+    ]
+    for idle in rows:
+        cells = [
+            f"{idle[f'{n}_base_mb']:.0f} MB, {idle[f'{n}_mb']:.0f} MB ({idle[f'{n}_connections']}, "
+            f"{idle[f'{n}_failed']}, {idle[f'{n}_connect_seconds']:.1f}) "
+            f"| {idle[f'{n}_kb_per_connection']:.0f}"
+            for n in counts
+        ]
+        lines.append(f"| {idle['target']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _ratio(value: float, reference: float) -> str:
@@ -242,9 +293,15 @@ def main() -> None:
     parser.add_argument("--scenarios", default="human,crowd,rooms,saturation,idle")
     parser.add_argument("--quick", action="store_true", help="5 s scenarios and short saturation steps")
     parser.add_argument("--agents", type=int, default=2, help="load generator processes")
+    parser.add_argument(
+        "--idle-counts",
+        default=",".join(map(str, IDLE_COUNTS)),
+        help="idle connections to hold, one count after the other (e.g. 200,2000,10000)",
+    )
     args = parser.parse_args()
     chosen_targets = args.targets.split(",")
-    chosen = args.scenarios.split(",")
+    chosen = [name for group in args.scenarios.split(",") for name in GROUPS.get(group, [group])]
+    idle_counts = tuple(int(n) for n in args.idle_counts.split(","))
     report = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": f"{psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB",
@@ -259,7 +316,7 @@ def main() -> None:
             break  # only flood scenarios: they start their own editor workers (below)
         with TARGETS[key]() as target:
             print(f"== {target.name}", flush=True)
-            for name in ("human", "crowd", "rooms"):
+            for name in SCENARIOS:
                 if name not in chosen:
                     continue
                 scenario = SCENARIOS[name]
@@ -278,14 +335,16 @@ def main() -> None:
                 report["saturation"].append(saturation(target, args.agents, args.quick))
         if "idle" in chosen:
             # On fresh processes: memory freed after a load would hide the cost of connections.
-            with TARGETS[key]() as target:
-                idle = idle_memory(target)
-                report["idle"].append(idle)
-                print(
-                    "  idle: "
-                    + ", ".join(f"{n}: {idle[f'{n}_kb_per_connection']:.0f} KB/conn" for n in IDLE_COUNTS),
-                    flush=True,
-                )
+            idle = idle_memory(TARGETS[key], idle_counts)
+            report["idle"].append(idle)
+            print(
+                "  idle: "
+                + ", ".join(
+                    f"{n}: {idle[f'{n}_connections']} held, {idle[f'{n}_kb_per_connection']:.0f} KB/conn"
+                    for n in idle_counts
+                ),
+                flush=True,
+            )
     report["scenarios"] = rows_by_scenario
     flood_names = [name for name in chosen if name in flood.SCENARIOS]
     if flood_names and "editor" in chosen_targets:
@@ -314,18 +373,7 @@ def main() -> None:
                 markdown.append(f"| {entry['target']} | below the first step | | | |")
         markdown.append("")
     if report["idle"]:
-        markdown += ["#### idle memory (one server process)", ""]
-        markdown += [
-            "| target | RSS before | with 200 | KB/conn | with 2,000 (held) | KB/conn |",
-            "|---|---|---|---|---|---|",
-        ]
-        for idle in report["idle"]:
-            markdown.append(
-                f"| {idle['target']} | {idle['base_mb']:.0f} MB | {idle['200_mb']:.0f} MB "
-                f"| {idle['200_kb_per_connection']:.0f} "
-                f"| {idle['2000_mb']:.0f} MB ({idle['2000_connections']}, {idle['2000_failed']} failed) "
-                f"| {idle['2000_kb_per_connection']:.0f} |"
-            )
+        markdown += ["#### idle memory (one server process)", "", idle_table(report["idle"])]
     if report.get("flood"):
         markdown += ["", flood.tables(report["flood"])]
     text = "\n".join(markdown) + "\n"

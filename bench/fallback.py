@@ -14,25 +14,29 @@ would half the time) instead of WebSockets. Then one worker's memory with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 from dataclasses import replace
 
 from bench import compare, targets
 
-SETTINGS = {"EDITOR_MAX_CONNECTIONS_PER_ADDRESS": "100000"}
 IDLE = (200,)
 
 
 def one_round(kind: str, duration: float) -> dict:
     scenario = replace(compare.SCENARIOS["human"], duration=duration)
-    with targets.editor(2, **SETTINGS) as target:
+    with targets.editor(2) as target:
         return compare.measure(dataclasses.replace(target, kind=kind), scenario, agents=2)
 
 
 def idle(kind: str) -> dict:
-    with targets.editor(1, **SETTINGS) as target:
-        return compare.idle_memory(dataclasses.replace(target, kind=kind), counts=IDLE)
+    @contextlib.contextmanager
+    def start():
+        with targets.editor(1) as target:
+            yield dataclasses.replace(target, kind=kind)
+
+    return compare.idle_memory(start, counts=IDLE)
 
 
 def main() -> None:
@@ -48,16 +52,10 @@ def main() -> None:
     }
     compare.interleaved_rounds(variants, arguments.rounds, label="transport", extra=("errors", "errors"))
     print()
-    print("| transport | RSS before | with 200 idle (held, failed) | KB per idle tab |")
-    print("|---|---|---|---|")
+    memory = []
     for variant, kind in kinds.items():
-        memory = idle(kind)
-        print(
-            f"| {variant} | {memory['base_mb']:.0f} MB | {memory['200_mb']:.0f} MB "
-            f"({memory['200_connections']}, {memory['200_failed']}) "
-            f"| {memory['200_kb_per_connection']:.0f} |",
-            flush=True,
-        )
+        memory.append({**idle(kind), "target": variant})
+    print(compare.idle_table(memory), flush=True)
 
 
 if __name__ == "__main__":

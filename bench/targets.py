@@ -134,11 +134,18 @@ def _fresh_database() -> str:
     return f"{POSTGRES}/{DATABASE}"
 
 
+# Every bench client connects from 127.0.0.1: the per-address limit (100 by default)
+# would refuse all but the first hundred of them on each worker.
+BENCH_SETTINGS = {"EDITOR_MAX_CONNECTIONS_PER_ADDRESS": "100000"}
+
+
 @contextlib.contextmanager
 def editor(workers: int = 2, **settings: str) -> Iterator[Target]:
     """This product: ``workers`` Daphne processes on Redis and a fresh PostgreSQL database
-    (with these settings in their environment; ``extra["env"]`` is that environment)."""
+    (with ``BENCH_SETTINGS`` and these settings in their environment; ``extra["env"]`` is
+    that environment)."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-editor-"))
+    settings = {**BENCH_SETTINGS, **settings}
     env = servers.server_environment(
         DATABASE_URL=_fresh_database(),
         REDIS_URL=REDIS_URL,

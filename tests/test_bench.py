@@ -1,10 +1,15 @@
 """The load generator's own arithmetic: percentiles and how clients are spread."""
 
+import asyncio
+import io
 import json
 import random
 import subprocess
 import sys
 
+import pytest
+
+from bench import compare
 from bench.clients import EditorClient
 from bench.histogram import Histogram
 from bench.loadgen import Scenario, _assignments
@@ -95,3 +100,41 @@ def test_the_profile_charges_a_sample_to_the_innermost_step_its_stack_names(tmp_
     raw = tmp_path / "worker0.txt"
     raw.write_text(f"{';'.join(commit)} 7\n{';'.join(decode)} 3\n")
     assert read_raw(raw) == {"commit (store/, committer, psycopg)": 7, "JSON encode / decode": 3}
+
+
+def test_a_refused_editor_client_fails_to_connect_instead_of_counting_as_connected():
+    client = EditorClient("ws://127.0.0.1:1", "room", "tab", lambda *_: None)
+    with pytest.raises(ConnectionRefusedError, match="too-many-connections"):
+        client._start({"type": "error", "code": "too-many-connections", "message": "at most 100"})
+
+
+async def test_the_idle_holder_counts_only_the_connections_the_server_took(monkeypatch, capsys):
+    class Client:
+        def __init__(self, url, room, name, deliver):
+            self.number = int(name.removeprefix("idle"))
+
+        async def connect(self):
+            if self.number % 3 == 0:
+                raise ConnectionRefusedError("too-many-connections: at most 100")
+
+        async def run(self):
+            await asyncio.Event().wait()
+
+    monkeypatch.setitem(compare.CLIENTS, "fake", Client)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # closed at once: stop holding
+    await compare._hold_idle("fake", "ws://127.0.0.1:1", 9)
+    report = json.loads(capsys.readouterr().out)
+    assert (report["connected"], report["failed"]) == (6, 3)
+    assert report["errors"][0] == "ConnectionRefusedError: too-many-connections: at most 100"
+
+
+def test_the_memory_bench_groups_allocations_by_layer():
+    from bench.memory import layer_of
+
+    site = "/work/.venv/lib/python3.11/site-packages"
+    assert layer_of(f"{site}/daphne/ws_protocol.py") == "daphne/ws_protocol.py"
+    assert layer_of(f"{site}/twisted/web/http.py") == "twisted/web"
+    assert layer_of("/usr/lib/python3.11/asyncio/queues.py") == "asyncio/queues.py"
+    assert layer_of("/work/main/editor/live/hub.py") == "editor/live"
+    assert layer_of(f"{site}/txaio/aio.py") == "txaio"
+    assert layer_of("/usr/lib/python3.11/threading.py") == "threading.py"
