@@ -60,7 +60,7 @@ GROWTH = {
     for rooms in (100, 200, 1000)
 } | {"crowd1000": replace(SCENARIOS["crowd"], name="crowd x1000", clients_per_room=1000)}
 SCENARIOS |= GROWTH
-GROUPS = {"growth": ["rooms", *[key for key in GROWTH if key.startswith("rooms")], "crowd", "crowd1000"]}
+GROUPS = {"growth": ["rooms", "rooms100", "rooms200", "rooms1000", "crowd", "crowd1000"]}
 SATURATION = loadgen.Scenario(
     "saturation", rooms=1, clients_per_room=50, typists_per_room=5, interval=0.1, duration=5
 )
@@ -187,6 +187,31 @@ async def _hold_idle(kind: str, url: str, count: int) -> None:
         reader.cancel()
 
 
+def hold_idle(kind: str, url: str, count: int) -> tuple[subprocess.Popen, dict]:
+    """``count`` idle clients held by a subprocess (``_hold_idle``) until its stdin is closed,
+    and its report, once they are connected and the server has settled."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import asyncio, bench.compare as c; asyncio.run(c._hold_idle({kind!r}, {url!r}, {count}))",
+        ],
+        cwd=targets.ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    report = json.loads(holder.stdout.readline())
+    time.sleep(2)  # let the server settle after the burst of connections
+    return holder, report
+
+
+def release(holder: subprocess.Popen) -> None:
+    """Close a ``hold_idle`` holder's connections and wait for it to exit."""
+    holder.stdin.close()
+    holder.wait(timeout=120)
+
+
 def idle_memory(
     start: Callable[[], ContextManager[targets.Target]], counts: tuple[int, ...] = IDLE_COUNTS
 ) -> dict:
@@ -198,23 +223,11 @@ def idle_memory(
         with start() as target:
             process = target.processes[0]
             base = process.memory_info().rss
-            rows.update(target=target.name, base_mb=base / 2**20)
-            holder = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    "import asyncio, bench.compare as c; "
-                    f"asyncio.run(c._hold_idle({target.kind!r}, {target.urls[0]!r}, {count}))",
-                ],
-                cwd=Path(__file__).resolve().parent.parent,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            report = json.loads(holder.stdout.readline())
-            time.sleep(2)  # let the server settle after the burst of connections
+            holder, report = hold_idle(target.kind, target.urls[0], count)
             rss = process.memory_info().rss
+            release(holder)
             held = report["connected"]
+            rows["target"] = target.name
             rows[f"{count}_base_mb"] = base / 2**20
             rows[f"{count}_connections"] = held
             rows[f"{count}_failed"] = report["failed"]
@@ -222,8 +235,6 @@ def idle_memory(
             rows[f"{count}_connect_seconds"] = report["connect_seconds"]
             rows[f"{count}_mb"] = rss / 2**20
             rows[f"{count}_kb_per_connection"] = (rss - base) / 1024 / held if held else float("nan")
-            holder.stdin.close()
-            holder.wait(timeout=120)
     return rows
 
 

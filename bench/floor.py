@@ -15,18 +15,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from functools import partial
+from pathlib import Path
 
 import psutil
 
 from bench import compare, targets
-from tests import servers
+from deploy import cluster
 
 APPS = {
     "bare": "an ASGI app (no Channels)",
@@ -52,16 +53,19 @@ SERVERS = {
 @contextlib.contextmanager
 def asgi_server(server: str, app: str) -> Iterator[targets.Target]:
     """One process of ``server`` serving ``bench.floor_apps:<app>``."""
-    port = servers.free_port()
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
+    port = cluster.free_port()
+    with tempfile.TemporaryDirectory(prefix="bench-floor-") as directory:
+        process = cluster.Process(
+            server,
             SERVERS[server](port, f"bench.floor_apps:{app}"),
-            cwd=targets.ROOT,
-            stdout=log,
-            stderr=log,
+            dict(os.environ),
+            Path(directory) / "log",
         )
+        process.start()
         try:
-            _wait_listening(port, process, log)
+            cluster.wait_until(
+                lambda: process.check_alive() or _accepts(port), timeout=30, what=f"{server} to listen"
+            )
             yield targets.Target(
                 name=f"{server}, {APPS[app]}",
                 kind="ws",
@@ -69,20 +73,16 @@ def asgi_server(server: str, app: str) -> Iterator[targets.Target]:
                 processes=[psutil.Process(process.pid)],
             )
         finally:
-            process.terminate()
-            process.wait(timeout=10)
+            with contextlib.suppress(subprocess.TimeoutExpired):  # killed by wait()
+                process.terminate(timeout=10)
 
 
-def _wait_listening(port: int, process: subprocess.Popen, log) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"the server exited: {log.read().decode()[-2000:]}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"the server did not listen on {port}")
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 def main() -> None:

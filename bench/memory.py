@@ -17,22 +17,18 @@ by ``python -m bench.compare --scenarios idle`` without it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pickle
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 import tracemalloc
 from collections import Counter
 from pathlib import Path
 
-from bench import targets
+from bench import compare, targets
 
 HOOK = Path(__file__).resolve().parent / "memhook"
-ROOT = Path(__file__).resolve().parent.parent
 # Packages shown module by module: the layers one connection passes through.
 BY_MODULE = ("daphne", "autobahn", "twisted", "channels", "channels_redis", "asyncio", "editor", "django")
 
@@ -60,24 +56,6 @@ def snapshot(pid: int, path: str, number: int) -> tracemalloc.Snapshot:
     return pickle.loads(target.read_bytes())
 
 
-def hold(url: str, count: int) -> tuple[subprocess.Popen, dict]:
-    """``count`` idle connections held by a subprocess until its stdin closes, and its report."""
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import asyncio, bench.compare as c; asyncio.run(c._hold_idle('editor', {url!r}, {count}))",
-        ],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    report = json.loads(holder.stdout.readline())
-    time.sleep(2)  # let the server settle after the burst of connections
-    return holder, report
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -90,16 +68,15 @@ def main() -> None:
     path = f"{dumps}/snapshot"
     with targets.editor(1, BENCH_TRACEMALLOC=path, PYTHONPATH=str(HOOK)) as target:
         pid = target.processes[0].pid
-        warm, _ = hold(target.urls[0], arguments.warm)  # what the first connections load, once
+        warm, _ = compare.hold_idle("editor", target.urls[0], arguments.warm)  # loaded once
         before = snapshot(pid, path, 0)
         rss_before = target.processes[0].memory_info().rss
-        holder, report = hold(target.urls[0], arguments.count)
+        holder, report = compare.hold_idle("editor", target.urls[0], arguments.count)
         held = report["connected"]
         after = snapshot(pid, path, 1)
         rss_after = target.processes[0].memory_info().rss
         for process in (holder, warm):
-            process.stdin.close()
-            process.wait(timeout=120)
+            compare.release(process)
     by_layer: Counter[str] = Counter()
     for difference in after.compare_to(before, "filename"):
         by_layer[layer_of(difference.traceback[0].filename)] += difference.size_diff
