@@ -223,9 +223,9 @@ def idle_memory(
     for count in counts:
         with start() as target:
             process = target.processes[0]
-            base = process.memory_info().rss
+            base, cpu_before = process.memory_info().rss, _cpu_seconds(process)
             holder, report = hold_idle(target.kind, target.urls[0], count)
-            rss = process.memory_info().rss
+            rss, cpu = process.memory_info().rss, _cpu_seconds(process) - cpu_before
             release(holder)
             held = report["connected"]
             rows["target"] = target.name
@@ -236,23 +236,33 @@ def idle_memory(
             rows[f"{count}_connect_seconds"] = report["connect_seconds"]
             rows[f"{count}_mb"] = rss / 2**20
             rows[f"{count}_kb_per_connection"] = (rss - base) / 1024 / held if held else float("nan")
+            rows[f"{count}_cpu_ms_per_connection"] = 1000 * cpu / held if held else float("nan")
     return rows
 
 
+def _cpu_seconds(process: psutil.Process) -> float:
+    """User and system CPU a process has used so far."""
+    times = process.cpu_times()
+    return times.user + times.system
+
+
 def idle_table(rows: list[dict]) -> str:
-    """One line per target: per count the RSS before and held, KB per held connection."""
+    """One line per target: per count the RSS before and held, KB per held connection, and the
+    server's CPU per connection while they connected."""
     counts = rows[0]["counts"]
     lines = [
         "| target | "
-        + " | ".join(f"with {n:,}: RSS before, held (held, failed, connect s) | KB/conn" for n in counts)
+        + " | ".join(
+            f"with {n:,}: RSS before, held (held, failed, connect s) | KB/conn | CPU ms/conn" for n in counts
+        )
         + " |",
-        "|---|" + "---|---|" * len(counts),
+        "|---|" + "---|---|---|" * len(counts),
     ]
     for idle in rows:
         cells = [
             f"{idle[f'{n}_base_mb']:.0f} MB, {idle[f'{n}_mb']:.0f} MB ({idle[f'{n}_connections']}, "
             f"{idle[f'{n}_failed']}, {idle[f'{n}_connect_seconds']:.1f}) "
-            f"| {idle[f'{n}_kb_per_connection']:.0f}"
+            f"| {idle[f'{n}_kb_per_connection']:.0f} | {idle[f'{n}_cpu_ms_per_connection']:.2f}"
             for n in counts
         ]
         lines.append(f"| {idle['target']} | " + " | ".join(cells) + " |")
