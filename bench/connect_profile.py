@@ -25,11 +25,12 @@ from bench import compare, targets
 _FRAME = re.compile(r"^(?P<function>.+) \((?P<file>[^():]+)(?::(?P<line>\d+))?\)$")
 
 
-def shares(collapsed: str) -> tuple[int, collections.Counter, collections.Counter]:
-    """From py-spy's raw (collapsed) output: the samples, and per function and per file the
-    samples with it on the stack, each counted once per sample."""
+def shares(collapsed: str) -> tuple[int, collections.Counter, collections.Counter, collections.Counter]:
+    """From py-spy's raw (collapsed) output: the samples, per function and per file the
+    samples with it on the stack (each counted once per sample), and per innermost frame."""
     functions: collections.Counter = collections.Counter()
     files: collections.Counter = collections.Counter()
+    leaves: collections.Counter = collections.Counter()
     total = 0
     for line in collapsed.splitlines():
         stack, _, count = line.rpartition(" ")
@@ -37,19 +38,22 @@ def shares(collapsed: str) -> tuple[int, collections.Counter, collections.Counte
             continue
         samples = int(count)
         total += samples
-        seen_functions, seen_files = set(), set()
+        seen_functions, seen_files, name = set(), set(), None
         for frame in stack.split(";"):
             match = _FRAME.match(frame)
             if match is None or match["file"].startswith("0x"):  # not a frame: the thread's id
                 continue
             path = match["file"]
-            seen_functions.add(f"{match['function']} ({_short(path)})")
+            name = f"{match['function']} ({_short(path)})"
+            seen_functions.add(name)
             seen_files.add(_short(path))
+        if name is not None:
+            leaves[f"{name[:-1]}:{match['line']})"] += samples
         for name in seen_functions:
             functions[name] += samples
         for name in seen_files:
             files[name] += samples
-    return total, functions, files
+    return total, functions, files, leaves
 
 
 def _short(path: str) -> str:
@@ -82,7 +86,7 @@ def main() -> None:
         spy.send_signal(signal.SIGINT)  # py-spy writes what it sampled and exits
         spy.wait(timeout=60)
         compare.release(holder)
-        total, functions, files = shares(output.read_text())
+        total, functions, files, leaves = shares(output.read_text())
     print(
         f"{report['connected']} connected ({report['failed']} failed) in {report['connect_seconds']:.1f} s; "
         f"{total} busy samples"
@@ -91,6 +95,7 @@ def main() -> None:
     for title, rows in (
         ("the editor's functions", editor_own[: arguments.top]),
         ("files", files.most_common(arguments.top)),
+        ("innermost frames", leaves.most_common(arguments.top)),
     ):
         print(f"\n| {title} | share of busy samples |\n|---|---|")
         for name, n in rows:
