@@ -138,3 +138,22 @@ def test_the_memory_bench_groups_allocations_by_layer():
     assert layer_of("/work/main/editor/live/hub.py") == "editor/live"
     assert layer_of(f"{site}/txaio/aio.py") == "txaio"
     assert layer_of("/usr/lib/python3.11/threading.py") == "threading.py"
+
+
+def test_connect_profile_counts_each_function_once_per_sample():
+    from bench.connect_profile import shares
+
+    collapsed = "\n".join(
+        [
+            "thread (0x7f01);run (/x/site-packages/a.py:1);"
+            "f (/x/site-packages/a.py:5);f (/x/site-packages/a.py:5) 3",
+            "thread (0x7f02);run (/x/site-packages/a.py:1);g (/x/site-packages/b.py:9) 2",
+            "garbage line",
+        ]
+    )
+    total, functions, files, leaves = shares(collapsed)
+    assert total == 5
+    assert functions["run (a.py)"] == 5
+    assert functions["f (a.py)"] == 3  # recursion counted once
+    assert files == {"a.py": 5, "b.py": 2}  # no thread ids among the files
+    assert leaves == {"f (a.py:5)": 3, "g (b.py:9)": 2}
