@@ -78,13 +78,20 @@ def access_for(*, document_id: int, visitor: Visitor) -> Access:
     that read also grows it, so an edit sent under these rights is refused
     at its commit and its sender reads them again.
     """
-    row = (
-        Document.objects.filter(pk=document_id)
-        .values("access_rev", "visibility", "owner_id", "read_only")
-        .first()
-    )
+    row = Document.objects.filter(pk=document_id).values(*_RIGHTS_COLUMNS).first()
     if row is None:
         return Access(Role.NONE, False, 0, "the document is gone")
+    return _access_on(row, visitor)
+
+
+# What a document's row says of who may do what on it (the rest is in shares and links).
+_RIGHTS_COLUMNS = ("pk", "access_rev", "visibility", "owner_id", "read_only")
+
+
+def _access_on(row: dict, visitor: Visitor) -> Access:
+    """The rights a document's row (``_RIGHTS_COLUMNS``, read first) and its shares and
+    links, read now, give a visitor."""
+    document_id = row["pk"]
     shares = {}
     if visitor.user_id is not None:
         shares = dict(
@@ -105,9 +112,9 @@ def access_for(*, document_id: int, visitor: Visitor) -> Access:
 def page_access(*, slug: str, visitor: Visitor) -> Access:
     """The rights a page shows: those on the document, or, if it does not exist yet, those of
     whoever opens it now (it is created by their connection, as ``new_document`` says)."""
-    document_id = Document.objects.filter(slug=slug).values_list("pk", flat=True).first()
-    if document_id is not None:
-        return access_for(document_id=document_id, visitor=visitor)
+    row = Document.objects.filter(slug=slug).values(*_RIGHTS_COLUMNS).first()
+    if row is not None:  # one read of the row by its slug, not its id and then its rights
+        return _access_on(row, visitor)
     new = new_document(slug=slug, user_id=visitor.user_id)
     rights = DocumentRights(visibility=Visibility(new.visibility), owner_id=new.owner_id, shares={})
     return access_of(Person(user_id=visitor.user_id), rights)
