@@ -223,9 +223,9 @@ def idle_memory(
     for count in counts:
         with start() as target:
             process = target.processes[0]
-            base, cpu_before = process.memory_info().rss, _cpu_seconds(process)
+            base, cpu_before = process.memory_info().rss, targets.cpu_seconds(process)
             holder, report = hold_idle(target.kind, target.urls[0], count)
-            rss, cpu = process.memory_info().rss, _cpu_seconds(process) - cpu_before
+            rss, cpu = process.memory_info().rss, targets.cpu_seconds(process) - cpu_before
             release(holder)
             held = report["connected"]
             rows["target"] = target.name
@@ -238,12 +238,6 @@ def idle_memory(
             rows[f"{count}_kb_per_connection"] = (rss - base) / 1024 / held if held else float("nan")
             rows[f"{count}_cpu_ms_per_connection"] = 1000 * cpu / held if held else float("nan")
     return rows
-
-
-def _cpu_seconds(process: psutil.Process) -> float:
-    """User and system CPU a process has used so far."""
-    times = process.cpu_times()
-    return times.user + times.system
 
 
 def idle_table(rows: list[dict]) -> str:

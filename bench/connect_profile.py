@@ -1,13 +1,16 @@
-"""Where a worker's CPU goes while connections arrive: py-spy on one editor worker while
+"""Where a worker's time goes while connections arrive: py-spy on one editor worker while
 compare.py's holder connects ``count`` idle clients (100 documents), as inclusive shares.
 
     python -m bench.connect_profile                  # 2,000 connections
     python -m bench.connect_profile --count 2000 --top 40
 
-py-spy samples the worker (all threads, idle ones left out) at 250 Hz
-from the first handshake until the last client is connected; each line is
-a function and the share of the busy samples with it on the stack (once per
-sample), the editor's own functions first, then every file's.
+py-spy samples the worker's threads at 250 Hz from the first handshake
+until the last client is connected, leaving out the ones it judges idle;
+it counts a thread waiting for PostgreSQL (psycopg's ``Connection.wait``)
+or on the thread pool's queue as busy, so the shares are of time, not CPU
+(bench.floor's CPU column says how much CPU). Each line is a function and
+the share of the busy samples with it on the stack (once per sample): the
+editor's own functions, then every file's, then the innermost frames.
 """
 
 from __future__ import annotations
@@ -38,17 +41,17 @@ def shares(collapsed: str) -> tuple[int, collections.Counter, collections.Counte
             continue
         samples = int(count)
         total += samples
-        seen_functions, seen_files, name = set(), set(), None
+        seen_functions, seen_files, innermost = set(), set(), None
         for frame in stack.split(";"):
             match = _FRAME.match(frame)
             if match is None or match["file"].startswith("0x"):  # not a frame: the thread's id
                 continue
-            path = match["file"]
-            name = f"{match['function']} ({_short(path)})"
-            seen_functions.add(name)
-            seen_files.add(_short(path))
-        if name is not None:
-            leaves[f"{name[:-1]}:{match['line']})"] += samples
+            path = _short(match["file"])
+            seen_functions.add(f"{match['function']} ({path})")
+            seen_files.add(path)
+            innermost = f"{match['function']} ({path}:{match['line']})"
+        if innermost is not None:
+            leaves[innermost] += samples
         for name in seen_functions:
             functions[name] += samples
         for name in seen_files:

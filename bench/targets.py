@@ -56,19 +56,20 @@ class Usage:
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        self.before = {name: _cpu(process) for name, process in target.measured().items()}
+        self.before = {name: cpu_seconds(process) for name, process in target.measured().items()}
 
     def finish(self) -> dict[str, dict[str, float]]:
         return {
             name: {
-                "cpu_seconds": _cpu(process) - self.before[name],
+                "cpu_seconds": cpu_seconds(process) - self.before[name],
                 "rss_mb": process.memory_info().rss / 2**20,
             }
             for name, process in self.target.measured().items()
         }
 
 
-def _cpu(process: psutil.Process) -> float:
+def cpu_seconds(process: psutil.Process) -> float:
+    """User and system CPU a process has used so far."""
     times = process.cpu_times()
     return times.user + times.system
 

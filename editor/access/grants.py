@@ -37,6 +37,8 @@ DEFAULT_DOCUMENT = "default"
 SESSION_LINKS = "editor.links"
 MOST_LINKS_PER_SESSION = 50
 TOKEN_BYTES = 24  # 32 URL-safe characters: 192 bits, not to be guessed
+# What a document's row says of who may do what on it (the rest is in shares and links).
+_RIGHTS_COLUMNS = ("pk", "access_rev", "visibility", "owner_id", "read_only")
 
 
 def hash_token(token: str) -> str:
@@ -82,10 +84,6 @@ def access_for(*, document_id: int, visitor: Visitor) -> Access:
     if row is None:
         return Access(Role.NONE, False, 0, "the document is gone")
     return _access_on(row, visitor)
-
-
-# What a document's row says of who may do what on it (the rest is in shares and links).
-_RIGHTS_COLUMNS = ("pk", "access_rev", "visibility", "owner_id", "read_only")
 
 
 def _access_on(row: dict, visitor: Visitor) -> Access:
